@@ -1,0 +1,22 @@
+//! Database schema migrations for erasure.
+//!
+//! Migrations are frozen history: once released, a migration is never edited.
+//! Schema changes go into a new `mYYYYMMDD_NNNNNN_<name>` module appended to
+//! [`Migrator::migrations`].
+//!
+//! Every migration is written with the sea-query schema builder so the same
+//! code runs on both SQLite and PostgreSQL.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_initial;
+
+/// Applies the erasure schema migrations, in order.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_initial::Migration)]
+    }
+}

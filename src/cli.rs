@@ -1,0 +1,228 @@
+//! The `erasure` command line.
+
+use std::{io::IsTerminal, process::ExitCode, sync::Arc};
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    clock::SystemClock,
+    config::Settings,
+    db::Database,
+    domain::{Email, Password, PersonName, Plan, VseeId},
+    services::{ledger, seed},
+    startup::{self, Application, Roles},
+    telemetry,
+};
+
+/// erasure: deletes messenger accounts properly — the purge of all associated data, the
+/// confirmation email and the audit-ledger entry, on background jobs.
+///
+/// Configuration comes from config/default.toml, config/{ERASURE_ENV}.toml and
+/// ERASURE_<SECTION>__<KEY> environment variables (see README.md).
+#[derive(Debug, Parser)]
+#[command(name = "erasure", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the web pages and API, relay the outbox and run the workers (the default).
+    Serve {
+        /// Serve HTTP only; run workers in separate `erasure worker` processes.
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Run the background workers (and the outbox relay) without HTTP.
+    Worker,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Create one account with generated messenger data (for demos, tests, benchmarks).
+    SeedAccount(SeedArgs),
+    /// Work with the audit ledger.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+struct SeedArgs {
+    #[arg(long)]
+    vsee_id: String,
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    password: String,
+    #[arg(long, default_value = "")]
+    first_name: String,
+    #[arg(long, default_value = "")]
+    last_name: String,
+    /// free or paid
+    #[arg(long, default_value = "free")]
+    plan: String,
+    /// Messages sent by the account.
+    #[arg(long, default_value_t = 0)]
+    messages: u64,
+    /// Contacts (each recorded in both directions).
+    #[arg(long, default_value_t = 0)]
+    contacts: u64,
+    /// Calls, alternately made and received.
+    #[arg(long, default_value_t = 0)]
+    calls: u64,
+    /// Devices, each with a push token.
+    #[arg(long, default_value_t = 0)]
+    devices: u64,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the whole ledger: exit 0 printing the number of entries when every entry
+    /// verifies, exit 1 naming the first that does not.
+    Verify,
+    /// Print every entry as NDJSON (one JSON object a line) to stdout.
+    Export,
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match execute(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load()?;
+    telemetry::init(&settings.log);
+    let clock = Arc::new(SystemClock);
+    match cli.command.unwrap_or(Command::Serve { no_workers: false }) {
+        Command::Serve { no_workers } => {
+            serve(
+                settings,
+                Roles {
+                    http: true,
+                    workers: !no_workers,
+                },
+            )
+            .await
+        }
+        Command::Worker => {
+            serve(
+                settings,
+                Roles {
+                    http: false,
+                    workers: true,
+                },
+            )
+            .await
+        }
+        Command::Migrate => {
+            let db = Database::connect(&settings).await?;
+            db.migrate().await?;
+            println!("migrations applied");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::SeedAccount(args) => {
+            let state = startup::build_state(settings, clock).await?;
+            let spec = seed::SeedSpec {
+                vsee_id: VseeId::parse(&args.vsee_id)?,
+                email: Email::parse(&args.email)?,
+                password: Password::parse(&args.password)?,
+                first_name: PersonName::parse(&args.first_name)?,
+                last_name: PersonName::parse(&args.last_name)?,
+                plan: Plan::parse(&args.plan)?,
+                messages: args.messages,
+                contacts: args.contacts,
+                calls: args.calls,
+                devices: args.devices,
+            };
+            let total = args.messages + args.contacts * 2 + args.calls + args.devices;
+            let bar = progress_bar(total);
+            let report = seed::seed_account(&state, spec, &|done| bar.set_position(done)).await?;
+            bar.finish_and_clear();
+            println!(
+                "seeded account {} with {} messages, {} contacts, {} calls, {} devices",
+                report.account_id, report.messages, report.contacts, report.calls, report.devices
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command } => {
+            let state = startup::build_state(settings, clock).await?;
+            match command {
+                AuditCommand::Verify => match ledger::verify(&state).await? {
+                    Ok(n) => {
+                        println!("ledger intact: {n} entries verified");
+                        Ok(ExitCode::SUCCESS)
+                    }
+                    Err(broken) => {
+                        println!("{broken}");
+                        Ok(ExitCode::from(1))
+                    }
+                },
+                AuditCommand::Export => {
+                    let stdout = std::io::stdout();
+                    let mut out = std::io::BufWriter::new(stdout.lock());
+                    ledger::export(&state, &mut out).await?;
+                    std::io::Write::flush(&mut out)?;
+                    Ok(ExitCode::SUCCESS)
+                }
+            }
+        }
+    }
+}
+
+/// A bar on a terminal; nothing at all in a pipe.
+fn progress_bar(total: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} rows ({per_sec}, eta {eta})") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+async fn serve(settings: Settings, roles: Roles) -> anyhow::Result<ExitCode> {
+    let app = Application::build(settings, Arc::new(SystemClock), roles).await?;
+    if let Some(port) = app.port() {
+        tracing::info!(port, "listening");
+    }
+    let shutdown = CancellationToken::new();
+    let trigger = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing work in hand");
+        trigger.cancel();
+    });
+    app.run_until_stopped(shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

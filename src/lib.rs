@@ -1,0 +1,16 @@
+//! erasure: a back-office service that deletes messenger accounts properly.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod models;
+pub mod services;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod workers;

@@ -1,0 +1,32 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "deletion_requests")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    #[sea_orm(unique)]
+    pub receipt_hash: String,
+    pub account_id: i64,
+    /// Pseudonym (HMAC) of the VSee ID: what the ledger names.
+    pub subject: String,
+    pub actor: String,
+    pub channel: String,
+    pub status: String,
+    /// Where the confirmation goes; cleared as soon as it has been sent.
+    pub notify_email: Option<String>,
+    pub requested_at: DateTimeUtc,
+    pub purge_started_at: Option<DateTimeUtc>,
+    pub purged_at: Option<DateTimeUtc>,
+    pub email_sent_at: Option<DateTimeUtc>,
+    pub completed_at: Option<DateTimeUtc>,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    /// JSON object: store name → rows (or files) removed.
+    pub store_counts: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,11 @@
+//! sea-orm entities for the tables the services read and write row by row. The messenger data
+//! (contacts, conversations, messages, calls, devices) is only bulk-written by the seeder and
+//! purged through the data map, so it has no entity here.
+
+pub mod account;
+pub mod deletion_request;
+pub mod ledger_entry;
+pub mod outbox;
+pub mod password_reset;
+pub mod purge_progress;
+pub mod session;

@@ -1,0 +1,197 @@
+//! Asking for a deletion, and reading where one stands.
+//!
+//! The request is one transaction: the account stops being able to log in, every session of
+//! it is revoked, the request row and the purge job's outbox row are written. Any refusal
+//! happens before the transaction and changes nothing.
+
+use chrono::{DateTime, Utc};
+use erasure_jobs::JobKind;
+use sea_orm::sea_query::ExprTrait;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
+use uuid::Uuid;
+
+use crate::{
+    domain::{Actor, Channel, DeletionStatus, Plan, SecretToken},
+    error::{AppError, AppResult},
+    models::{account, deletion_request, password_reset},
+    services::{accounts, outbox, sessions},
+    state::AppState,
+};
+
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub request_id: Uuid,
+    /// Handed to the user once; only its hash is stored.
+    pub receipt: SecretToken,
+    pub status: DeletionStatus,
+}
+
+/// A free account holder confirms the deletion of their own account by typing its email.
+pub async fn request_by_account_holder(
+    state: &AppState,
+    current: &sessions::CurrentSession,
+    typed_email: &str,
+    channel: Channel,
+) -> AppResult<Receipt> {
+    let account = &current.account;
+    if accounts::plan_of(account) == Plan::Paid {
+        return Err(AppError::PaidAccount {
+            support_email: state.settings.support.email.clone(),
+        });
+    }
+    if state.clock.now() - current.session.authenticated_at > state.reauth_window() {
+        return Err(AppError::ReauthenticationRequired);
+    }
+    if typed_email.trim().to_lowercase() != account.email {
+        return Err(AppError::ConfirmationMismatch);
+    }
+    open_request(state, account, Actor::AccountHolder, channel).await
+}
+
+/// Writes the request and its outbox row in one transaction; refuses if the account is
+/// already being deleted.
+pub async fn open_request(
+    state: &AppState,
+    account: &account::Model,
+    actor: Actor,
+    channel: Channel,
+) -> AppResult<Receipt> {
+    let now = state.clock.now();
+    let request_id = Uuid::new_v4();
+    let receipt = state.keys.receipt(&request_id.to_string());
+    let tx = state.db.begin_write().await?;
+
+    let locked = account::Entity::update_many()
+        .col_expr(account::Column::Status, Expr::value(account::STATUS_DELETING))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account.id))
+        .filter(account::Column::Status.eq(account::STATUS_ACTIVE))
+        .exec(&tx)
+        .await?
+        .rows_affected;
+    if locked != 1 {
+        tx.rollback().await?;
+        return Err(AppError::Conflict("this account is already being deleted".into()));
+    }
+    sessions::end_all(&tx, account.id).await?;
+    password_reset::Entity::delete_many()
+        .filter(password_reset::Column::AccountId.eq(account.id))
+        .exec(&tx)
+        .await?;
+    deletion_request::ActiveModel {
+        id: Set(request_id.to_string()),
+        receipt_hash: Set(receipt.hash().0),
+        account_id: Set(account.id),
+        subject: Set(state.keys.pseudonym("vsee_id", &account.vsee_id)),
+        actor: Set(actor.to_string()),
+        channel: Set(channel.as_str().to_owned()),
+        status: Set(DeletionStatus::Pending.as_str().to_owned()),
+        notify_email: Set(Some(account.email.clone())),
+        requested_at: Set(now),
+        purge_started_at: Set(None),
+        purged_at: Set(None),
+        email_sent_at: Set(None),
+        completed_at: Set(None),
+        attempts: Set(0),
+        last_error: Set(None),
+        store_counts: Set(None),
+    }
+    .insert(&tx)
+    .await?;
+    outbox::add(&tx, JobKind::Purge, request_id, now).await?;
+    tx.commit().await?;
+    state.outbox_written.notify_one();
+    tracing::info!(account_id = account.id, %request_id, actor = %actor, channel = channel.as_str(), "deletion requested");
+    Ok(Receipt {
+        request_id,
+        receipt,
+        status: DeletionStatus::Pending,
+    })
+}
+
+/// One step of the pipeline as the status page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepState {
+    pub name: &'static str,
+    pub status: &'static str,
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Where a request stands: no personal data in it.
+#[derive(Debug, Clone)]
+pub struct DeletionView {
+    pub status: DeletionStatus,
+    pub requested_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub steps: Vec<StepState>,
+}
+
+impl DeletionView {
+    fn of(r: &deletion_request::Model) -> AppResult<Self> {
+        let status = DeletionStatus::parse(&r.status)?;
+        let step = |name, at: Option<DateTime<Utc>>, running: bool| StepState {
+            name,
+            status: match (at, running, status) {
+                (Some(_), _, _) => "done",
+                (None, true, DeletionStatus::Failed) => "failed",
+                (None, true, _) => "running",
+                (None, false, _) => "waiting",
+            },
+            at,
+        };
+        let purging = matches!(
+            status,
+            DeletionStatus::Pending | DeletionStatus::Purging | DeletionStatus::Failed
+        );
+        let steps = vec![
+            step("purge", r.purged_at, purging),
+            step("confirmation_email", r.email_sent_at, r.purged_at.is_some()),
+            step("ledger_entry", r.completed_at, r.email_sent_at.is_some()),
+        ];
+        Ok(Self {
+            status,
+            requested_at: r.requested_at,
+            completed_at: r.completed_at,
+            steps,
+        })
+    }
+}
+
+pub async fn by_receipt(state: &AppState, raw_receipt: &str) -> AppResult<DeletionView> {
+    let token = SecretToken::parse(raw_receipt).ok_or(AppError::NotFound)?;
+    let request = deletion_request::Entity::find()
+        .filter(deletion_request::Column::ReceiptHash.eq(token.hash().0))
+        .one(&state.db.conn)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    DeletionView::of(&request)
+}
+
+pub async fn find(state: &AppState, request_id: Uuid) -> AppResult<deletion_request::Model> {
+    deletion_request::Entity::find_by_id(request_id.to_string())
+        .one(&state.db.conn)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// Marks the confirmation as sent, forgets the address and schedules the ledger entry.
+pub async fn confirmation_sent(state: &AppState, request_id: Uuid) -> AppResult<()> {
+    let now = state.clock.now();
+    let tx = state.db.begin_write().await?;
+    deletion_request::Entity::update_many()
+        .col_expr(
+            deletion_request::Column::EmailSentAt,
+            Expr::col(deletion_request::Column::EmailSentAt).if_null(now),
+        )
+        .col_expr(
+            deletion_request::Column::NotifyEmail,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(deletion_request::Column::Id.eq(request_id.to_string()))
+        .exec(&tx)
+        .await?;
+    outbox::add(&tx, JobKind::LedgerEntry, request_id, now).await?;
+    tx.commit().await?;
+    state.outbox_written.notify_one();
+    Ok(())
+}

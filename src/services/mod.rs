@@ -1,0 +1,13 @@
+//! Use cases. Handlers and workers call these; only these (and `models`) touch the database.
+
+pub mod accounts;
+pub mod datamap;
+pub mod deletion;
+pub mod ledger;
+pub mod mail;
+pub mod outbox;
+pub mod password_reset;
+pub mod purge;
+pub mod seed;
+pub mod sessions;
+pub mod throttle;

@@ -1,0 +1,312 @@
+//! The purge engine: walks the data map for one deletion request, removing the account's rows
+//! in bounded chunks. Each chunk and its count commit together, so a purge that crashes or
+//! fails part-way resumes where it stopped and counts nothing twice.
+
+use sea_orm::sea_query::ExprTrait;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use erasure_jobs::JobKind;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, Value,
+    sea_query::{Alias, Expr, OnConflict, Query},
+};
+use uuid::Uuid;
+
+use crate::{
+    domain::DeletionStatus,
+    error::{AppError, AppResult},
+    models::{deletion_request, purge_progress},
+    services::{
+        datamap::{ACCOUNTS_TABLE, Action, StoreRule},
+        outbox,
+    },
+    state::AppState,
+};
+
+/// What a purge run ended with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PurgeOutcome {
+    /// This run finished the purge.
+    Purged(BTreeMap<String, i64>),
+    /// An earlier run had already finished it; nothing was done.
+    AlreadyPurged,
+}
+
+const ACCOUNT_STEP: &str = "accounts";
+
+pub async fn run(state: &AppState, request_id: Uuid) -> AppResult<PurgeOutcome> {
+    let request = claim(state, request_id).await?;
+    let Some(request) = request else {
+        return Ok(PurgeOutcome::AlreadyPurged);
+    };
+    let account_id = request.account_id;
+    let rid = request_id.to_string();
+    let chunk = state.settings.purge.chunk_size;
+
+    for rule in &state.datamap.stores {
+        purge_store(state, &rid, account_id, rule, chunk).await?;
+    }
+    for store in &state.datamap.files {
+        purge_files(state, &rid, account_id, &store.name, &store.dir).await?;
+    }
+    purge_account_row(state, &rid, account_id).await?;
+
+    let counts = store_counts(state, &rid).await?;
+    finish(state, request_id, &counts).await?;
+    Ok(PurgeOutcome::Purged(counts))
+}
+
+/// Compare-and-set into `purging`. Returns None when the request is already past the purge.
+async fn claim(state: &AppState, request_id: Uuid) -> AppResult<Option<deletion_request::Model>> {
+    let now = state.clock.now();
+    let rid = request_id.to_string();
+    let claimable = [
+        DeletionStatus::Pending,
+        DeletionStatus::Purging,
+        DeletionStatus::Failed,
+    ]
+    .map(DeletionStatus::as_str);
+    let claimed = deletion_request::Entity::update_many()
+        .col_expr(
+            deletion_request::Column::Status,
+            Expr::value(DeletionStatus::Purging.as_str()),
+        )
+        .col_expr(
+            deletion_request::Column::PurgeStartedAt,
+            Expr::col(deletion_request::Column::PurgeStartedAt).if_null(now),
+        )
+        .col_expr(
+            deletion_request::Column::Attempts,
+            Expr::col(deletion_request::Column::Attempts).add(1),
+        )
+        .filter(deletion_request::Column::Id.eq(&rid))
+        .filter(deletion_request::Column::Status.is_in(claimable))
+        .exec(&state.db.conn)
+        .await?
+        .rows_affected;
+    let request = deletion_request::Entity::find_by_id(&rid)
+        .one(&state.db.conn)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((claimed == 1).then_some(request))
+}
+
+async fn progress(state: &AppState, rid: &str, step: &str) -> AppResult<Option<purge_progress::Model>> {
+    Ok(
+        purge_progress::Entity::find_by_id((rid.to_owned(), step.to_owned()))
+            .one(&state.db.conn)
+            .await?,
+    )
+}
+
+/// Adds `removed` to a step's count, marking it complete when `done`, inside `conn`'s
+/// transaction.
+async fn record<C: ConnectionTrait>(
+    conn: &C,
+    rid: &str,
+    step: &str,
+    removed: i64,
+    done_at: Option<DateTime<Utc>>,
+) -> AppResult<()> {
+    let row = purge_progress::ActiveModel {
+        request_id: Set(rid.to_owned()),
+        step: Set(step.to_owned()),
+        rows_removed: Set(removed),
+        completed_at: Set(done_at),
+    };
+    purge_progress::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([purge_progress::Column::RequestId, purge_progress::Column::Step])
+                .value(
+                    purge_progress::Column::RowsRemoved,
+                    Expr::col((purge_progress::Entity, purge_progress::Column::RowsRemoved)).add(removed),
+                )
+                .update_column(purge_progress::Column::CompletedAt)
+                .to_owned(),
+        )
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+async fn purge_store(
+    state: &AppState,
+    rid: &str,
+    account_id: i64,
+    rule: &StoreRule,
+    chunk: u64,
+) -> AppResult<()> {
+    let step = rule.step();
+    if progress(state, rid, &step)
+        .await?
+        .is_some_and(|p| p.completed_at.is_some())
+    {
+        return Ok(());
+    }
+    let table = Alias::new(rule.table.as_str());
+    let column = Alias::new(rule.column.as_str());
+    // `id IN (SELECT id ... LIMIT n)`: one bounded statement that SQLite and PostgreSQL both run.
+    let batch = Query::select()
+        .column(Alias::new("id"))
+        .from(table.clone())
+        .and_where(Expr::col(column.clone()).eq(account_id))
+        .limit(chunk)
+        .to_owned();
+    loop {
+        let tx = state.db.begin_write().await?;
+        let affected = match rule.action {
+            Action::Delete => {
+                let stmt = Query::delete()
+                    .from_table(table.clone())
+                    .and_where(Expr::col(Alias::new("id")).in_subquery(batch.clone()))
+                    .to_owned();
+                tx.execute(&stmt).await?.rows_affected()
+            }
+            Action::Nullify => {
+                let stmt = Query::update()
+                    .table(table.clone())
+                    .value(column.clone(), Value::BigInt(None))
+                    .and_where(Expr::col(Alias::new("id")).in_subquery(batch.clone()))
+                    .to_owned();
+                tx.execute(&stmt).await?.rows_affected()
+            }
+        };
+        let done = affected < chunk;
+        let now = state.clock.now();
+        record(
+            &tx,
+            rid,
+            &step,
+            i64::try_from(affected).unwrap_or(i64::MAX),
+            done.then_some(now),
+        )
+        .await?;
+        tx.commit().await?;
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+async fn purge_files(state: &AppState, rid: &str, account_id: i64, name: &str, dir: &str) -> AppResult<()> {
+    let step = format!("files.{name}");
+    if progress(state, rid, &step)
+        .await?
+        .is_some_and(|p| p.completed_at.is_some())
+    {
+        return Ok(());
+    }
+    let dir = state.settings.storage.data_dir.join(dir);
+    let prefix = format!("{account_id}.");
+    let mut removed = 0i64;
+    match std::fs::read_dir(&dir) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry.map_err(AppError::internal)?;
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    std::fs::remove_file(entry.path()).map_err(AppError::internal)?;
+                    removed += 1;
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(AppError::internal(e)),
+    }
+    record(&state.db.conn, rid, &step, removed, Some(state.clock.now())).await
+}
+
+async fn purge_account_row(state: &AppState, rid: &str, account_id: i64) -> AppResult<()> {
+    if progress(state, rid, ACCOUNT_STEP)
+        .await?
+        .is_some_and(|p| p.completed_at.is_some())
+    {
+        return Ok(());
+    }
+    let tx = state.db.begin_write().await?;
+    let stmt = Query::delete()
+        .from_table(Alias::new(ACCOUNTS_TABLE))
+        .and_where(Expr::col(Alias::new("id")).eq(account_id))
+        .to_owned();
+    // A foreign key still pointing here (a store the map missed) makes this fail loudly.
+    let removed = tx.execute(&stmt).await?.rows_affected();
+    record(
+        &tx,
+        rid,
+        ACCOUNT_STEP,
+        i64::try_from(removed).unwrap_or(0),
+        Some(state.clock.now()),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Rows removed per store (table, or file store), summed over the rules that touch it.
+pub async fn store_counts(state: &AppState, rid: &str) -> AppResult<BTreeMap<String, i64>> {
+    let rows = purge_progress::Entity::find()
+        .filter(purge_progress::Column::RequestId.eq(rid))
+        .all(&state.db.conn)
+        .await?;
+    let mut counts = BTreeMap::new();
+    for row in rows {
+        let store = match row.step.split_once('.') {
+            Some(("files", name)) => name.to_owned(),
+            Some((table, _column)) => table.to_owned(),
+            None => row.step.clone(),
+        };
+        *counts.entry(store).or_insert(0) += row.rows_removed;
+    }
+    Ok(counts)
+}
+
+async fn finish(state: &AppState, request_id: Uuid, counts: &BTreeMap<String, i64>) -> AppResult<()> {
+    let now = state.clock.now();
+    let tx = state.db.begin_write().await?;
+    let json = serde_json::to_string(counts).map_err(AppError::internal)?;
+    deletion_request::Entity::update_many()
+        .col_expr(
+            deletion_request::Column::Status,
+            Expr::value(DeletionStatus::Purged.as_str()),
+        )
+        .col_expr(deletion_request::Column::PurgedAt, Expr::value(now))
+        .col_expr(deletion_request::Column::StoreCounts, Expr::value(json))
+        .col_expr(
+            deletion_request::Column::LastError,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(deletion_request::Column::Id.eq(request_id.to_string()))
+        .filter(deletion_request::Column::Status.eq(DeletionStatus::Purging.as_str()))
+        .exec(&tx)
+        .await?;
+    outbox::add(&tx, JobKind::ConfirmationEmail, request_id, now).await?;
+    tx.commit().await?;
+    state.outbox_written.notify_one();
+    state.db.checkpoint().await?;
+    Ok(())
+}
+
+/// Notes a failed attempt on the request; after the last attempt the request is `failed`.
+pub async fn record_failure(
+    state: &AppState,
+    request_id: Uuid,
+    error: &str,
+    last_attempt: bool,
+) -> AppResult<()> {
+    let mut update = deletion_request::Entity::update_many()
+        .col_expr(deletion_request::Column::LastError, Expr::value(error.to_owned()))
+        .filter(deletion_request::Column::Id.eq(request_id.to_string()));
+    if last_attempt {
+        update = update
+            .col_expr(
+                deletion_request::Column::Status,
+                Expr::value(DeletionStatus::Failed.as_str()),
+            )
+            .filter(
+                deletion_request::Column::Status
+                    .is_in([DeletionStatus::Pending.as_str(), DeletionStatus::Purging.as_str()]),
+            );
+    }
+    update.exec(&state.db.conn).await?;
+    Ok(())
+}

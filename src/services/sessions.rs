@@ -1,0 +1,137 @@
+//! Server-side sessions: the cookie holds a random token, the table holds its hash and the
+//! account, so "log out every device of this account" is one DELETE.
+
+use chrono::Duration;
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use crate::{
+    clock::Clock,
+    db::Database,
+    domain::SecretToken,
+    error::AppResult,
+    models::{account, session},
+};
+
+/// The session cookie's name, for pages and API alike.
+pub const COOKIE: &str = "erasure_session";
+
+/// A resolved, live session and its account.
+#[derive(Debug, Clone)]
+pub struct CurrentSession {
+    pub session: session::Model,
+    pub account: account::Model,
+}
+
+pub async fn start(
+    db: &Database,
+    clock: &dyn Clock,
+    account_id: i64,
+    ttl: Duration,
+) -> AppResult<SecretToken> {
+    let token = SecretToken::generate();
+    let now = clock.now();
+    session::ActiveModel {
+        id: Set(token.hash().0),
+        account_id: Set(account_id),
+        created_at: Set(now),
+        authenticated_at: Set(now),
+        last_seen_at: Set(now),
+        expires_at: Set(now + ttl),
+    }
+    .insert(&db.conn)
+    .await?;
+    Ok(token)
+}
+
+/// The session behind a cookie value, if it is live and its account is active.
+pub async fn resolve(db: &Database, clock: &dyn Clock, raw_token: &str) -> AppResult<Option<CurrentSession>> {
+    let Some(token) = SecretToken::parse(raw_token) else {
+        return Ok(None);
+    };
+    let Some(session) = session::Entity::find_by_id(token.hash().0).one(&db.conn).await? else {
+        return Ok(None);
+    };
+    let Some(account) = account::Entity::find_by_id(session.account_id)
+        .one(&db.conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if session.expires_at <= clock.now() || account.status != account::STATUS_ACTIVE {
+        return Ok(None);
+    }
+    Ok(Some(CurrentSession { session, account }))
+}
+
+/// Records a fresh password check, restarting the re-authentication window.
+pub async fn mark_reauthenticated(db: &Database, clock: &dyn Clock, session_id: &str) -> AppResult<()> {
+    session::Entity::update_many()
+        .col_expr(
+            session::Column::AuthenticatedAt,
+            sea_orm::sea_query::Expr::value(clock.now()),
+        )
+        .filter(session::Column::Id.eq(session_id))
+        .exec(&db.conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn end(db: &Database, raw_token: &str) -> AppResult<()> {
+    if let Some(token) = SecretToken::parse(raw_token) {
+        session::Entity::delete_by_id(token.hash().0)
+            .exec(&db.conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Ends every session of an account, on every device. Takes any connection so it can run
+/// inside the deletion transaction.
+pub async fn end_all<C: ConnectionTrait>(conn: &C, account_id: i64) -> AppResult<u64> {
+    Ok(session::Entity::delete_many()
+        .filter(session::Column::AccountId.eq(account_id))
+        .exec(conn)
+        .await?
+        .rows_affected)
+}
+
+/// The log-in use case: throttle, check the password, open a session.
+pub async fn log_in(
+    state: &crate::state::AppState,
+    vsee_id: &str,
+    password: &str,
+    address: Option<&str>,
+) -> AppResult<(account::Model, SecretToken)> {
+    let now = state.clock.now();
+    state.login_throttle.check(vsee_id, address, now)?;
+    match crate::services::accounts::authenticate(&state.db, vsee_id, password).await {
+        Ok(account) => {
+            state.login_throttle.record_success(vsee_id);
+            let token = start(&state.db, state.clock.as_ref(), account.id, state.session_ttl()).await?;
+            tracing::info!(account_id = account.id, "logged in");
+            Ok((account, token))
+        }
+        Err(e @ crate::error::AppError::InvalidCredentials) => {
+            state.login_throttle.record_failure(vsee_id, address, now);
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Proves the password again within a live session, restarting the re-authentication window.
+pub async fn reauthenticate(
+    state: &crate::state::AppState,
+    current: &CurrentSession,
+    password: &str,
+    address: Option<&str>,
+) -> AppResult<()> {
+    let now = state.clock.now();
+    let id = &current.account.vsee_id;
+    state.login_throttle.check(id, address, now)?;
+    if !crate::services::accounts::password_matches(password, &current.account.password_hash).await? {
+        state.login_throttle.record_failure(id, address, now);
+        return Err(crate::error::AppError::InvalidCredentials);
+    }
+    mark_reauthenticated(&state.db, state.clock.as_ref(), &current.session.id).await
+}
