@@ -1,1 +1,11 @@
-fn main() {}
+//! The integration tests: one binary, a real server per test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod accounts;
+mod datamap;
+mod deletion_flow;
+mod ledger;
+mod pipeline;
+mod refusals;

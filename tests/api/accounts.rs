@@ -1,0 +1,288 @@
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn sign_up_refuses_bad_input_with_a_stable_code_and_creates_nothing() {
+    let app = spawn_app().await;
+    let device = app.device();
+    let cases = [
+        json!({ "vsee_id": "ab", "email": "a@b.com", "password": PASSWORD }),
+        json!({ "vsee_id": "mark08", "email": "not-an-email", "password": PASSWORD }),
+        json!({ "vsee_id": "mark08", "email": "a@b.com", "password": "short" }),
+        json!({ "vsee_id": "mark08", "email": "a@b.com" }),
+        json!("not an object"),
+    ];
+    for body in cases {
+        let r = device
+            .client
+            .post(device.url("/api/v1/accounts"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let (status, code) = error_code(r).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+            "{body}"
+        );
+    }
+    let r = device
+        .client
+        .post(device.url("/api/v1/accounts"))
+        .body("{oops")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await.1, "invalid_input");
+    assert_eq!(app.count("SELECT COUNT(*) FROM accounts").await, 0);
+}
+
+#[tokio::test]
+async fn a_taken_vsee_id_or_email_is_a_conflict() {
+    let app = spawn_app().await;
+    let device = app.device();
+    assert_eq!(
+        device.sign_up("mark08", "mark@vsee.com").await.status(),
+        StatusCode::CREATED
+    );
+    let (status, code) = error_code(device.sign_up("MARK08", "other@vsee.com").await).await;
+    assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "conflict"));
+    let (status, code) = error_code(device.sign_up("other", "Mark@VSee.com").await).await;
+    assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "conflict"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM accounts").await, 1);
+}
+
+#[tokio::test]
+async fn wrong_credentials_get_one_answer_and_repeated_failures_are_rate_limited() {
+    let app = spawn_app().await;
+    app.device().sign_up("mark08", "mark@vsee.com").await;
+    let device = app.device();
+
+    let wrong_password = device.log_in("mark08", "wrong password").await;
+    let unknown_id = device.log_in("nobody", "wrong password").await;
+    assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown_id.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        wrong_password.text().await.unwrap(),
+        unknown_id.text().await.unwrap()
+    );
+
+    for _ in 0..4 {
+        device.log_in("mark08", "wrong password").await;
+    }
+    let r = device.log_in("mark08", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(error_code(r).await.1, "rate_limited");
+
+    app.clock.advance(chrono::Duration::minutes(16));
+    assert_eq!(device.log_in("mark08", PASSWORD).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_profile_changes_and_credentials_need_the_current_password() {
+    let app = spawn_app().await;
+    let device = app.signed_up_and_logged_in("mark08", "mark@vsee.com").await;
+
+    let r = device
+        .patch_me(json!({ "first_name": "Marcus", "offline_notification_email": "Off@Line.com", "offline_notification_enabled": true }))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let me: Value = device.me().await.json().await.unwrap();
+    assert_eq!(me["first_name"], "Marcus");
+    assert_eq!(me["last_name"], "Quillfeather");
+    assert_eq!(
+        me["offline_notification"],
+        json!({ "email": "off@line.com", "enabled": true })
+    );
+
+    let (status, code) = error_code(
+        device
+            .patch_me(json!({ "email": "new@vsee.com", "first_name": "X" }))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input")
+    );
+    let (status, code) = error_code(
+        device
+            .patch_me(json!({ "email": "new@vsee.com", "current_password": "wrong one" }))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "invalid_credentials")
+    );
+    let me: Value = device.me().await.json().await.unwrap();
+    assert_eq!(
+        (me["email"].as_str(), me["first_name"].as_str()),
+        (Some("mark@vsee.com"), Some("Marcus")),
+        "nothing half-applied"
+    );
+
+    let r = device
+        .patch_me(
+            json!({ "email": "new@vsee.com", "password": "a brand new one", "current_password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        app.device().log_in("mark08", "a brand new one").await.status(),
+        StatusCode::OK
+    );
+
+    let (status, _) = error_code(
+        device
+            .patch_me(json!({ "offline_notification_email": "nope" }))
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}
+
+#[tokio::test]
+async fn forgot_password_emails_a_one_time_link() {
+    let app = spawn_app().await;
+    app.device().sign_up("mark08", "mark@vsee.com").await;
+    let browser = app.device();
+
+    let r = browser
+        .submit_form(
+            "/forgot-password",
+            "/forgot-password",
+            &[("login", "nobody@vsee.com")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        app.outbox_files().is_empty(),
+        "no account, no email — and the same page"
+    );
+    let r = browser
+        .submit_form("/forgot-password", "/forgot-password", &[("login", "MARK08")])
+        .await;
+    assert!(r.text().await.unwrap().contains("If an account matches"));
+
+    let mails = app.outbox_files();
+    assert_eq!(mails.len(), 1);
+    let eml = mails[0].1.replace("=\r\n", "").replace("=3D", "=");
+    let link = eml.split("/reset-password?token=").nth(1).unwrap();
+    let token: String = link
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+
+    let page = format!("/reset-password?token={token}");
+    let r = browser
+        .submit_form(
+            &page,
+            "/reset-password",
+            &[("token", &token), ("new_password", "fresh password 1")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("Your password has been changed.")
+    );
+    assert_eq!(
+        app.device().log_in("mark08", "fresh password 1").await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.device().log_in("mark08", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let r = browser
+        .submit_form(
+            &page,
+            "/reset-password",
+            &[("token", &token), ("new_password", "another one 2")],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the link works once"
+    );
+
+    app.device().log_in("mark08", "fresh password 1").await;
+    app.clock.advance(chrono::Duration::minutes(31));
+    browser
+        .submit_form(
+            "/forgot-password",
+            "/forgot-password",
+            &[("login", "mark@vsee.com")],
+        )
+        .await;
+    let newest = app
+        .outbox_files()
+        .into_iter()
+        .map(|(_, b)| b.replace("=\r\n", "").replace("=3D", "="))
+        .find(|b| !b.contains(&token))
+        .unwrap();
+    let token2: String = newest
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    app.clock.advance(chrono::Duration::minutes(31));
+    let r = browser
+        .submit_form(
+            "/forgot-password",
+            "/reset-password",
+            &[("token", &token2), ("new_password", "too late 123")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "the link expires");
+}
+
+#[tokio::test]
+async fn the_api_is_described_and_the_probes_answer() {
+    let app = spawn_app().await;
+    let device = app.device();
+    let spec: Value = device
+        .client
+        .get(device.url("/api/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/v1/accounts",
+        "/v1/sessions",
+        "/v1/sessions/current",
+        "/v1/me",
+        "/v1/me/deletion",
+        "/v1/deletions/{receipt_id}",
+    ] {
+        assert!(spec["paths"].get(path).is_some(), "spec lacks {path}");
+    }
+    assert_eq!(device.get_page("/api/docs").await.0, StatusCode::OK);
+    assert_eq!(device.get_page("/healthz").await.0, StatusCode::OK);
+    assert_eq!(device.get_page("/readyz").await.0, StatusCode::OK);
+    let (status, code) = error_code(
+        device
+            .client
+            .get(device.url("/api/v1/nothing"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "not_found"));
+}

@@ -1,0 +1,54 @@
+use std::sync::Arc;
+
+use erasure::{
+    clock::SystemClock,
+    config::Settings,
+    startup::{Application, Roles},
+};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn start_up_refuses_a_table_that_references_accounts_without_a_rule() {
+    let app = spawn_app().await;
+    app.execute(
+        "CREATE TABLE stickers (id INTEGER PRIMARY KEY, owner INTEGER NOT NULL REFERENCES accounts(id))",
+    )
+    .await;
+
+    let settings = Settings::load_from(&app.vars).unwrap();
+    let err = Application::build(settings, Arc::new(SystemClock), Roles::ALL)
+        .await
+        .err()
+        .expect("refused");
+    let message = format!("{err:#}");
+    assert!(
+        message.contains("stickers") && message.contains("owner"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn start_up_refuses_a_map_naming_a_column_that_does_not_exist() {
+    let app = spawn_app().await;
+    let map = app.data_dir().join("datamap.toml");
+    std::fs::write(
+        &map,
+        format!(
+            "{}\n[[store]]\ntable = \"messages\"\ncolumn = \"author_id\"\naction = \"delete\"\n",
+            erasure::config::DATAMAP_TOML
+        ),
+    )
+    .unwrap();
+    let mut vars = app.vars.clone();
+    vars.insert("ERASURE_PURGE__DATAMAP".into(), map.display().to_string());
+    let err = Application::build(
+        Settings::load_from(&vars).unwrap(),
+        Arc::new(SystemClock),
+        Roles::ALL,
+    )
+    .await
+    .err()
+    .expect("refused");
+    assert!(format!("{err:#}").contains("messages.author_id"), "{err:#}");
+}

@@ -1,0 +1,99 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+async fn delete_account(app: &TestApp, vsee_id: &str, email: &str) {
+    let device = app.signed_up_and_logged_in(vsee_id, email).await;
+    let body: Value = device.confirm_deletion(email).await.json().await.unwrap();
+    app.wait_for_status(body["receipt_id"].as_str().unwrap(), "completed")
+        .await;
+}
+
+#[tokio::test]
+async fn the_ledger_verifies_and_names_subjects_by_pseudonym_only() {
+    let app = spawn_app().await;
+    delete_account(&app, "mark08", "mark+08@vsee.com").await;
+    delete_account(&app, "ada", "ada@example.org").await;
+
+    assert_eq!(
+        erasure::services::ledger::verify(&app.state).await.unwrap(),
+        Ok(2)
+    );
+
+    let out = app.cli(&["audit", "verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 entries"));
+
+    let out = app.cli(&["audit", "export"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
+    let entry = &lines[0]["entry"];
+    assert_eq!(entry["event"], "account_deleted");
+    assert_eq!(entry["actor"], "account_holder");
+    assert_eq!(entry["channel"], "api");
+    assert_eq!(entry["rows_removed"]["accounts"], 1);
+    assert_eq!(entry["subject"], app.state.keys.pseudonym("vsee_id", "mark08"));
+    for clear in ["mark08", "mark+08", "ada@example.org", "Zebediah", "Quillfeather"] {
+        assert!(!text.contains(clear), "the export names {clear}");
+    }
+}
+
+#[tokio::test]
+async fn an_altered_or_removed_entry_is_detected() {
+    let app = spawn_app().await;
+    for (id, email) in [
+        ("one1", "one@example.org"),
+        ("two2", "two@example.org"),
+        ("three3", "three@example.org"),
+    ] {
+        delete_account(&app, id, email).await;
+    }
+    app.execute(
+        "UPDATE ledger_entries SET body = replace(body, '\"accounts\":1', '\"accounts\":0') WHERE seq = 2",
+    )
+    .await;
+
+    let broken = erasure::services::ledger::verify(&app.state)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(broken.seq, 2);
+    let out = app.cli(&["audit", "verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("entry 2"));
+
+    // Re-signing is impossible without the key, and dropping the entry breaks the chain too.
+    app.execute("DELETE FROM ledger_entries WHERE seq = 2").await;
+    let broken = erasure::services::ledger::verify(&app.state)
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(broken.seq, 3);
+
+    // A changed index column is caught even when the signed body is intact.
+    let app = spawn_app().await;
+    delete_account(&app, "four4", "four@example.org").await;
+    app.execute("UPDATE ledger_entries SET subject = 'someone-else' WHERE seq = 1")
+        .await;
+    assert_eq!(
+        erasure::services::ledger::verify(&app.state)
+            .await
+            .unwrap()
+            .unwrap_err()
+            .seq,
+        1
+    );
+}
+
+#[tokio::test]
+async fn an_empty_ledger_verifies() {
+    let app = spawn_app().await;
+    let out = app.cli(&["audit", "verify"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 entries"));
+    assert_eq!(app.device().me().await.status(), StatusCode::UNAUTHORIZED);
+}

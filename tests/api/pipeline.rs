@@ -1,0 +1,274 @@
+//! The purge and the jobs after it: idempotent, resumable, and thorough.
+
+use std::collections::BTreeMap;
+
+use erasure::services::purge::{self, PurgeOutcome};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+const MESSAGES: u64 = 120;
+
+/// What the seeded account (7 contacts, 5 calls, 3 devices) leaves per store.
+fn expected_counts() -> BTreeMap<String, i64> {
+    [
+        ("accounts", 1),
+        ("avatars", 1),
+        ("calls", 5),
+        ("contacts", 14),
+        ("conversation_members", 7),
+        ("conversations", 7),
+        ("devices", 3),
+        ("messages", MESSAGES as i64),
+        // Ended with the request itself, before the purge.
+        ("password_resets", 0),
+        ("sessions", 0),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+async fn seeded_and_requested(app: &TestApp) -> uuid::Uuid {
+    app.seed("mark08", "mark+08@vsee.com", "free", MESSAGES).await;
+    let device = app.device();
+    assert_eq!(device.log_in("mark08", PASSWORD).await.status(), StatusCode::OK);
+    assert_eq!(
+        device.confirm_deletion("mark+08@vsee.com").await.status(),
+        StatusCode::ACCEPTED
+    );
+    app.only_request_id().await
+}
+
+async fn snapshot(app: &TestApp) -> Vec<i64> {
+    let mut counts = Vec::new();
+    for table in [
+        "accounts",
+        "contacts",
+        "conversations",
+        "conversation_members",
+        "messages",
+        "devices",
+        "sessions",
+        "purge_progress",
+        "outbox",
+    ] {
+        counts.push(app.count(&format!("SELECT COUNT(*) FROM {table}")).await);
+    }
+    counts.push(
+        app.count("SELECT COUNT(*) FROM calls WHERE caller_id IS NULL OR callee_id IS NULL")
+            .await,
+    );
+    counts
+}
+
+#[tokio::test]
+async fn the_purge_run_twice_leaves_the_same_end_state() {
+    let app = spawn_app_without_workers().await;
+    let id = seeded_and_requested(&app).await;
+
+    let first = purge::run(&app.state, id).await.unwrap();
+    assert_eq!(first, PurgeOutcome::Purged(expected_counts()));
+    let after_first = snapshot(&app).await;
+    let request_after_first = app.request().await;
+
+    let second = purge::run(&app.state, id).await.unwrap();
+    assert_eq!(second, PurgeOutcome::AlreadyPurged);
+    assert_eq!(snapshot(&app).await, after_first);
+    assert_eq!(app.request().await, request_after_first);
+    assert_eq!(request_after_first.status, "purged");
+}
+
+#[tokio::test]
+async fn two_purges_racing_count_every_row_once() {
+    let app = spawn_app_without_workers().await;
+    let id = seeded_and_requested(&app).await;
+    let (a, b) = tokio::join!(purge::run(&app.state, id), purge::run(&app.state, id));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    for outcome in [a, b] {
+        if let PurgeOutcome::Purged(counts) = outcome {
+            assert_eq!(counts, expected_counts());
+        }
+    }
+    let stored: BTreeMap<String, i64> =
+        serde_json::from_str(app.request().await.store_counts.as_deref().unwrap()).unwrap();
+    assert_eq!(stored, expected_counts());
+}
+
+#[tokio::test]
+async fn a_purge_that_fails_part_way_completes_on_retry_with_correct_counts() {
+    let app = spawn_app_without_workers().await;
+    let id = seeded_and_requested(&app).await;
+    // Let the first chunk of messages go, then fail inside the second (test chunk size: 50).
+    let first_message = app.count("SELECT MIN(id) FROM messages").await;
+    app.execute(&format!(
+        "CREATE TRIGGER fail_mid_purge BEFORE DELETE ON messages WHEN OLD.id >= {} \
+         BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        first_message + 75
+    ))
+    .await;
+
+    assert!(purge::run(&app.state, id).await.is_err());
+    let rid = id.to_string();
+    let done = |step: &str| {
+        format!(
+            "SELECT COUNT(*) FROM purge_progress WHERE request_id = '{rid}' AND step = '{step}' AND completed_at IS NOT NULL"
+        )
+    };
+    assert_eq!(
+        app.count(&done("sessions.account_id")).await,
+        1,
+        "the first store completed"
+    );
+    assert_eq!(app.count(&done("messages.sender_id")).await, 0);
+    let partial = format!(
+        "SELECT rows_removed FROM purge_progress WHERE request_id = '{rid}' AND step = 'messages.sender_id'"
+    );
+    assert_eq!(
+        app.count(&partial).await,
+        50,
+        "exactly the committed chunk is counted"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM messages").await,
+        MESSAGES as i64 - 50
+    );
+    assert_eq!(app.request().await.status, "purging");
+
+    app.execute("DROP TRIGGER fail_mid_purge").await;
+    assert_eq!(
+        purge::run(&app.state, id).await.unwrap(),
+        PurgeOutcome::Purged(expected_counts())
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 0);
+}
+
+#[tokio::test]
+async fn a_failing_purge_job_is_retried_by_the_worker_until_it_succeeds() {
+    let app = spawn_app_with(
+        erasure::startup::Roles::ALL,
+        &[("ERASURE_QUEUE__MAX_ATTEMPTS", "1000")],
+    )
+    .await;
+    app.execute(
+        "CREATE TRIGGER fail_purge BEFORE DELETE ON devices BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+    )
+    .await;
+    seeded_and_requested(&app).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while app.request().await.last_error.is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "the purge never failed");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        app.request()
+            .await
+            .last_error
+            .unwrap()
+            .contains("injected failure")
+    );
+    app.execute("DROP TRIGGER fail_purge").await;
+
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while app.request().await.status != "completed" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the purge never completed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let request = app.request().await;
+    assert!(request.attempts >= 2, "it took a retry");
+    let stored: BTreeMap<String, i64> =
+        serde_json::from_str(request.store_counts.as_deref().unwrap()).unwrap();
+    assert_eq!(stored, expected_counts());
+    assert_eq!(request.last_error, None);
+}
+
+/// Every file under `dir` (but the mail outbox) that contains `needle`.
+fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                if entry.file_name() != "outbox" {
+                    stack.push(path);
+                }
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle)
+            {
+                hits.push(path.display().to_string());
+            }
+        }
+    }
+    hits
+}
+
+#[tokio::test]
+async fn after_completion_no_byte_of_the_user_remains_in_the_data_directory() {
+    let app = spawn_app().await;
+    app.seed("zq-mark-0815", "zebediah.quill@example.org", "free", 200)
+        .await;
+    let device = app.device();
+    device.log_in("zq-mark-0815", PASSWORD).await;
+    device
+        .patch_me(serde_json::json!({ "offline_notification_email": "zq.offline@example.net", "offline_notification_enabled": true }))
+        .await;
+    let push_tokens: Vec<String> = {
+        use sea_orm::ConnectionTrait;
+        let rows = app
+            .state
+            .db
+            .conn
+            .query_all_raw(sea_orm::Statement::from_string(
+                app.state.db.backend(),
+                "SELECT push_token FROM devices",
+            ))
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.try_get_by_index::<String>(0).unwrap())
+            .collect()
+    };
+    assert_eq!(push_tokens.len(), 3);
+    let needles_before = files_containing(&app.data_dir(), b"zebediah.quill@example.org");
+    assert!(
+        !needles_before.is_empty(),
+        "the scan can see the data before the purge"
+    );
+
+    let body: Value = device
+        .confirm_deletion("zebediah.quill@example.org")
+        .await
+        .json()
+        .await
+        .unwrap();
+    app.wait_for_status(body["receipt_id"].as_str().unwrap(), "completed")
+        .await;
+
+    let mut needles: Vec<Vec<u8>> = [
+        "zq-mark-0815",
+        "zebediah.quill@example.org",
+        "zq.offline@example.net",
+        "Zebediah",
+        "Quillfeather",
+        "wrote message",
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect();
+    needles.extend(push_tokens.iter().map(|t| t.as_bytes().to_vec()));
+    for needle in &needles {
+        let hits = files_containing(&app.data_dir(), needle);
+        assert!(
+            hits.is_empty(),
+            "{:?} still in {hits:?}",
+            String::from_utf8_lossy(needle)
+        );
+    }
+    // The one place it may remain: the email we sent.
+    assert!(!files_containing(&app.outbox(), b"zebediah.quill@example.org").is_empty());
+}
