@@ -3,12 +3,13 @@
 
 pub mod api;
 pub mod pages;
+mod request_log;
 mod session;
 
 use poem::{
     Endpoint, EndpointExt, Route, get, handler,
     http::StatusCode,
-    middleware::{CookieJarManager, Csrf, NormalizePath, Tracing, TrailingSlash},
+    middleware::{CookieJarManager, Csrf, NormalizePath, TrailingSlash},
     web::{Data, cookie::SameSite},
 };
 
@@ -31,7 +32,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/static/erasure.css", get(stylesheet))
         .with(NormalizePath::new(TrailingSlash::Trim))
         .with(CookieJarManager::new())
-        .with(Tracing)
+        .with(request_log::RequestLog)
         .data(state)
 }
 

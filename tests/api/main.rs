@@ -4,6 +4,7 @@
 mod helpers;
 
 mod accounts;
+mod binary;
 mod datamap;
 mod deletion_flow;
 mod ledger;
