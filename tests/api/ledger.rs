@@ -74,6 +74,14 @@ async fn an_altered_or_removed_entry_is_detected() {
         .unwrap_err();
     assert_eq!(broken.seq, 3);
 
+    // Cutting off the newest entry leaves a valid chain, but not a valid ledger.
+    let app = spawn_app().await;
+    delete_account(&app, "five5", "five@example.org").await;
+    delete_account(&app, "six6", "six@example.org").await;
+    app.execute("DELETE FROM ledger_entries WHERE seq = 2").await;
+    let broken = erasure::services::ledger::verify(&app.state).await.unwrap().unwrap_err();
+    assert_eq!(broken.seq, 2, "{broken}");
+
     // A changed index column is caught even when the signed body is intact.
     let app = spawn_app().await;
     delete_account(&app, "four4", "four@example.org").await;
