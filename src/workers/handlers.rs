@@ -9,8 +9,9 @@ use crate::{
     state::AppState,
 };
 
+/// apalis counts the run in progress: the first run is attempt 1.
 fn last_attempt(state: &AppState, attempt: &Attempt) -> bool {
-    attempt.current() + 1 >= state.settings.queue.max_attempts
+    attempt.current() >= state.settings.queue.max_attempts
 }
 
 pub async fn purge(job: PurgeAccount, state: Data<AppState>, attempt: Attempt) -> Result<(), BoxDynError> {

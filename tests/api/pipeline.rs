@@ -272,3 +272,33 @@ async fn after_completion_no_byte_of_the_user_remains_in_the_data_directory() {
     // The one place it may remain: the email we sent.
     assert!(!files_containing(&app.outbox(), b"zebediah.quill@example.org").is_empty());
 }
+
+#[tokio::test]
+async fn a_purge_that_keeps_failing_ends_failed_with_its_error() {
+    let app = spawn_app_with(
+        erasure::startup::Roles::ALL,
+        &[("ERASURE_QUEUE__MAX_ATTEMPTS", "2")],
+    )
+    .await;
+    app.execute("CREATE TRIGGER fail_purge BEFORE DELETE ON devices BEGIN SELECT RAISE(ABORT, 'injected failure'); END").await;
+    app.seed("mark08", "mark+08@vsee.com", "free", 10).await;
+    let device = app.device();
+    device.log_in("mark08", PASSWORD).await;
+    let body: Value = device
+        .confirm_deletion("mark+08@vsee.com")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let status = app
+        .wait_for_status(body["receipt_id"].as_str().unwrap(), "failed")
+        .await;
+    assert_eq!(status["steps"][0]["status"], "failed");
+    let request = app.request().await;
+    assert_eq!(request.attempts, 2);
+    assert!(request.last_error.unwrap().contains("injected failure"));
+    assert!(
+        app.outbox_files().is_empty(),
+        "no confirmation for a deletion that did not happen"
+    );
+}
