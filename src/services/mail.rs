@@ -127,11 +127,12 @@ pub fn deletion_confirmation(
         settings.server.public_url.trim_end_matches('/')
     );
     let body = format!(
-        "Your VSee Messenger account has been deleted, together with all the data associated \
-         with it. Thank you for using our service!\n\n\
-         Deletion receipt: {receipt}\n\
-         You can check the record of this deletion at: {status_url}\n\n\
-         If you did not ask for this, or have questions, please contact our support at {support}.\n",
+        "Your VSee Messenger account has been deleted, together with all the data\n\
+         associated with it. Thank you for using our service!\n\n\
+         Deletion receipt: {receipt}\n\n\
+         You can check the record of this deletion at:\n{status_url}\n\n\
+         If you did not ask for this, or have questions, please contact our support\n\
+         at {support}.\n",
         support = settings.support.email
     );
     Message::builder()
@@ -147,7 +148,8 @@ pub fn deletion_confirmation(
 pub fn password_reset(settings: &Settings, to: &str, link: &str, minutes: i64) -> Result<Message, MailError> {
     let body = format!(
         "Someone asked to reset the password of your VSee Messenger account.\n\n\
-         To choose a new password, open this link within {minutes} minutes (it works once):\n{link}\n\n\
+         To choose a new password, open this link within {minutes} minutes\n\
+         (it works once):\n{link}\n\n\
          If it was not you, ignore this email: your password stays as it is.\n"
     );
     Message::builder()

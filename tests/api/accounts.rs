@@ -62,6 +62,15 @@ async fn wrong_credentials_get_one_answer_and_repeated_failures_are_rate_limited
     app.device().sign_up("mark08", "mark@vsee.com").await;
     let device = app.device();
 
+    let r = app.device().log_in("mark08", PASSWORD).await;
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("erasure_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Secure"), "plain http public URL: {cookie}");
+
     let wrong_password = device.log_in("mark08", "wrong password").await;
     let unknown_id = device.log_in("nobody", "wrong password").await;
     assert_eq!(wrong_password.status(), StatusCode::UNAUTHORIZED);
@@ -172,7 +181,7 @@ async fn forgot_password_emails_a_one_time_link() {
 
     let mails = app.outbox_files();
     assert_eq!(mails.len(), 1);
-    let eml = mails[0].1.replace("=\r\n", "").replace("=3D", "=");
+    let eml = &mails[0].1;
     let link = eml.split("/reset-password?token=").nth(1).unwrap();
     let token: String = link
         .chars()
@@ -228,7 +237,7 @@ async fn forgot_password_emails_a_one_time_link() {
     let newest = app
         .outbox_files()
         .into_iter()
-        .map(|(_, b)| b.replace("=\r\n", "").replace("=3D", "="))
+        .map(|(_, b)| b)
         .find(|b| !b.contains(&token))
         .unwrap();
     let token2: String = newest

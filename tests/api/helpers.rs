@@ -212,7 +212,7 @@ impl TestApp {
             .map(|e| {
                 (
                     e.file_name().to_string_lossy().into_owned(),
-                    std::fs::read_to_string(e.path()).unwrap(),
+                    decode_quoted_printable(&std::fs::read_to_string(e.path()).unwrap()),
                 )
             })
             .collect();
@@ -334,4 +334,30 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// What a mail client shows: soft line breaks joined and `=XX` escapes decoded (lettre sends
+/// quoted-printable when a line is long, e.g. a link with a token).
+pub fn decode_quoted_printable(eml: &str) -> String {
+    let joined = eml.replace("=\r\n", "");
+    let mut out = Vec::with_capacity(joined.len());
+    let bytes = joined.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'=', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

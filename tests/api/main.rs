@@ -10,3 +10,4 @@ mod deletion_flow;
 mod ledger;
 mod pipeline;
 mod refusals;
+mod snapshots;
