@@ -79,7 +79,10 @@ async fn an_altered_or_removed_entry_is_detected() {
     delete_account(&app, "five5", "five@example.org").await;
     delete_account(&app, "six6", "six@example.org").await;
     app.execute("DELETE FROM ledger_entries WHERE seq = 2").await;
-    let broken = erasure::services::ledger::verify(&app.state).await.unwrap().unwrap_err();
+    let broken = erasure::services::ledger::verify(&app.state)
+        .await
+        .unwrap()
+        .unwrap_err();
     assert_eq!(broken.seq, 2, "{broken}");
 
     // A changed index column is caught even when the signed body is intact.
@@ -104,4 +107,30 @@ async fn an_empty_ledger_verifies() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 entries"));
     assert_eq!(app.device().me().await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn concurrent_deletions_append_one_unbroken_chain() {
+    let app = spawn_app().await;
+    let mut receipts = Vec::new();
+    for i in 0..6 {
+        let device = app
+            .signed_up_and_logged_in(&format!("user{i}"), &format!("user{i}@example.org"))
+            .await;
+        receipts.push((device, format!("user{i}@example.org")));
+    }
+    let confirmations = receipts
+        .iter()
+        .map(|(device, email)| device.confirm_deletion(email));
+    let responses = futures::future::join_all(confirmations).await;
+    for r in responses {
+        let body: Value = r.json().await.unwrap();
+        app.wait_for_status(body["receipt_id"].as_str().unwrap(), "completed")
+            .await;
+    }
+    assert_eq!(
+        erasure::services::ledger::verify(&app.state).await.unwrap(),
+        Ok(6)
+    );
+    assert_eq!(app.outbox_files().len(), 6, "one email each");
 }
