@@ -169,6 +169,33 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_to_start_without_a_configured_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = |extra: &[(&str, &str)]| {
+            let mut v: std::collections::HashMap<String, String> = [
+                ("ERASURE_ENV".to_owned(), "production".to_owned()),
+                (
+                    "ERASURE_STORAGE__DATA_DIR".to_owned(),
+                    dir.path().display().to_string(),
+                ),
+            ]
+            .into();
+            v.extend(extra.iter().map(|(k, val)| ((*k).to_owned(), (*val).to_owned())));
+            v
+        };
+        let settings = Settings::load_from(&vars(&[])).unwrap();
+        assert!(matches!(
+            Keys::load(&settings),
+            Err(KeyError::MissingInProduction)
+        ));
+        assert!(!dir.path().join(KEY_FILE).exists(), "nothing generated");
+
+        let key = "ab".repeat(32);
+        let settings = Settings::load_from(&vars(&[("ERASURE_SERVER__KEY", &key)])).unwrap();
+        assert!(Keys::load(&settings).is_ok());
+    }
+
+    #[test]
     fn malformed_keys_are_refused() {
         assert!(parse_key("abcd").is_err());
         assert!(parse_key(&"zz".repeat(32)).is_err());

@@ -10,4 +10,5 @@ mod deletion_flow;
 mod ledger;
 mod pipeline;
 mod refusals;
+mod schema;
 mod snapshots;
