@@ -262,15 +262,7 @@ async fn forgot_password_emails_a_one_time_link() {
 async fn the_api_is_described_and_the_probes_answer() {
     let app = spawn_app().await;
     let device = app.device();
-    let spec: Value = device
-        .client
-        .get(device.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = device.get_json("/api/openapi.json").await;
     for path in [
         "/v1/accounts",
         "/v1/sessions",

@@ -187,6 +187,16 @@ impl TestApp {
         row.try_get_by_index::<i64>(0).unwrap()
     }
 
+    /// The first column of every row of a query, as text.
+    pub async fn strings(&self, sql: &str) -> Vec<String> {
+        use sea_orm::ConnectionTrait;
+        let statement = sea_orm::Statement::from_string(self.state.db.backend(), sql.to_owned());
+        let rows = self.state.db.conn.query_all_raw(statement).await.unwrap();
+        rows.iter()
+            .map(|r| r.try_get_by_index::<String>(0).unwrap())
+            .collect()
+    }
+
     pub async fn execute(&self, sql: &str) {
         use sea_orm::ConnectionTrait;
         self.state.db.conn.execute_unprepared(sql).await.unwrap();
@@ -272,6 +282,25 @@ impl Device {
             .post(self.url("/api/v1/me/reauthentication"))
             .json(&json!({ "password": password }))
             .send()
+            .await
+            .unwrap()
+    }
+
+    /// Confirms the deletion of this device's account and returns the receipt id.
+    pub async fn request_deletion(&self, typed_email: &str) -> String {
+        let r = self.confirm_deletion(typed_email).await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let body: Value = r.json().await.unwrap();
+        body["receipt_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
             .await
             .unwrap()
     }

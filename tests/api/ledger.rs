@@ -5,9 +5,8 @@ use crate::helpers::*;
 
 async fn delete_account(app: &TestApp, vsee_id: &str, email: &str) {
     let device = app.signed_up_and_logged_in(vsee_id, email).await;
-    let body: Value = device.confirm_deletion(email).await.json().await.unwrap();
-    app.wait_for_status(body["receipt_id"].as_str().unwrap(), "completed")
-        .await;
+    let receipt = device.request_deletion(email).await;
+    app.wait_for_status(&receipt, "completed").await;
 }
 
 #[tokio::test]

@@ -217,22 +217,7 @@ async fn after_completion_no_byte_of_the_user_remains_in_the_data_directory() {
     device
         .patch_me(serde_json::json!({ "offline_notification_email": "zq.offline@example.net", "offline_notification_enabled": true }))
         .await;
-    let push_tokens: Vec<String> = {
-        use sea_orm::ConnectionTrait;
-        let rows = app
-            .state
-            .db
-            .conn
-            .query_all_raw(sea_orm::Statement::from_string(
-                app.state.db.backend(),
-                "SELECT push_token FROM devices",
-            ))
-            .await
-            .unwrap();
-        rows.iter()
-            .map(|r| r.try_get_by_index::<String>(0).unwrap())
-            .collect()
-    };
+    let push_tokens = app.strings("SELECT push_token FROM devices").await;
     assert_eq!(push_tokens.len(), 3);
     let needles_before = files_containing(&app.data_dir(), b"zebediah.quill@example.org");
     assert!(
@@ -240,14 +225,8 @@ async fn after_completion_no_byte_of_the_user_remains_in_the_data_directory() {
         "the scan can see the data before the purge"
     );
 
-    let body: Value = device
-        .confirm_deletion("zebediah.quill@example.org")
-        .await
-        .json()
-        .await
-        .unwrap();
-    app.wait_for_status(body["receipt_id"].as_str().unwrap(), "completed")
-        .await;
+    let receipt = device.request_deletion("zebediah.quill@example.org").await;
+    app.wait_for_status(&receipt, "completed").await;
 
     let mut needles: Vec<Vec<u8>> = [
         "zq-mark-0815",

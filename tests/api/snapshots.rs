@@ -1,23 +1,13 @@
 //! Snapshots of what other people depend on: the API contract and the email users receive.
 //! A change to either shows up in review as a snapshot diff (`cargo insta review`).
 
-use serde_json::Value;
-
 use crate::helpers::*;
 
 #[tokio::test]
 async fn the_openapi_document() {
     let app = spawn_app().await;
     let device = app.device();
-    let spec: Value = device
-        .client
-        .get(device.url("/api/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let spec = device.get_json("/api/openapi.json").await;
     insta::assert_json_snapshot!("openapi", spec);
 }
 
@@ -25,13 +15,7 @@ async fn the_openapi_document() {
 async fn the_confirmation_email() {
     let app = spawn_app().await;
     let device = app.signed_up_and_logged_in("mark08", "mark+08@vsee.com").await;
-    let body: Value = device
-        .confirm_deletion("mark+08@vsee.com")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let receipt = body["receipt_id"].as_str().unwrap().to_owned();
+    let receipt = device.request_deletion("mark+08@vsee.com").await;
     app.wait_for_status(&receipt, "completed").await;
     let request_id = app.only_request_id().await.to_string();
 
