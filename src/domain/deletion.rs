@@ -35,6 +35,23 @@ impl DeletionStatus {
         }
     }
 
+    pub const ALL: [Self; 5] = [
+        Self::Pending,
+        Self::Purging,
+        Self::Purged,
+        Self::Completed,
+        Self::Failed,
+    ];
+
+    /// The names of the statuses that may move to `next`: what a compare-and-set filters on.
+    pub fn names_that_can_become(next: Self) -> Vec<&'static str> {
+        Self::ALL
+            .into_iter()
+            .filter(|s| s.can_become(next))
+            .map(Self::as_str)
+            .collect()
+    }
+
     pub fn can_become(self, next: Self) -> bool {
         use DeletionStatus::*;
         matches!(
@@ -92,7 +109,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_through_their_names() {
-        for s in [Pending, Purging, Purged, Completed, Failed] {
+        for s in DeletionStatus::ALL {
             assert_eq!(DeletionStatus::parse(s.as_str()).unwrap(), s);
         }
         assert!(DeletionStatus::parse("done").is_err());
@@ -105,5 +122,6 @@ mod tests {
         }
         assert!(!Pending.can_become(Completed));
         assert!(Purging.can_become(Purging), "a crashed purge resumes");
+        assert_eq!(DeletionStatus::names_that_can_become(Purged), ["purging"]);
     }
 }

@@ -139,16 +139,6 @@ pub async fn authenticate(db: &Database, vsee_id: &str, password: &str) -> AppRe
     }
 }
 
-/// Re-checks the password of an account already identified by its session.
-pub async fn verify_password(db: &Database, account_id: i64, password: &str) -> AppResult<account::Model> {
-    let account = find(db, account_id).await?.ok_or(AppError::Unauthenticated)?;
-    if password_matches(password, &account.password_hash).await? {
-        Ok(account)
-    } else {
-        Err(AppError::InvalidCredentials)
-    }
-}
-
 pub async fn update(
     db: &Database,
     clock: &dyn Clock,

@@ -11,7 +11,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_
 use uuid::Uuid;
 
 use crate::{
-    domain::{Actor, Channel, DeletionStatus, Plan, SecretToken},
+    domain::{Actor, Channel, DeletionStatus, Email, Plan, SecretToken},
     error::{AppError, AppResult},
     models::{account, deletion_request, password_reset},
     services::{accounts, outbox, sessions},
@@ -39,10 +39,10 @@ pub async fn request_by_account_holder(
             support_email: state.settings.support.email.clone(),
         });
     }
-    if state.clock.now() - current.session.authenticated_at > state.reauth_window() {
+    if current.login_is_older_than(state.clock.now(), state.reauth_window()) {
         return Err(AppError::ReauthenticationRequired);
     }
-    if typed_email.trim().to_lowercase() != account.email {
+    if !Email::parse(&account.email)?.matches_typed(typed_email) {
         return Err(AppError::ConfirmationMismatch);
     }
     open_request(state, account, Actor::AccountHolder, channel).await

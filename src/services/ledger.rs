@@ -59,7 +59,7 @@ pub async fn record_deletion(state: &AppState, request_id: Uuid) -> AppResult<()
         if request.status == DeletionStatus::Completed.as_str() {
             return Ok(());
         }
-        if request.status != DeletionStatus::Purged.as_str() {
+        if !DeletionStatus::parse(&request.status)?.can_become(DeletionStatus::Completed) {
             return Err(AppError::Conflict(format!(
                 "request {rid} is {}, not purged: no ledger entry yet",
                 request.status
@@ -245,13 +245,4 @@ pub async fn export(state: &AppState, out: &mut dyn std::io::Write) -> AppResult
             count += 1;
         }
     }
-}
-
-/// Entries about one subject pseudonym ("was this person deleted?").
-pub async fn entries_for_subject(state: &AppState, subject: &str) -> AppResult<Vec<ledger_entry::Model>> {
-    Ok(ledger_entry::Entity::find()
-        .filter(ledger_entry::Column::Subject.eq(subject))
-        .order_by_asc(ledger_entry::Column::Seq)
-        .all(&state.db.conn)
-        .await?)
 }

@@ -97,12 +97,3 @@ async fn record_failure(db: &Database, id: i64, error: &str) -> AppResult<()> {
         .await?;
     Ok(())
 }
-
-/// How many rows wait for the relay (for readiness and operators).
-pub async fn backlog(db: &Database) -> AppResult<u64> {
-    use sea_orm::PaginatorTrait;
-    Ok(outbox::Entity::find()
-        .filter(outbox::Column::DispatchedAt.is_null())
-        .count(&db.conn)
-        .await?)
-}

@@ -61,12 +61,6 @@ pub async fn run(state: &AppState, request_id: Uuid) -> AppResult<PurgeOutcome> 
 async fn claim(state: &AppState, request_id: Uuid) -> AppResult<Option<deletion_request::Model>> {
     let now = state.clock.now();
     let rid = request_id.to_string();
-    let claimable = [
-        DeletionStatus::Pending,
-        DeletionStatus::Purging,
-        DeletionStatus::Failed,
-    ]
-    .map(DeletionStatus::as_str);
     let claimed = deletion_request::Entity::update_many()
         .col_expr(
             deletion_request::Column::Status,
@@ -81,7 +75,10 @@ async fn claim(state: &AppState, request_id: Uuid) -> AppResult<Option<deletion_
             Expr::col(deletion_request::Column::Attempts).add(1),
         )
         .filter(deletion_request::Column::Id.eq(&rid))
-        .filter(deletion_request::Column::Status.is_in(claimable))
+        .filter(
+            deletion_request::Column::Status
+                .is_in(DeletionStatus::names_that_can_become(DeletionStatus::Purging)),
+        )
         .exec(&state.db.conn)
         .await?
         .rows_affected;
@@ -276,7 +273,10 @@ async fn finish(state: &AppState, request_id: Uuid, counts: &BTreeMap<String, i6
             Expr::value(Option::<String>::None),
         )
         .filter(deletion_request::Column::Id.eq(request_id.to_string()))
-        .filter(deletion_request::Column::Status.eq(DeletionStatus::Purging.as_str()))
+        .filter(
+            deletion_request::Column::Status
+                .is_in(DeletionStatus::names_that_can_become(DeletionStatus::Purged)),
+        )
         .exec(&tx)
         .await?;
     outbox::add(&tx, JobKind::ConfirmationEmail, request_id, now).await?;
@@ -297,6 +297,8 @@ pub async fn record_failure(
         .col_expr(deletion_request::Column::LastError, Expr::value(error.to_owned()))
         .filter(deletion_request::Column::Id.eq(request_id.to_string()));
     if last_attempt {
+        // Only a purge that has not finished can fail: an error after `purged` committed
+        // (say, the WAL checkpoint) must not undo that.
         update = update
             .col_expr(
                 deletion_request::Column::Status,

@@ -22,6 +22,13 @@ pub struct CurrentSession {
     pub account: account::Model,
 }
 
+impl CurrentSession {
+    /// Whether the password was last proven longer ago than `window`.
+    pub fn login_is_older_than(&self, now: chrono::DateTime<chrono::Utc>, window: Duration) -> bool {
+        now - self.session.authenticated_at > window
+    }
+}
+
 pub async fn start(
     db: &Database,
     clock: &dyn Clock,

@@ -430,7 +430,7 @@ async fn change_password(
 }
 
 fn needs_password(state: &AppState, current: &sessions::CurrentSession) -> bool {
-    state.clock.now() - current.session.authenticated_at > state.reauth_window()
+    current.login_is_older_than(state.clock.now(), state.reauth_window())
 }
 
 #[handler]
