@@ -81,18 +81,19 @@ struct SeedArgs {
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Walk the whole ledger: exit 0 printing the number of entries when every entry
-    /// verifies, exit 1 naming the first that does not.
+    /// verifies, exit 1 naming the first that does not (exit 2: could not check at all).
     Verify,
     /// Print every entry as NDJSON (one JSON object a line) to stdout.
     Export,
 }
 
+/// Exit codes: 0 success; 1 the ledger does not verify; 2 the command could not run.
 pub async fn run(cli: Cli) -> ExitCode {
     match execute(cli).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }

@@ -45,8 +45,9 @@ impl Environment {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    // Not `#[from]`: as a source too, the cause would be printed twice in error chains.
     #[error("configuration: {0}")]
-    Load(#[from] config::ConfigError),
+    Load(config::ConfigError),
     #[error("configuration: {0}")]
     Invalid(String),
 }
@@ -156,6 +157,12 @@ pub struct LogSettings {
 pub enum LogFormat {
     Text,
     Json,
+}
+
+impl From<config::ConfigError> for ConfigError {
+    fn from(e: config::ConfigError) -> Self {
+        Self::Load(e)
+    }
 }
 
 impl Settings {

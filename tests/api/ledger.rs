@@ -105,6 +105,17 @@ async fn an_empty_ledger_verifies() {
     let out = app.cli(&["audit", "verify"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 entries"));
+
+    // Could not check at all is not "does not verify": exit 2, so a cron job can tell.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_erasure"))
+        .args(["audit", "verify"])
+        .env_clear()
+        .envs(&app.vars)
+        .env("ERASURE_DATABASE__URL", "mysql://nowhere/db")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("database.url"));
     assert_eq!(app.device().me().await.status(), StatusCode::UNAUTHORIZED);
 }
 
