@@ -133,6 +133,18 @@ pub async fn reauthenticate(
     password: &str,
     address: Option<&str>,
 ) -> AppResult<()> {
+    check_password(state, current, password, address).await?;
+    mark_reauthenticated(&state.db, state.clock.as_ref(), &current.session.id).await
+}
+
+/// Checks the session's account password (throttled like log-ins) without recording
+/// anything, for forms that prove it and act in the same request.
+pub async fn check_password(
+    state: &crate::state::AppState,
+    current: &CurrentSession,
+    password: &str,
+    address: Option<&str>,
+) -> AppResult<()> {
     let now = state.clock.now();
     let id = &current.account.vsee_id;
     state.login_throttle.check(id, address, now)?;
@@ -140,5 +152,5 @@ pub async fn reauthenticate(
         state.login_throttle.record_failure(id, address, now);
         return Err(crate::error::AppError::InvalidCredentials);
     }
-    mark_reauthenticated(&state.db, state.clock.as_ref(), &current.session.id).await
+    Ok(())
 }

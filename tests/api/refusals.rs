@@ -87,6 +87,21 @@ async fn a_stale_log_in_must_prove_the_password_again() {
         .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_nothing_changed(&app, &device).await;
+    // The right password with the wrong email: refused, and the log-in is still stale.
+    let r = device
+        .submit_form(
+            "/account/delete",
+            "/account/delete",
+            &[("email", "mark+09@vsee.com"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_nothing_changed(&app, &device).await;
+    let (status, code) = error_code(device.confirm_deletion("mark+08@vsee.com").await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::FORBIDDEN, "reauthentication_required")
+    );
 
     let (status, code) = error_code(device.reauthenticate("not my password").await).await;
     assert_eq!(

@@ -477,7 +477,8 @@ async fn delete_account(
         check_csrf(verifier, &form.csrf_token)?;
         let mut current = current.clone();
         if let Some(password) = form.password.as_deref().filter(|p| !p.is_empty()) {
-            sessions::reauthenticate(&state, &current, password, client_address(remote).as_deref()).await?;
+            // Proven for this request only: if the deletion is refused, nothing is recorded.
+            sessions::check_password(&state, &current, password, client_address(remote).as_deref()).await?;
             current.session.authenticated_at = state.clock.now();
         }
         deletion::request_by_account_holder(&state, &current, &form.email, Channel::Web).await
