@@ -9,7 +9,7 @@ mod session;
 use poem::{
     Endpoint, EndpointExt, Route, get, handler,
     http::StatusCode,
-    middleware::{CookieJarManager, Csrf, NormalizePath, TrailingSlash},
+    middleware::{CookieJarManager, Csrf, NormalizePath, SetHeader, TrailingSlash},
     web::{Data, cookie::SameSite},
 };
 
@@ -26,7 +26,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .same_site(SameSite::Lax);
     Route::new()
         .nest("/api", api::service(&state))
-        .nest("/", pages::routes().with(csrf))
+        .nest("/", pages::routes().with(csrf).with(page_headers()))
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
         .at("/static/erasure.css", get(stylesheet))
@@ -34,6 +34,21 @@ pub fn app(state: AppState) -> impl Endpoint {
         .with(CookieJarManager::new())
         .with(request_log::RequestLog)
         .data(state)
+}
+
+/// Pages are never framed (a framed DELETE MY ACCOUNT button is the classic clickjacking
+/// target), load nothing from elsewhere, never send their URLs (which may carry reset or
+/// receipt tokens) to other sites, and are not cached: they show personal data.
+fn page_headers() -> SetHeader {
+    SetHeader::new()
+        .overriding("x-frame-options", "DENY")
+        .overriding(
+            "content-security-policy",
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        )
+        .overriding("x-content-type-options", "nosniff")
+        .overriding("referrer-policy", "no-referrer")
+        .overriding("cache-control", "no-store")
 }
 
 /// The process is up.

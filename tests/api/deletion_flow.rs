@@ -58,6 +58,25 @@ async fn a_free_user_deletes_their_account_through_the_seed_screens() {
     let app = spawn_app().await;
     let browser = app.device();
 
+    let r = browser
+        .client
+        .get(browser.url("/account/delete"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["x-frame-options"],
+        "DENY",
+        "the delete page cannot be framed"
+    );
+    assert!(
+        r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+
     let (status, html) = browser.get_page("/login").await;
     assert_eq!(status, StatusCode::OK);
     for text in [
