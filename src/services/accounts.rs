@@ -20,6 +20,26 @@ pub struct NewAccount {
     pub plan: Plan,
 }
 
+impl NewAccount {
+    /// A self-service sign-up: always a free account.
+    pub fn parse_free(
+        vsee_id: &str,
+        email: &str,
+        password: &str,
+        first_name: &str,
+        last_name: &str,
+    ) -> Result<Self, crate::domain::ParseError> {
+        Ok(Self {
+            vsee_id: VseeId::parse(vsee_id)?,
+            email: Email::parse(email)?,
+            password: Password::parse(password)?,
+            first_name: PersonName::parse(first_name)?,
+            last_name: PersonName::parse(last_name)?,
+            plan: Plan::Free,
+        })
+    }
+}
+
 /// A change to an account's profile or credentials, applied as one UPDATE: all of it or none.
 #[derive(Debug, Default)]
 pub struct AccountChange {

@@ -85,9 +85,10 @@ pub async fn seed_account(
     let tx = state.db.begin_write().await?;
     for _ in 0..wanted_peers {
         let tag = random_hex(6);
-        let stmt = Query::insert()
-            .into_table(Alias::new("accounts"))
-            .columns(cols(&[
+        let peer = insert_returning_id(
+            &tx,
+            "accounts",
+            &[
                 "vsee_id",
                 "email",
                 "first_name",
@@ -98,8 +99,8 @@ pub async fn seed_account(
                 "status",
                 "created_at",
                 "updated_at",
-            ]))
-            .values(vals(vec![
+            ],
+            vec![
                 format!("peer-{tag}").into(),
                 format!("peer-{tag}@peers.invalid").into(),
                 "Peer".into(),
@@ -110,15 +111,10 @@ pub async fn seed_account(
                 "active".into(),
                 now.into(),
                 now.into(),
-            ]))
-            .map_err(AppError::internal)?
-            .returning_col(Alias::new("id"))
-            .to_owned();
-        let row = tx
-            .query_one(&stmt)
-            .await?
-            .ok_or_else(|| AppError::internal(anyhow::anyhow!("no id returned")))?;
-        peers.push(row.try_get_by_index::<i64>(0)?);
+            ],
+        )
+        .await?;
+        peers.push(peer);
     }
     tx.commit().await?;
 
@@ -152,18 +148,13 @@ pub async fn seed_account(
     if spec.messages > 0 {
         let tx = state.db.begin_write().await?;
         for &peer in peers.iter().take(MAX_CONVERSATIONS as usize) {
-            let stmt = Query::insert()
-                .into_table(Alias::new("conversations"))
-                .columns(cols(&["created_by", "title", "created_at"]))
-                .values(vals(vec![me.into(), Value::String(None), now.into()]))
-                .map_err(AppError::internal)?
-                .returning_col(Alias::new("id"))
-                .to_owned();
-            let row = tx
-                .query_one(&stmt)
-                .await?
-                .ok_or_else(|| AppError::internal(anyhow::anyhow!("no id returned")))?;
-            let conversation: i64 = row.try_get_by_index(0)?;
+            let conversation = insert_returning_id(
+                &tx,
+                "conversations",
+                &["created_by", "title", "created_at"],
+                vec![me.into(), Value::String(None), now.into()],
+            )
+            .await?;
             for member in [me, peer] {
                 insert_rows(
                     &tx,
@@ -287,6 +278,26 @@ fn cols(names: &[&str]) -> Vec<Alias> {
 
 fn vals(values: Vec<Value>) -> Vec<sea_orm::sea_query::SimpleExpr> {
     values.into_iter().map(Into::into).collect()
+}
+
+async fn insert_returning_id(
+    tx: &DatabaseTransaction,
+    table: &str,
+    columns: &[&str],
+    values: Vec<Value>,
+) -> AppResult<i64> {
+    let stmt = Query::insert()
+        .into_table(Alias::new(table))
+        .columns(cols(columns))
+        .values(vals(values))
+        .map_err(AppError::internal)?
+        .returning_col(Alias::new("id"))
+        .to_owned();
+    let row = tx
+        .query_one(&stmt)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("{table}: the insert returned no id")))?;
+    Ok(row.try_get_by_index::<i64>(0)?)
 }
 
 async fn insert_rows(

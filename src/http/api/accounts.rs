@@ -3,7 +3,6 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use super::{ApiTags, error::ApiResult, me::AccountView};
 use crate::{
-    domain::{Email, Password, PersonName, Plan, VseeId},
     error::AppError,
     services::accounts::{self, NewAccount},
     state::AppState,
@@ -32,23 +31,19 @@ enum SignUpResponse {
     Created(Json<AccountView>),
 }
 
-fn parse_sign_up(body: &SignUp) -> Result<NewAccount, AppError> {
-    Ok(NewAccount {
-        vsee_id: VseeId::parse(&body.vsee_id)?,
-        email: Email::parse(&body.email)?,
-        password: Password::parse(&body.password)?,
-        first_name: PersonName::parse(&body.first_name)?,
-        last_name: PersonName::parse(&body.last_name)?,
-        plan: Plan::Free,
-    })
-}
-
 #[OpenApi(tag = "ApiTags::Accounts")]
 impl AccountsApi {
     /// Sign up for a free account.
     #[oai(path = "/v1/accounts", method = "post")]
     async fn sign_up(&self, state: Data<&AppState>, body: Json<SignUp>) -> ApiResult<SignUpResponse> {
-        let new = parse_sign_up(&body)?;
+        let new = NewAccount::parse_free(
+            &body.vsee_id,
+            &body.email,
+            &body.password,
+            &body.first_name,
+            &body.last_name,
+        )
+        .map_err(AppError::from)?;
         let account = accounts::create(&state.db, state.clock.as_ref(), new).await?;
         tracing::info!(account_id = account.id, "account created");
         Ok(SignUpResponse::Created(Json(AccountView::of(&account))))

@@ -12,7 +12,7 @@ use poem::{
 use serde::Deserialize;
 
 use crate::{
-    domain::{Channel, Email, Password, PersonName, Plan, VseeId},
+    domain::{Channel, Email, Password, PersonName, Plan},
     error::{AppError, AppResult},
     http::{
         api::{
@@ -206,14 +206,13 @@ async fn signup(
 ) -> Response {
     let result = async {
         check_csrf(verifier, &form.csrf_token)?;
-        let new = NewAccount {
-            vsee_id: VseeId::parse(&form.vsee_id)?,
-            email: Email::parse(&form.email)?,
-            password: Password::parse(&form.password)?,
-            first_name: PersonName::parse(&form.first_name)?,
-            last_name: PersonName::parse(&form.last_name)?,
-            plan: Plan::Free,
-        };
+        let new = NewAccount::parse_free(
+            &form.vsee_id,
+            &form.email,
+            &form.password,
+            &form.first_name,
+            &form.last_name,
+        )?;
         let account = accounts::create(&state.db, state.clock.as_ref(), new).await?;
         sessions::start(&state.db, state.clock.as_ref(), account.id, state.session_ttl()).await
     }
