@@ -287,3 +287,26 @@ async fn the_api_is_described_and_the_probes_answer() {
     .await;
     assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "not_found"));
 }
+
+#[tokio::test]
+async fn cookies_are_secure_when_the_public_url_is_https() {
+    let app = spawn_app_with(
+        erasure::startup::Roles::ALL,
+        &[("ERASURE_SERVER__PUBLIC_URL", "https://messenger.example.com")],
+    )
+    .await;
+    let device = app.device();
+    device.sign_up("mark08", "mark@vsee.com").await;
+    let r = device.log_in("mark08", PASSWORD).await;
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let r = device.client.get(device.url("/login")).send().await.unwrap();
+    let csrf_cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        csrf_cookie.starts_with("erasure_csrf=") && csrf_cookie.contains("Secure"),
+        "{csrf_cookie}"
+    );
+}
