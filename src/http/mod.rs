@@ -51,6 +51,11 @@ fn page_headers() -> SetHeader {
         .overriding("cache-control", "no-store")
 }
 
+/// The client's IP address, for throttling failed log-ins.
+pub(crate) fn client_address(remote: &poem::web::RemoteAddr) -> Option<String> {
+    remote.as_socket_addr().map(|a| a.ip().to_string())
+}
+
 /// The process is up.
 #[handler]
 fn healthz() -> &'static str {

@@ -8,8 +8,10 @@ use crate::{
     clock::Clock,
     db::Database,
     domain::SecretToken,
-    error::AppResult,
+    error::{AppError, AppResult},
     models::{account, session},
+    services::accounts,
+    state::AppState,
 };
 
 /// The session cookie's name, for pages and API alike.
@@ -104,21 +106,21 @@ pub async fn end_all<C: ConnectionTrait>(conn: &C, account_id: i64) -> AppResult
 
 /// The log-in use case: throttle, check the password, open a session.
 pub async fn log_in(
-    state: &crate::state::AppState,
+    state: &AppState,
     vsee_id: &str,
     password: &str,
     address: Option<&str>,
 ) -> AppResult<(account::Model, SecretToken)> {
     let now = state.clock.now();
     state.login_throttle.check(vsee_id, address, now)?;
-    match crate::services::accounts::authenticate(&state.db, vsee_id, password).await {
+    match accounts::authenticate(&state.db, vsee_id, password).await {
         Ok(account) => {
             state.login_throttle.record_success(vsee_id);
             let token = start(&state.db, state.clock.as_ref(), account.id, state.session_ttl()).await?;
             tracing::info!(account_id = account.id, "logged in");
             Ok((account, token))
         }
-        Err(e @ crate::error::AppError::InvalidCredentials) => {
+        Err(e @ AppError::InvalidCredentials) => {
             state.login_throttle.record_failure(vsee_id, address, now);
             Err(e)
         }
@@ -128,7 +130,7 @@ pub async fn log_in(
 
 /// Proves the password again within a live session, restarting the re-authentication window.
 pub async fn reauthenticate(
-    state: &crate::state::AppState,
+    state: &AppState,
     current: &CurrentSession,
     password: &str,
     address: Option<&str>,
@@ -140,7 +142,7 @@ pub async fn reauthenticate(
 /// Checks the session's account password (throttled like log-ins) without recording
 /// anything, for forms that prove it and act in the same request.
 pub async fn check_password(
-    state: &crate::state::AppState,
+    state: &AppState,
     current: &CurrentSession,
     password: &str,
     address: Option<&str>,
@@ -148,9 +150,9 @@ pub async fn check_password(
     let now = state.clock.now();
     let id = &current.account.vsee_id;
     state.login_throttle.check(id, address, now)?;
-    if !crate::services::accounts::password_matches(password, &current.account.password_hash).await? {
+    if !accounts::password_matches(password, &current.account.password_hash).await? {
         state.login_throttle.record_failure(id, address, now);
-        return Err(crate::error::AppError::InvalidCredentials);
+        return Err(AppError::InvalidCredentials);
     }
     Ok(())
 }

@@ -1,11 +1,11 @@
 use poem::web::{Data, RemoteAddr, cookie::CookieJar};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::MaybeUndefined};
 
-use super::{ApiTags, client_address, error::ApiResult};
+use super::{ApiTags, error::ApiResult};
 use crate::{
     domain::{Channel, Email, Password, PersonName},
     error::AppError,
-    http::session,
+    http::{client_address, session},
     models::account,
     services::{accounts, deletion, sessions},
     state::AppState,

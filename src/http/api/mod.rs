@@ -82,7 +82,3 @@ async fn json_error(err: poem::Error) -> Response {
         .with_status(status)
         .into_response()
 }
-
-pub(crate) fn client_address(remote: &poem::web::RemoteAddr) -> Option<String> {
-    remote.as_socket_addr().map(|a| a.ip().to_string())
-}

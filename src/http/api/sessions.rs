@@ -1,8 +1,12 @@
 use poem::web::{Data, RemoteAddr, cookie::CookieJar};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
-use super::{ApiTags, client_address, error::ApiResult, me::AccountView};
-use crate::{http::session, services::sessions, state::AppState};
+use super::{ApiTags, error::ApiResult, me::AccountView};
+use crate::{
+    http::{client_address, session},
+    services::sessions,
+    state::AppState,
+};
 
 pub struct SessionsApi;
 

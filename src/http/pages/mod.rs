@@ -15,11 +15,8 @@ use crate::{
     domain::{Channel, Email, Password, PersonName, Plan},
     error::{AppError, AppResult},
     http::{
-        api::{
-            client_address,
-            error::{log_cause, status_of},
-        },
-        session,
+        api::error::{log_cause, status_of},
+        client_address, session,
     },
     services::{
         accounts::{self, AccountChange, NewAccount},
