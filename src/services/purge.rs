@@ -196,21 +196,31 @@ async fn purge_files(state: &AppState, rid: &str, account_id: i64, name: &str, d
     }
     let dir = state.settings.storage.data_dir.join(dir);
     let prefix = format!("{account_id}.");
-    let mut removed = 0i64;
-    match std::fs::read_dir(&dir) {
-        Ok(entries) => {
-            for entry in entries {
-                let entry = entry.map_err(AppError::internal)?;
-                if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                    std::fs::remove_file(entry.path()).map_err(AppError::internal)?;
-                    removed += 1;
-                }
-            }
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return record(&state.db.conn, rid, &step, 0, Some(state.clock.now())).await;
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(AppError::internal(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(AppError::internal)?;
+        if !entry.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        // Remove and count under the write lock, as the table chunks do: a purge racing this
+        // one either waits and then finds the file gone (counting nothing), or removed it first.
+        let tx = state.db.begin_write().await?;
+        match std::fs::remove_file(entry.path()) {
+            Ok(()) => {
+                record(&tx, rid, &step, 1, None).await?;
+                tx.commit().await?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => tx.rollback().await?,
+            Err(e) => return Err(AppError::internal(e)),
+        }
     }
-    record(&state.db.conn, rid, &step, removed, Some(state.clock.now())).await
+    record(&state.db.conn, rid, &step, 0, Some(state.clock.now())).await
 }
 
 async fn purge_account_row(state: &AppState, rid: &str, account_id: i64) -> AppResult<()> {
