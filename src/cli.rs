@@ -11,9 +11,9 @@ use crate::{
     config::Settings,
     db::Database,
     domain::{Email, Password, PersonName, Plan, VseeId},
-    services::{ledger, seed},
+    services::{dead_jobs, ledger, monitoring, outbox, seed},
     startup::{self, Application, Roles},
-    telemetry,
+    telemetry, workers,
 };
 
 /// erasure: deletes messenger accounts properly — the purge of all associated data, the
@@ -47,6 +47,27 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Inspect and repair the job queue.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// List dead jobs (failed on their last attempt, not retried), one per line:
+    /// id, job, request id, attempts, died at, last error.
+    Dead,
+    /// Run a dead job again (a fresh attempt count); the workers pick it up.
+    Retry {
+        /// The id `erasure jobs dead` shows.
+        id: i64,
+    },
+    /// Show how many jobs wait per queue, how many are dead, and the outbox lag.
+    Status,
+    /// Remove finished jobs and relayed outbox rows older than queue.retention_hours now.
+    Vacuum,
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +174,7 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        Command::Jobs { command } => jobs(settings, clock, command).await,
         Command::Audit { command } => {
             let state = startup::build_state(settings, clock).await?;
             match command {
@@ -176,6 +198,59 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+async fn jobs(settings: Settings, clock: Arc<SystemClock>, command: JobsCommand) -> anyhow::Result<ExitCode> {
+    let state = startup::build_state(settings, clock).await?;
+    match command {
+        JobsCommand::Dead => {
+            let dead = dead_jobs::list(&state.db).await?;
+            if dead.is_empty() {
+                eprintln!("no dead jobs");
+            }
+            for job in dead {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    job.id,
+                    job.job_kind,
+                    job.request_id,
+                    job.attempts,
+                    job.died_at.to_rfc3339(),
+                    job.last_error.replace(['\n', '\t'], " ")
+                );
+            }
+        }
+        JobsCommand::Retry { id } => {
+            let job = dead_jobs::retry(&state, id).await?;
+            // The relay of this short-lived process pushes it now; a running one would too.
+            outbox::relay_batch(
+                &state.db,
+                &state.queue,
+                state.clock.now(),
+                100,
+                state.settings.queue.max_backlog,
+            )
+            .await?;
+            println!("requeued {} job of request {}", job.job_kind, job.request_id);
+        }
+        JobsCommand::Status => {
+            let snapshot = monitoring::snapshot(&state).await?;
+            println!("queue backend: {}", snapshot.queue_backend);
+            for kind in erasure_jobs::JobKind::ALL {
+                println!("waiting {}: {}", kind.as_str(), snapshot.queue_waiting.of(kind));
+            }
+            println!("dead jobs: {}", snapshot.dead_jobs);
+            println!(
+                "outbox: {} waiting, oldest {:.1} s",
+                snapshot.outbox_waiting, snapshot.outbox_lag_secs
+            );
+        }
+        JobsCommand::Vacuum => {
+            let (jobs, rows) = workers::relay::vacuum_once(&state).await?;
+            println!("removed {jobs} finished jobs and {rows} relayed outbox rows");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// A bar on a terminal; nothing at all in a pipe.

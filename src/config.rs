@@ -92,12 +92,18 @@ pub struct DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct QueueSettings {
     pub url: SecretString,
+    pub namespace: String,
     pub poll_interval_ms: u64,
     pub batch_size: usize,
     pub max_attempts: usize,
+    pub retry_backoff_ms: u64,
+    pub retry_backoff_max_ms: u64,
     pub heartbeat_interval_secs: u64,
     pub missed_heartbeats: usize,
     pub relay_interval_ms: u64,
+    pub max_backlog: u64,
+    pub retention_hours: u64,
+    pub vacuum_interval_secs: u64,
 }
 
 impl QueueSettings {
@@ -107,6 +113,28 @@ impl QueueSettings {
     pub fn relay_interval(&self) -> Duration {
         Duration::from_millis(self.relay_interval_ms)
     }
+    pub fn vacuum_interval(&self) -> Duration {
+        Duration::from_secs(self.vacuum_interval_secs)
+    }
+    /// How long a failed job waits before its next attempt: doubling from
+    /// `retry_backoff_ms`, capped at `retry_backoff_max_ms`. `attempt` counts from 1.
+    pub fn retry_backoff(&self, attempt: usize) -> Duration {
+        let doublings = u32::try_from(attempt.saturating_sub(1))
+            .unwrap_or(u32::MAX)
+            .min(20);
+        let ms = self.retry_backoff_ms.saturating_mul(1u64 << doublings);
+        Duration::from_millis(ms.min(self.retry_backoff_max_ms))
+    }
+    pub fn options(&self) -> erasure_jobs::QueueOptions {
+        erasure_jobs::QueueOptions {
+            namespace: self.namespace.clone(),
+            batch_size: self.batch_size,
+            heartbeat_interval: Duration::from_secs(self.heartbeat_interval_secs),
+            missed_heartbeats: self.missed_heartbeats,
+            max_attempts: self.max_attempts,
+            retention: Duration::from_secs(self.retention_hours.saturating_mul(3600)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -114,6 +142,9 @@ impl QueueSettings {
 pub struct MailSettings {
     pub url: SecretString,
     pub from: String,
+    /// SMTP credentials; empty means none (or those in the URL).
+    pub username: String,
+    pub password: SecretString,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,6 +235,20 @@ impl Settings {
                 "queue.max_attempts must be at least 1".into(),
             ));
         }
+        if self.queue.batch_size == 0
+            || self.queue.heartbeat_interval_secs == 0
+            || self.queue.missed_heartbeats == 0
+        {
+            return Err(ConfigError::Invalid(
+                "queue.batch_size, heartbeat_interval_secs and missed_heartbeats must be at least 1".into(),
+            ));
+        }
+        if self.queue.max_backlog == 0 || self.queue.max_backlog >= 8000 {
+            // apalis-redis 1.0 fails every fetch once 8,000 or more jobs are due at once.
+            return Err(ConfigError::Invalid(
+                "queue.max_backlog must be between 1 and 7999 (apalis-redis breaks at 8,000 due jobs)".into(),
+            ));
+        }
         if self.security.reauth_window_minutes <= 0 || self.security.session_ttl_hours <= 0 {
             return Err(ConfigError::Invalid(
                 "security windows must be positive numbers of minutes/hours".into(),
@@ -256,6 +301,23 @@ mod tests {
         assert_eq!(s.queue.batch_size, 42);
         assert_eq!(s.queue.poll_interval_ms, 25, "test.toml applies");
         assert_eq!(s.mail.url.expose_secret(), "smtp://127.0.0.1:2525");
+    }
+
+    #[test]
+    fn retry_backoff_doubles_up_to_its_cap() {
+        let s = Settings::load_from(&vars(&[
+            ("ERASURE_QUEUE__RETRY_BACKOFF_MS", "100"),
+            ("ERASURE_QUEUE__RETRY_BACKOFF_MAX_MS", "500"),
+        ]))
+        .unwrap();
+        let ms: Vec<u128> = (1..=5).map(|a| s.queue.retry_backoff(a).as_millis()).collect();
+        assert_eq!(ms, [100, 200, 400, 500, 500]);
+    }
+
+    #[test]
+    fn a_backlog_limit_apalis_redis_cannot_take_is_refused() {
+        let err = Settings::load_from(&vars(&[("ERASURE_QUEUE__MAX_BACKLOG", "8000")])).unwrap_err();
+        assert!(err.to_string().contains("max_backlog"), "{err}");
     }
 
     #[test]

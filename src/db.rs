@@ -100,6 +100,20 @@ impl Database {
         Ok(())
     }
 
+    /// Serialises the transactions that call this with the same `key` until they end. On
+    /// SQLite a write transaction already excludes every other writer.
+    pub async fn serialize_on(&self, tx: &DatabaseTransaction, key: i64) -> Result<(), DbErr> {
+        if self.backend() == DbBackend::Postgres {
+            tx.execute_raw(sea_orm::Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock($1)",
+                [key.into()],
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.conn.execute_unprepared("SELECT 1").await.map(|_| ())
     }

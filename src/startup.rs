@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use erasure_jobs::{JobQueue, QueueOptions};
+use erasure_jobs::JobQueue;
 use poem::{
     Server,
     listener::{Acceptor, AcceptorExt, Listener, TcpListener},
@@ -19,6 +19,7 @@ use crate::{
     db::Database,
     http,
     keys::Keys,
+    metrics::Metrics,
     services::{datamap::DataMap, mail::Mailer, throttle::LoginThrottle},
     state::{AppState, Inner},
     workers,
@@ -54,23 +55,7 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
     let datamap = DataMap::load(&settings.purge.datamap)?;
     datamap.check(&db).await?;
     let mailer = Mailer::from_settings(&settings)?;
-    if !settings.queue.url.expose_secret().is_empty() {
-        anyhow::bail!(
-            "queue.url: only the embedded apalis-sqlite queue is available in this version; leave it empty"
-        );
-    }
-    let Some(pool) = db.sqlite_pool() else {
-        anyhow::bail!("a PostgreSQL database needs a queue.url");
-    };
-    let queue = JobQueue::sqlite(
-        pool,
-        QueueOptions {
-            batch_size: settings.queue.batch_size,
-            heartbeat_interval: Duration::from_secs(settings.queue.heartbeat_interval_secs),
-            missed_heartbeats: settings.queue.missed_heartbeats,
-            max_attempts: settings.queue.max_attempts,
-        },
-    );
+    let queue = open_queue(&settings, &db).await?;
     let login_throttle = LoginThrottle::new(
         settings.security.login_max_failures,
         chrono::Duration::minutes(settings.security.login_window_minutes),
@@ -84,8 +69,28 @@ pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Resu
         queue,
         datamap,
         login_throttle,
+        metrics: Metrics::default(),
         outbox_written: Notify::new(),
     }))
+}
+
+/// apalis-sqlite inside the embedded database, or apalis-redis when queue.url names one.
+async fn open_queue(settings: &Settings, db: &Database) -> anyhow::Result<JobQueue> {
+    let url = settings.queue.url.expose_secret();
+    let options = settings.queue.options();
+    if url.is_empty() {
+        let Some(pool) = db.sqlite_pool() else {
+            anyhow::bail!(
+                "queue.url is empty, which means apalis-sqlite inside a SQLite database; \
+                 with PostgreSQL set ERASURE_QUEUE__URL=redis://…"
+            );
+        };
+        return Ok(JobQueue::sqlite(pool, options));
+    }
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        anyhow::bail!("queue.url must be empty (apalis-sqlite) or start with redis:// or rediss://");
+    }
+    Ok(JobQueue::redis(url, options).await?)
 }
 
 pub struct Application {
@@ -150,6 +155,11 @@ impl Application {
         if self.roles.workers {
             let (state, stop) = (self.state.clone(), shutdown.clone());
             tasks.spawn(workers::run(state, stop));
+            let (state, stop) = (self.state.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                workers::relay::vacuum(state, stop).await;
+                Ok(())
+            });
         }
         let mut result = Ok(());
         while let Some(done) = tasks.join_next().await {

@@ -7,8 +7,8 @@ use erasure_jobs::JobQueue;
 use tokio::sync::Notify;
 
 use crate::{
-    clock::SharedClock, config::Settings, db::Database, keys::Keys, services::datamap::DataMap,
-    services::mail::Mailer, services::throttle::LoginThrottle,
+    clock::SharedClock, config::Settings, db::Database, keys::Keys, metrics::Metrics,
+    services::datamap::DataMap, services::mail::Mailer, services::throttle::LoginThrottle,
 };
 
 #[derive(Debug, Clone)]
@@ -24,6 +24,7 @@ pub struct Inner {
     pub queue: JobQueue,
     pub datamap: DataMap,
     pub login_throttle: LoginThrottle,
+    pub metrics: Metrics,
     /// Wakes the outbox relay as soon as a transaction has written an outbox row.
     pub outbox_written: Notify,
 }

@@ -2,8 +2,6 @@
 //! queue names, and the handle that enqueues onto the apalis backend. Payloads carry ids only,
 //! never personal data, because they sit in the queue store.
 
-use apalis::prelude::{TaskBuilder, TaskSink};
-use apalis_sqlite::{Config, SqlitePool, SqliteStorage};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -81,88 +79,9 @@ macro_rules! request_id_of {
 }
 request_id_of!(PurgeAccount, SendConfirmation, RecordLedgerEntry);
 
-#[derive(Debug, thiserror::Error)]
-#[error("could not enqueue a {kind} job: {message}")]
-pub struct EnqueueError {
-    pub kind: &'static str,
-    pub message: String,
-}
+mod queue;
 
-/// Settings shared by every queue of a backend.
-#[derive(Debug, Clone)]
-pub struct QueueOptions {
-    pub batch_size: usize,
-    pub heartbeat_interval: std::time::Duration,
-    pub missed_heartbeats: usize,
-    pub max_attempts: usize,
-}
-
-impl QueueOptions {
-    pub fn sqlite_config(&self, kind: JobKind) -> Config {
-        Config::default()
-            .queue(kind.queue())
-            .batch_size(self.batch_size)
-            .heartbeat_interval(self.heartbeat_interval)
-            .missed_heartbeats(self.missed_heartbeats)
-    }
-}
-
-/// Enqueues deletion jobs. Pushing the same (kind, request) twice enqueues it once: the
-/// request id is the idempotency key, so the outbox relay may retry freely.
-#[derive(Debug, Clone)]
-pub struct JobQueue {
-    options: QueueOptions,
-    purge: SqliteStorage<PurgeAccount>,
-    email: SqliteStorage<SendConfirmation>,
-    ledger: SqliteStorage<RecordLedgerEntry>,
-}
-
-impl JobQueue {
-    pub fn sqlite(pool: &SqlitePool, options: QueueOptions) -> Self {
-        Self {
-            purge: SqliteStorage::new(pool).with_config(options.sqlite_config(JobKind::Purge)),
-            email: SqliteStorage::new(pool).with_config(options.sqlite_config(JobKind::ConfirmationEmail)),
-            ledger: SqliteStorage::new(pool).with_config(options.sqlite_config(JobKind::LedgerEntry)),
-            options,
-        }
-    }
-
-    pub fn options(&self) -> &QueueOptions {
-        &self.options
-    }
-
-    pub async fn enqueue(&self, kind: JobKind, request_id: Uuid) -> Result<(), EnqueueError> {
-        let key = request_id.to_string();
-        let attempts = self.options.max_attempts;
-        let err = |e: apalis::prelude::TaskSinkError<apalis_sqlite::Error>| EnqueueError {
-            kind: kind.as_str(),
-            message: e.to_string(),
-        };
-        match kind {
-            JobKind::Purge => {
-                let task = TaskBuilder::new(PurgeAccount::new(request_id))
-                    .idempotency_key(&key)
-                    .max_attempts(attempts)
-                    .build();
-                self.purge.clone().push_task(task).await.map_err(err)
-            }
-            JobKind::ConfirmationEmail => {
-                let task = TaskBuilder::new(SendConfirmation::new(request_id))
-                    .idempotency_key(&key)
-                    .max_attempts(attempts)
-                    .build();
-                self.email.clone().push_task(task).await.map_err(err)
-            }
-            JobKind::LedgerEntry => {
-                let task = TaskBuilder::new(RecordLedgerEntry::new(request_id))
-                    .idempotency_key(&key)
-                    .max_attempts(attempts)
-                    .build();
-                self.ledger.clone().push_task(task).await.map_err(err)
-            }
-        }
-    }
-}
+pub use queue::{Backend, Backlog, JobQueue, QueueError, QueueOptions, RedisQueues, SqliteQueues};
 
 #[cfg(test)]
 mod tests {

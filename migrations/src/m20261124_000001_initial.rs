@@ -224,7 +224,7 @@ enum LedgerEntries {
 // ---------------------------------------------------------------------------
 
 /// `bigint` auto-increment primary key (`integer ... AUTOINCREMENT` on SQLite).
-fn pk_auto(col: impl IntoIden) -> ColumnDef {
+pub(crate) fn pk_auto(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col)
         .big_integer()
         .not_null()
@@ -243,7 +243,7 @@ fn pk_string(col: impl IntoIden, len: u32) -> ColumnDef {
         .to_owned()
 }
 
-fn string(col: impl IntoIden, len: u32) -> ColumnDef {
+pub(crate) fn string(col: impl IntoIden, len: u32) -> ColumnDef {
     ColumnDef::new(col).string_len(len).not_null().to_owned()
 }
 
@@ -251,7 +251,7 @@ fn string_null(col: impl IntoIden, len: u32) -> ColumnDef {
     ColumnDef::new(col).string_len(len).null().to_owned()
 }
 
-fn text(col: impl IntoIden) -> ColumnDef {
+pub(crate) fn text(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col).text().not_null().to_owned()
 }
 
@@ -267,18 +267,18 @@ fn bigint_null(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col).big_integer().null().to_owned()
 }
 
-fn integer(col: impl IntoIden) -> ColumnDef {
+pub(crate) fn integer(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col).integer().not_null().to_owned()
 }
 
-fn timestamptz(col: impl IntoIden) -> ColumnDef {
+pub(crate) fn timestamptz(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col)
         .timestamp_with_time_zone()
         .not_null()
         .to_owned()
 }
 
-fn timestamptz_null(col: impl IntoIden) -> ColumnDef {
+pub(crate) fn timestamptz_null(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col).timestamp_with_time_zone().null().to_owned()
 }
 

@@ -13,7 +13,7 @@ use poem::{
     web::{Data, cookie::SameSite},
 };
 
-use crate::state::AppState;
+use crate::{services, state::AppState};
 
 const STYLESHEET: &str = include_str!("../../admin-ui/static/erasure.css");
 
@@ -29,6 +29,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .nest("/", pages::routes().with(csrf).with(page_headers()))
         .at("/healthz", get(healthz))
         .at("/readyz", get(readyz))
+        .at("/metrics", get(metrics))
         .at("/static/erasure.css", get(stylesheet))
         .with(NormalizePath::new(TrailingSlash::Trim))
         .with(CookieJarManager::new())
@@ -62,14 +63,33 @@ fn healthz() -> &'static str {
     "ok"
 }
 
-/// The database (and with it the queue store) answers.
+/// The database and the queue answer.
 #[handler]
 async fn readyz(state: Data<&AppState>) -> (StatusCode, &'static str) {
-    match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ready"),
+    if let Err(e) = state.db.ping().await {
+        tracing::warn!(error = %e, "readiness check failed");
+        return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable");
+    }
+    if let Err(e) = state.queue.backlog().await {
+        tracing::warn!(error = %e, "readiness check failed");
+        return (StatusCode::SERVICE_UNAVAILABLE, "queue unreachable");
+    }
+    (StatusCode::OK, "ready")
+}
+
+/// Prometheus text format. Names no account: counts, durations and route patterns only.
+#[handler]
+async fn metrics(state: Data<&AppState>) -> poem::Response {
+    match services::monitoring::snapshot(&state).await {
+        Ok(snapshot) => poem::Response::builder()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .header("cache-control", "no-store")
+            .body(state.metrics.render(&snapshot)),
         Err(e) => {
-            tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+            tracing::warn!(error = %e, "metrics snapshot failed");
+            poem::Response::builder()
+                .status(StatusCode::SERVICE_UNAVAILABLE)
+                .body("metrics unavailable")
         }
     }
 }

@@ -4,7 +4,9 @@
 
 use std::time::Instant;
 
-use poem::{Endpoint, IntoResponse, Middleware, Request, Response};
+use poem::{Endpoint, IntoResponse, Middleware, PathPattern, Request, Response};
+
+use crate::state::AppState;
 
 pub struct RequestLog;
 
@@ -24,11 +26,20 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let method = req.method().clone();
         let path = redacted_path(req.uri().path());
+        let state = req.data::<AppState>().cloned();
         let started = Instant::now();
         let response = match self.0.call(req).await {
             Ok(r) => r.into_response(),
             Err(e) => e.into_response(),
         };
+        if let Some(state) = state {
+            // The route pattern, never the path: paths carry tokens, and one series per path
+            // would grow without bound.
+            let route = response.data::<PathPattern>().map_or("unmatched", |p| &p.0);
+            state
+                .metrics
+                .request(method.as_str(), route, response.status().as_u16());
+        }
         tracing::info!(
             %method,
             path,

@@ -24,6 +24,9 @@ pub struct Model {
     pub last_error: Option<String>,
     /// JSON object: store name → rows (or files) removed.
     pub store_counts: Option<String>,
+    /// While set and in the future, one worker is sending the confirmation: another one
+    /// handed the same job waits instead of sending a second copy.
+    pub email_claimed_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,7 @@
 //! purged through the data map, so it has no entity here.
 
 pub mod account;
+pub mod dead_job;
 pub mod deletion_request;
 pub mod ledger_entry;
 pub mod outbox;

@@ -11,6 +11,8 @@ pub struct Model {
     pub dispatched_at: Option<DateTimeUtc>,
     pub attempts: i32,
     pub last_error: Option<String>,
+    /// 1, plus one per retry by hand: part of the job's idempotency key.
+    pub generation: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

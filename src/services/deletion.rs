@@ -95,6 +95,7 @@ pub async fn open_request(
         attempts: Set(0),
         last_error: Set(None),
         store_counts: Set(None),
+        email_claimed_until: Set(None),
     }
     .insert(&tx)
     .await?;
@@ -172,6 +173,44 @@ pub async fn find(state: &AppState, request_id: Uuid) -> AppResult<deletion_requ
         .one(&state.db.conn)
         .await?
         .ok_or(AppError::NotFound)
+}
+
+/// Takes the lease on sending a request's confirmation for `lease`. False when the email has
+/// been sent already or another worker holds an unexpired lease.
+pub async fn claim_confirmation(
+    state: &AppState,
+    request_id: Uuid,
+    lease: chrono::Duration,
+) -> AppResult<bool> {
+    let now = state.clock.now();
+    let claimed = deletion_request::Entity::update_many()
+        .col_expr(
+            deletion_request::Column::EmailClaimedUntil,
+            Expr::value(now + lease),
+        )
+        .filter(deletion_request::Column::Id.eq(request_id.to_string()))
+        .filter(deletion_request::Column::EmailSentAt.is_null())
+        .filter(
+            deletion_request::Column::EmailClaimedUntil
+                .is_null()
+                .or(deletion_request::Column::EmailClaimedUntil.lt(now)),
+        )
+        .exec(&state.db.conn)
+        .await?
+        .rows_affected;
+    Ok(claimed == 1)
+}
+
+pub async fn release_confirmation(state: &AppState, request_id: Uuid) -> AppResult<()> {
+    deletion_request::Entity::update_many()
+        .col_expr(
+            deletion_request::Column::EmailClaimedUntil,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .filter(deletion_request::Column::Id.eq(request_id.to_string()))
+        .exec(&state.db.conn)
+        .await?;
+    Ok(())
 }
 
 /// Marks the confirmation as sent, forgets the address and schedules the ledger entry.

@@ -22,6 +22,8 @@ use crate::{
 
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 pub const EVENT_ACCOUNT_DELETED: &str = "account_deleted";
+/// The advisory lock key under which ledger appends are serialised on PostgreSQL.
+const LEDGER_LOCK: i64 = 0x6c65_6467_6572; // "ledger"
 
 /// The canonical body: field order is fixed by the struct, counts are sorted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,14 +51,19 @@ fn ts(t: DateTime<Utc>) -> String {
 /// again for the same request adds nothing.
 pub async fn record_deletion(state: &AppState, request_id: Uuid) -> AppResult<()> {
     let rid = request_id.to_string();
-    // Concurrent appenders race for the same head; the unique prev_hash lets one win and the
-    // others retry on the new head.
+    // Appenders are serialised below; the unique prev_hash stays the guard that the chain can
+    // never fork, and a clash is simply retried on the new head.
     for _ in 0..20 {
+        let tx = state.db.begin_write().await?;
+        // One appender at a time: SQLite's IMMEDIATE transaction already holds the write
+        // lock; PostgreSQL takes a transaction-scoped advisory lock.
+        state.db.serialize_on(&tx, LEDGER_LOCK).await?;
         let request = deletion_request::Entity::find_by_id(&rid)
-            .one(&state.db.conn)
+            .one(&tx)
             .await?
             .ok_or(AppError::NotFound)?;
         if request.status == DeletionStatus::Completed.as_str() {
+            tx.rollback().await?;
             return Ok(());
         }
         if !DeletionStatus::parse(&request.status)?.can_become(DeletionStatus::Completed) {
@@ -68,7 +75,7 @@ pub async fn record_deletion(state: &AppState, request_id: Uuid) -> AppResult<()
         let head = ledger_entry::Entity::find()
             .order_by_desc(ledger_entry::Column::Seq)
             .limit(1)
-            .one(&state.db.conn)
+            .one(&tx)
             .await?;
         let (prev_seq, prev_hash) = head.map_or((0, GENESIS_HASH.to_owned()), |h| (h.seq, h.hash));
         let now = state.clock.now();
@@ -95,7 +102,6 @@ pub async fn record_deletion(state: &AppState, request_id: Uuid) -> AppResult<()
         let body_json = serde_json::to_string(&body).map_err(AppError::internal)?;
         let hash = state.keys.ledger_mac(&prev_hash, &body_json);
 
-        let tx = state.db.begin_write().await?;
         let inserted = ledger_entry::ActiveModel {
             seq: Set(body.seq),
             request_id: Set(rid.clone()),

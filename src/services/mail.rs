@@ -68,7 +68,12 @@ impl Mailer {
                 )));
             }
         };
-        let builder = if url.username().is_empty() {
+        let builder = if !settings.mail.username.is_empty() {
+            builder.credentials(Credentials::new(
+                settings.mail.username.clone(),
+                settings.mail.password.expose_secret().to_owned(),
+            ))
+        } else if url.username().is_empty() {
             builder
         } else {
             let user = percent_decode(url.username());

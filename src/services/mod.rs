@@ -2,9 +2,11 @@
 
 pub mod accounts;
 pub mod datamap;
+pub mod dead_jobs;
 pub mod deletion;
 pub mod ledger;
 pub mod mail;
+pub mod monitoring;
 pub mod outbox;
 pub mod password_reset;
 pub mod purge;

@@ -6,12 +6,16 @@ use chrono::{DateTime, Utc};
 use erasure_jobs::{JobKind, JobQueue};
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     sea_query::{Expr, OnConflict},
 };
 use uuid::Uuid;
 
-use crate::{db::Database, error::AppResult, models::outbox};
+use crate::{
+    db::Database,
+    error::{AppError, AppResult},
+    models::outbox,
+};
 
 /// Records that `kind` must run for `request_id`. Recording it twice records it once.
 pub async fn add<C: ConnectionTrait>(
@@ -27,6 +31,7 @@ pub async fn add<C: ConnectionTrait>(
         dispatched_at: Set(None),
         attempts: Set(0),
         last_error: Set(None),
+        generation: Set(1),
         ..Default::default()
     };
     outbox::Entity::insert(row)
@@ -40,49 +45,112 @@ pub async fn add<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Pushes up to `limit` undelivered rows to the queue; returns how many were delivered.
+/// Pushes up to `limit` undelivered rows to the queue, oldest first, but never more than
+/// `max_backlog` waiting jobs per queue: a relay catching up after an outage must not bury the
+/// queue (apalis-redis 1.0 fails every fetch at 8,000 due jobs). Returns how many were
+/// delivered.
 pub async fn relay_batch(
     db: &Database,
     queue: &JobQueue,
     now: DateTime<Utc>,
     limit: u64,
+    max_backlog: u64,
 ) -> AppResult<usize> {
-    let rows = outbox::Entity::find()
-        .filter(outbox::Column::DispatchedAt.is_null())
-        .order_by_asc(outbox::Column::Id)
-        .limit(limit)
-        .all(&db.conn)
-        .await?;
+    let backlog = queue.backlog().await.map_err(AppError::internal)?;
     let mut delivered = 0;
-    for row in rows {
-        let (Some(kind), Ok(request_id)) = (JobKind::parse(&row.job_kind), Uuid::parse_str(&row.request_id))
-        else {
-            tracing::error!(outbox_id = row.id, "outbox row names an unknown job; leaving it");
-            record_failure(db, row.id, "unknown job kind or request id").await?;
+    for kind in JobKind::ALL {
+        let room = Ord::min(max_backlog.saturating_sub(backlog.of(kind)), limit);
+        if room == 0 {
             continue;
-        };
-        match queue.enqueue(kind, request_id).await {
-            Ok(()) => {
-                outbox::Entity::update_many()
-                    .col_expr(outbox::Column::DispatchedAt, Expr::value(now))
-                    .col_expr(
-                        outbox::Column::Attempts,
-                        Expr::col(outbox::Column::Attempts).add(1),
-                    )
-                    .filter(outbox::Column::Id.eq(row.id))
-                    .exec(&db.conn)
-                    .await?;
-                delivered += 1;
-            }
-            Err(e) => {
-                tracing::warn!(outbox_id = row.id, error = %e, "could not enqueue; will retry");
-                record_failure(db, row.id, &e.to_string()).await?;
-                // The queue is down: retrying the rest now would fail the same way.
-                break;
+        }
+        let rows = outbox::Entity::find()
+            .filter(outbox::Column::DispatchedAt.is_null())
+            .filter(outbox::Column::JobKind.eq(kind.as_str()))
+            .order_by_asc(outbox::Column::Id)
+            .limit(room)
+            .all(&db.conn)
+            .await?;
+        for row in rows {
+            let Ok(request_id) = Uuid::parse_str(&row.request_id) else {
+                tracing::error!(
+                    outbox_id = row.id,
+                    "outbox row names no valid request id; leaving it"
+                );
+                record_failure(db, row.id, "invalid request id").await?;
+                continue;
+            };
+            match queue.enqueue(kind, request_id, row.generation).await {
+                Ok(()) => {
+                    outbox::Entity::update_many()
+                        .col_expr(outbox::Column::DispatchedAt, Expr::value(now))
+                        .col_expr(
+                            outbox::Column::Attempts,
+                            Expr::col(outbox::Column::Attempts).add(1),
+                        )
+                        .filter(outbox::Column::Id.eq(row.id))
+                        .exec(&db.conn)
+                        .await?;
+                    delivered += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(outbox_id = row.id, error = %e, "could not enqueue; will retry");
+                    record_failure(db, row.id, &e.to_string()).await?;
+                    // The queue is down: retrying the rest now would fail the same way.
+                    return Ok(delivered);
+                }
             }
         }
     }
     Ok(delivered)
+}
+
+/// Rows waiting to be relayed, and the age of the oldest one (the relay's lag).
+pub async fn pending(db: &Database, now: DateTime<Utc>) -> AppResult<(u64, f64)> {
+    let waiting = outbox::Entity::find()
+        .filter(outbox::Column::DispatchedAt.is_null())
+        .count(&db.conn)
+        .await?;
+    let oldest = outbox::Entity::find()
+        .filter(outbox::Column::DispatchedAt.is_null())
+        .order_by_asc(outbox::Column::Id)
+        .one(&db.conn)
+        .await?;
+    let lag = oldest.map_or(0.0, |row| (now - row.created_at).as_seconds_f64().max(0.0));
+    Ok((waiting, lag))
+}
+
+/// Removes rows relayed before `cutoff`: once the job is on the queue the row has done its work.
+pub async fn vacuum(db: &Database, cutoff: DateTime<Utc>) -> AppResult<u64> {
+    Ok(outbox::Entity::delete_many()
+        .filter(outbox::Column::DispatchedAt.lt(cutoff))
+        .exec(&db.conn)
+        .await?
+        .rows_affected)
+}
+
+/// Puts a job back on the outbox with a fresh idempotency key (the old one is spent).
+pub async fn requeue<C: ConnectionTrait>(
+    conn: &C,
+    kind: JobKind,
+    request_id: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    add(conn, kind, request_id, now).await?;
+    outbox::Entity::update_many()
+        .col_expr(
+            outbox::Column::DispatchedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(
+            outbox::Column::Generation,
+            Expr::col(outbox::Column::Generation).add(1),
+        )
+        .col_expr(outbox::Column::LastError, Expr::value(Option::<String>::None))
+        .filter(outbox::Column::JobKind.eq(kind.as_str()))
+        .filter(outbox::Column::RequestId.eq(request_id.to_string()))
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 async fn record_failure(db: &Database, id: i64, error: &str) -> AppResult<()> {

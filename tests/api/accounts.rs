@@ -3,9 +3,8 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn sign_up_refuses_bad_input_with_a_stable_code_and_creates_nothing() {
-    let app = spawn_app().await;
+async fn sign_up_refuses_bad_input_with_a_stable_code_and_creates_nothing(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     let device = app.device();
     let cases = [
         json!({ "vsee_id": "ab", "email": "a@b.com", "password": PASSWORD }),
@@ -41,9 +40,8 @@ async fn sign_up_refuses_bad_input_with_a_stable_code_and_creates_nothing() {
     assert_eq!(app.count("SELECT COUNT(*) FROM accounts").await, 0);
 }
 
-#[tokio::test]
-async fn a_taken_vsee_id_or_email_is_a_conflict() {
-    let app = spawn_app().await;
+async fn a_taken_vsee_id_or_email_is_a_conflict(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     let device = app.device();
     assert_eq!(
         device.sign_up("mark08", "mark@vsee.com").await.status(),
@@ -56,9 +54,8 @@ async fn a_taken_vsee_id_or_email_is_a_conflict() {
     assert_eq!(app.count("SELECT COUNT(*) FROM accounts").await, 1);
 }
 
-#[tokio::test]
-async fn wrong_credentials_get_one_answer_and_repeated_failures_are_rate_limited() {
-    let app = spawn_app().await;
+async fn wrong_credentials_get_one_answer_and_repeated_failures_are_rate_limited(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     app.device().sign_up("mark08", "mark@vsee.com").await;
     let device = app.device();
 
@@ -92,9 +89,8 @@ async fn wrong_credentials_get_one_answer_and_repeated_failures_are_rate_limited
     assert_eq!(device.log_in("mark08", PASSWORD).await.status(), StatusCode::OK);
 }
 
-#[tokio::test]
-async fn the_profile_changes_and_credentials_need_the_current_password() {
-    let app = spawn_app().await;
+async fn the_profile_changes_and_credentials_need_the_current_password(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     let device = app.signed_up_and_logged_in("mark08", "mark@vsee.com").await;
 
     let r = device
@@ -156,9 +152,8 @@ async fn the_profile_changes_and_credentials_need_the_current_password() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
-#[tokio::test]
-async fn forgot_password_emails_a_one_time_link() {
-    let app = spawn_app().await;
+async fn forgot_password_emails_a_one_time_link(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     app.device().sign_up("mark08", "mark@vsee.com").await;
     let browser = app.device();
 
@@ -258,9 +253,8 @@ async fn forgot_password_emails_a_one_time_link() {
     assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "the link expires");
 }
 
-#[tokio::test]
-async fn the_api_is_described_and_the_probes_answer() {
-    let app = spawn_app().await;
+async fn the_api_is_described_and_the_probes_answer(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     let device = app.device();
     let spec = device.get_json("/api/openapi.json").await;
     for path in [
@@ -310,3 +304,12 @@ async fn cookies_are_secure_when_the_public_url_is_https() {
         "{csrf_cookie}"
     );
 }
+
+crate::on_both_stacks!(
+    sign_up_refuses_bad_input_with_a_stable_code_and_creates_nothing,
+    a_taken_vsee_id_or_email_is_a_conflict,
+    wrong_credentials_get_one_answer_and_repeated_failures_are_rate_limited,
+    the_profile_changes_and_credentials_need_the_current_password,
+    forgot_password_emails_a_one_time_link,
+    the_api_is_described_and_the_probes_answer,
+);

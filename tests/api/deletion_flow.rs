@@ -3,9 +3,8 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-#[tokio::test]
-async fn a_free_user_deletes_their_account_through_the_api() {
-    let app = spawn_app().await;
+async fn a_free_user_deletes_their_account_through_the_api(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     let device = app.signed_up_and_logged_in("mark08", "Mark+08@vsee.com").await;
 
     let r = device.confirm_deletion("  MARK+08@VSee.com ").await;
@@ -53,9 +52,8 @@ async fn a_free_user_deletes_their_account_through_the_api() {
     );
 }
 
-#[tokio::test]
-async fn a_free_user_deletes_their_account_through_the_seed_screens() {
-    let app = spawn_app().await;
+async fn a_free_user_deletes_their_account_through_the_seed_screens(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     let browser = app.device();
 
     let r = browser
@@ -191,9 +189,8 @@ async fn a_free_user_deletes_their_account_through_the_seed_screens() {
     assert_eq!(web_channel, 1);
 }
 
-#[tokio::test]
-async fn every_session_of_the_account_ends_on_every_device() {
-    let app = spawn_app().await;
+async fn every_session_of_the_account_ends_on_every_device(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     let laptop = app.signed_up_and_logged_in("mark08", "mark+08@vsee.com").await;
     let phone = app.device();
     assert_eq!(phone.log_in("mark08", PASSWORD).await.status(), StatusCode::OK);
@@ -212,9 +209,8 @@ async fn every_session_of_the_account_ends_on_every_device() {
     assert_eq!(app.count("SELECT COUNT(*) FROM sessions").await, 0);
 }
 
-#[tokio::test]
-async fn an_unknown_receipt_is_not_found() {
-    let app = spawn_app().await;
+async fn an_unknown_receipt_is_not_found(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     let (status, code) = error_code(
         app.device()
             .deletion_status("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
@@ -225,3 +221,10 @@ async fn an_unknown_receipt_is_not_found() {
     let (status, code) = error_code(app.device().deletion_status("short").await).await;
     assert_eq!((status, code.as_str()), (StatusCode::NOT_FOUND, "not_found"));
 }
+
+crate::on_both_stacks!(
+    a_free_user_deletes_their_account_through_the_api,
+    a_free_user_deletes_their_account_through_the_seed_screens,
+    every_session_of_the_account_ends_on_every_device,
+    an_unknown_receipt_is_not_found,
+);

@@ -1,11 +1,24 @@
-//! A real server per test: its own data directory and SQLite database, bound to port 0, with a
-//! clock the test can move. Typed request helpers keep the tests readable.
+//! A real server per test, on either stack:
+//! - `Stack::Sqlite`: its own data directory and SQLite database, apalis-sqlite, mail to files;
+//! - `Stack::Server`: its own PostgreSQL database and Redis key space on the servers named by
+//!   ERASURE_TEST_DATABASE_URL / ERASURE_TEST_REDIS_URL, and a real SMTP server (aiosmtpd)
+//!   on a free loopback port, whose received messages the test reads.
+//!
+//! Bound to port 0, with a clock the test can move. Typed request helpers keep tests readable.
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    io::{BufRead, Write},
+    path::PathBuf,
+    process::{Child, Stdio},
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use erasure::{
     clock::ManualClock,
     config::Settings,
+    db::Database,
     services::seed::{self, SeedReport, SeedSpec},
     startup::{Application, Roles},
     state::AppState,
@@ -17,14 +30,206 @@ use tokio_util::sync::CancellationToken;
 
 pub const PASSWORD: &str = "correct horse battery";
 
+/// Which backends a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stack {
+    /// SQLite + apalis-sqlite + mail to a folder: the embedded default.
+    Sqlite,
+    /// PostgreSQL + apalis-redis + SMTP: production.
+    Server,
+}
+
+/// The servers of the server stack, when the environment names them.
+pub struct ServerUrls {
+    pub database: String,
+    pub redis: String,
+}
+
+/// `None` when ERASURE_TEST_DATABASE_URL / ERASURE_TEST_REDIS_URL are unset: the server-stack
+/// variant of each test then returns at once, and one line says so (written past the test
+/// harness' capture, so it shows). With ERASURE_TEST_REQUIRE_SERVER=1 (as `.ci/run` sets),
+/// missing servers fail the test instead.
+pub fn server_urls() -> Option<ServerUrls> {
+    let database = std::env::var("ERASURE_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty());
+    let redis = std::env::var("ERASURE_TEST_REDIS_URL").ok().filter(|v| !v.is_empty());
+    match (database, redis) {
+        (Some(database), Some(redis)) => Some(ServerUrls { database, redis }),
+        _ => {
+            assert!(
+                std::env::var("ERASURE_TEST_REQUIRE_SERVER").as_deref() != Ok("1"),
+                "ERASURE_TEST_REQUIRE_SERVER=1 but ERASURE_TEST_DATABASE_URL / ERASURE_TEST_REDIS_URL are unset"
+            );
+            static SAID: OnceLock<()> = OnceLock::new();
+            SAID.get_or_init(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "note: the server stack (PostgreSQL + Redis + SMTP) was not run: set \
+                     ERASURE_TEST_DATABASE_URL and ERASURE_TEST_REDIS_URL (bash .ci/run does)"
+                );
+            });
+            None
+        }
+    }
+}
+
+/// Declares `name::sqlite` and `name::server` tests that run `async fn name(stack: Stack)`.
+#[macro_export]
+macro_rules! on_both_stacks {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Stack::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn server() {
+                if $crate::helpers::server_urls().is_some() {
+                    super::$name($crate::helpers::Stack::Server).await;
+                }
+            }
+        }
+    )*};
+}
+
+/// What a server-stack test owns on the shared servers; removed when the test ends.
+pub struct ServerResources {
+    admin_url: String,
+    database: String,
+    redis_url: String,
+    namespace: String,
+    smtp: Child,
+    pub mail_dir: PathBuf,
+}
+
+impl Drop for ServerResources {
+    fn drop(&mut self) {
+        let _ = self.smtp.kill();
+        let _ = self.smtp.wait();
+        let (admin, database, redis_url, namespace) = (
+            self.admin_url.clone(),
+            self.database.clone(),
+            self.redis_url.clone(),
+            self.namespace.clone(),
+        );
+        // Drop runs inside the test's runtime, which cannot block on itself: clean up from a
+        // thread with a runtime of its own.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async move {
+                if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
+                    let drop = format!("DROP DATABASE IF EXISTS \"{database}\" WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await;
+                }
+                if let Ok(client) = redis::Client::open(redis_url.as_str())
+                    && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                {
+                    delete_redis_keys(&mut conn, &namespace).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+async fn delete_redis_keys(conn: &mut redis::aio::MultiplexedConnection, namespace: &str) {
+    let mut cursor: u64 = 0;
+    loop {
+        let Ok((next, keys)): Result<(u64, Vec<String>), _> = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{namespace}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+        else {
+            return;
+        };
+        if !keys.is_empty() {
+            let _: Result<(), _> = redis::cmd("DEL").arg(&keys).query_async(conn).await;
+        }
+        if next == 0 {
+            return;
+        }
+        cursor = next;
+    }
+}
+
+/// A fresh database on the test PostgreSQL server, and its URL.
+async fn create_database(admin_url: &str) -> (String, String) {
+    let name = format!("erasure_test_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(admin_url).await.expect("PostgreSQL reachable");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&pool)
+        .await
+        .expect("test database created");
+    pool.close().await;
+    let mut url = url::Url::parse(admin_url).expect("ERASURE_TEST_DATABASE_URL is a URL");
+    url.set_path(&name);
+    (name, url.to_string())
+}
+
+/// Starts tests/support/smtp_sink.py (needs Debian's python3-aiosmtpd; `.ci/run` installs it).
+fn start_smtp_sink(dir: &std::path::Path) -> (Child, u16) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py");
+    let mut child = std::process::Command::new("/usr/bin/python3")
+        .arg(script)
+        .arg(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 runs (apt-get install python3-aiosmtpd, or bash .ci/run)");
+    let stdout = child.stdout.take().expect("sink stdout");
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the SMTP sink prints its port");
+    let port = line.trim().parse().unwrap_or_else(|_| {
+        panic!("the SMTP sink did not start (is python3-aiosmtpd installed?): {line:?}")
+    });
+    (child, port)
+}
+
+/// Provisions the server stack for one test and returns the variables that point at it.
+pub async fn provision_server(data: &std::path::Path) -> (ServerResources, HashMap<String, String>) {
+    let urls = server_urls().expect("server stack configured");
+    let (database, database_url) = create_database(&urls.database).await;
+    let namespace = format!("erasure-test-{}:", uuid::Uuid::new_v4().simple());
+    let mail_dir = data.join("smtp-received");
+    let (smtp, port) = start_smtp_sink(&mail_dir);
+    let vars = [
+        ("ERASURE_DATABASE__URL", database_url),
+        ("ERASURE_QUEUE__URL", urls.redis.clone()),
+        ("ERASURE_QUEUE__NAMESPACE", namespace.clone()),
+        ("ERASURE_MAIL__URL", format!("smtp://127.0.0.1:{port}")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let resources = ServerResources {
+        admin_url: urls.database,
+        database,
+        redis_url: urls.redis,
+        namespace,
+        smtp,
+        mail_dir,
+    };
+    (resources, vars)
+}
+
 pub struct TestApp {
     pub address: String,
+    pub stack: Stack,
     pub state: AppState,
     pub clock: Arc<ManualClock>,
-    pub data: TempDir,
     pub vars: HashMap<String, String>,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    // Dropped after the application, in this order.
+    pub server: Option<ServerResources>,
+    pub data: TempDir,
 }
 
 impl Drop for TestApp {
@@ -54,12 +259,17 @@ pub fn test_vars(data: &std::path::Path) -> HashMap<String, String> {
 }
 
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Roles::ALL, &[]).await
+    spawn_on(Stack::Sqlite, Roles::ALL, &[]).await
+}
+
+pub async fn spawn_app_on(stack: Stack) -> TestApp {
+    spawn_on(stack, Roles::ALL, &[]).await
 }
 
 /// A server without workers: the test drives the pipeline itself.
-pub async fn spawn_app_without_workers() -> TestApp {
-    spawn_app_with(
+pub async fn spawn_app_without_workers(stack: Stack) -> TestApp {
+    spawn_on(
+        stack,
         Roles {
             http: true,
             workers: false,
@@ -70,28 +280,55 @@ pub async fn spawn_app_without_workers() -> TestApp {
 }
 
 pub async fn spawn_app_with(roles: Roles, extra: &[(&str, &str)]) -> TestApp {
+    spawn_on(Stack::Sqlite, roles, extra).await
+}
+
+pub async fn spawn_on(stack: Stack, roles: Roles, extra: &[(&str, &str)]) -> TestApp {
     let data = tempfile::tempdir().expect("temp dir");
     let mut vars = test_vars(data.path());
+    let server = if stack == Stack::Server {
+        let (resources, server_vars) = provision_server(data.path()).await;
+        vars.extend(server_vars);
+        Some(resources)
+    } else {
+        None
+    };
     for (k, v) in extra {
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
     let settings = Settings::load_from(&vars).expect("test settings");
+    if stack == Stack::Server {
+        // Production applies migrations with `erasure migrate` before starting.
+        Database::connect(&settings)
+            .await
+            .expect("database")
+            .migrate()
+            .await
+            .expect("migrations");
+    }
     let clock = Arc::new(ManualClock::starting_now());
     let app = Application::build(settings, clock.clone(), roles)
         .await
         .expect("application builds");
     let port = app.port().expect("http port");
     let state = app.state().clone();
+    let expected = match stack {
+        Stack::Sqlite => (sea_orm::DbBackend::Sqlite, "sqlite"),
+        Stack::Server => (sea_orm::DbBackend::Postgres, "redis"),
+    };
+    assert_eq!((state.db.backend(), state.queue.backend_name()), expected);
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
+        stack,
         state,
         clock,
-        data,
         vars,
         shutdown,
         task: Some(task),
+        server,
+        data,
     }
 }
 
@@ -212,8 +449,51 @@ impl TestApp {
             .expect("erasure runs")
     }
 
+    /// Makes every delete from `table` (where `condition` holds for OLD, if given) fail with
+    /// "injected failure", on either database.
+    pub async fn fail_deletes(&self, table: &str, condition: Option<&str>) {
+        match self.stack {
+            Stack::Sqlite => {
+                let when = condition.map(|c| format!("WHEN {c}")).unwrap_or_default();
+                self.execute(&format!(
+                    "CREATE TRIGGER fail_{table} BEFORE DELETE ON {table} {when} \
+                     BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+                ))
+                .await;
+            }
+            Stack::Server => {
+                self.execute(
+                    "CREATE OR REPLACE FUNCTION erasure_test_fail() RETURNS trigger AS \
+                     $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql",
+                )
+                .await;
+                let when = condition.map(|c| format!("WHEN ({c})")).unwrap_or_default();
+                self.execute(&format!(
+                    "CREATE TRIGGER fail_{table} BEFORE DELETE ON {table} FOR EACH ROW {when} \
+                     EXECUTE FUNCTION erasure_test_fail()"
+                ))
+                .await;
+            }
+        }
+    }
+
+    pub async fn stop_failing_deletes(&self, table: &str) {
+        match self.stack {
+            Stack::Sqlite => self.execute(&format!("DROP TRIGGER fail_{table}")).await,
+            Stack::Server => self.execute(&format!("DROP TRIGGER fail_{table} ON {table}")).await,
+        }
+    }
+
+    /// Where this test's emails end up: the mail folder, or what the SMTP server received.
+    pub fn mail_dir(&self) -> PathBuf {
+        match &self.server {
+            Some(server) => server.mail_dir.clone(),
+            None => self.outbox(),
+        }
+    }
+
     pub fn outbox_files(&self) -> Vec<(String, String)> {
-        let Ok(dir) = std::fs::read_dir(self.outbox()) else {
+        let Ok(dir) = std::fs::read_dir(self.mail_dir()) else {
             return Vec::new();
         };
         let mut files: Vec<_> = dir

@@ -9,9 +9,8 @@ async fn delete_account(app: &TestApp, vsee_id: &str, email: &str) {
     app.wait_for_status(&receipt, "completed").await;
 }
 
-#[tokio::test]
-async fn the_ledger_verifies_and_names_subjects_by_pseudonym_only() {
-    let app = spawn_app().await;
+async fn the_ledger_verifies_and_names_subjects_by_pseudonym_only(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     delete_account(&app, "mark08", "mark+08@vsee.com").await;
     delete_account(&app, "ada", "ada@example.org").await;
 
@@ -41,9 +40,8 @@ async fn the_ledger_verifies_and_names_subjects_by_pseudonym_only() {
     }
 }
 
-#[tokio::test]
-async fn an_altered_or_removed_entry_is_detected() {
-    let app = spawn_app().await;
+async fn an_altered_or_removed_entry_is_detected(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     for (id, email) in [
         ("one1", "one@example.org"),
         ("two2", "two@example.org"),
@@ -74,7 +72,7 @@ async fn an_altered_or_removed_entry_is_detected() {
     assert_eq!(broken.seq, 3);
 
     // Cutting off the newest entry leaves a valid chain, but not a valid ledger.
-    let app = spawn_app().await;
+    let app = spawn_app_on(stack).await;
     delete_account(&app, "five5", "five@example.org").await;
     delete_account(&app, "six6", "six@example.org").await;
     app.execute("DELETE FROM ledger_entries WHERE seq = 2").await;
@@ -85,7 +83,7 @@ async fn an_altered_or_removed_entry_is_detected() {
     assert_eq!(broken.seq, 2, "{broken}");
 
     // A changed index column is caught even when the signed body is intact.
-    let app = spawn_app().await;
+    let app = spawn_app_on(stack).await;
     delete_account(&app, "four4", "four@example.org").await;
     app.execute("UPDATE ledger_entries SET subject = 'someone-else' WHERE seq = 1")
         .await;
@@ -99,9 +97,8 @@ async fn an_altered_or_removed_entry_is_detected() {
     );
 }
 
-#[tokio::test]
-async fn an_empty_ledger_verifies() {
-    let app = spawn_app().await;
+async fn an_empty_ledger_verifies(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     let out = app.cli(&["audit", "verify"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 entries"));
@@ -119,9 +116,8 @@ async fn an_empty_ledger_verifies() {
     assert_eq!(app.device().me().await.status(), StatusCode::UNAUTHORIZED);
 }
 
-#[tokio::test]
-async fn concurrent_deletions_append_one_unbroken_chain() {
-    let app = spawn_app().await;
+async fn concurrent_deletions_append_one_unbroken_chain(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     let mut receipts = Vec::new();
     for i in 0..6 {
         let device = app
@@ -144,3 +140,10 @@ async fn concurrent_deletions_append_one_unbroken_chain() {
     );
     assert_eq!(app.outbox_files().len(), 6, "one email each");
 }
+
+crate::on_both_stacks!(
+    the_ledger_verifies_and_names_subjects_by_pseudonym_only,
+    an_altered_or_removed_entry_is_detected,
+    an_empty_ledger_verifies,
+    concurrent_deletions_append_one_unbroken_chain,
+);

@@ -63,9 +63,8 @@ async fn snapshot(app: &TestApp) -> Vec<i64> {
     counts
 }
 
-#[tokio::test]
-async fn the_purge_run_twice_leaves_the_same_end_state() {
-    let app = spawn_app_without_workers().await;
+async fn the_purge_run_twice_leaves_the_same_end_state(stack: Stack) {
+    let app = spawn_app_without_workers(stack).await;
     let id = seeded_and_requested(&app).await;
 
     let first = purge::run(&app.state, id).await.unwrap();
@@ -80,9 +79,8 @@ async fn the_purge_run_twice_leaves_the_same_end_state() {
     assert_eq!(request_after_first.status, "purged");
 }
 
-#[tokio::test]
-async fn two_purges_racing_count_every_row_once() {
-    let app = spawn_app_without_workers().await;
+async fn two_purges_racing_count_every_row_once(stack: Stack) {
+    let app = spawn_app_without_workers(stack).await;
     let id = seeded_and_requested(&app).await;
     let (a, b) = tokio::join!(purge::run(&app.state, id), purge::run(&app.state, id));
     let (a, b) = (a.unwrap(), b.unwrap());
@@ -96,18 +94,13 @@ async fn two_purges_racing_count_every_row_once() {
     assert_eq!(stored, expected_counts());
 }
 
-#[tokio::test]
-async fn a_purge_that_fails_part_way_completes_on_retry_with_correct_counts() {
-    let app = spawn_app_without_workers().await;
+async fn a_purge_that_fails_part_way_completes_on_retry_with_correct_counts(stack: Stack) {
+    let app = spawn_app_without_workers(stack).await;
     let id = seeded_and_requested(&app).await;
     // Let the first chunk of messages go, then fail inside the second (test chunk size: 50).
     let first_message = app.count("SELECT MIN(id) FROM messages").await;
-    app.execute(&format!(
-        "CREATE TRIGGER fail_mid_purge BEFORE DELETE ON messages WHEN OLD.id >= {} \
-         BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
-        first_message + 75
-    ))
-    .await;
+    app.fail_deletes("messages", Some(&format!("OLD.id >= {}", first_message + 75)))
+        .await;
 
     assert!(purge::run(&app.state, id).await.is_err());
     let rid = id.to_string();
@@ -136,7 +129,7 @@ async fn a_purge_that_fails_part_way_completes_on_retry_with_correct_counts() {
     );
     assert_eq!(app.request().await.status, "purging");
 
-    app.execute("DROP TRIGGER fail_mid_purge").await;
+    app.stop_failing_deletes("messages").await;
     assert_eq!(
         purge::run(&app.state, id).await.unwrap(),
         PurgeOutcome::Purged(expected_counts())
@@ -144,17 +137,13 @@ async fn a_purge_that_fails_part_way_completes_on_retry_with_correct_counts() {
     assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 0);
 }
 
-#[tokio::test]
-async fn a_failing_purge_job_is_retried_by_the_worker_until_it_succeeds() {
-    let app = spawn_app_with(
+async fn a_failing_purge_job_is_retried_by_the_worker_until_it_succeeds(stack: Stack) {
+    let app = spawn_on(stack, 
         erasure::startup::Roles::ALL,
         &[("ERASURE_QUEUE__MAX_ATTEMPTS", "1000")],
     )
     .await;
-    app.execute(
-        "CREATE TRIGGER fail_purge BEFORE DELETE ON devices BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
-    )
-    .await;
+    app.fail_deletes("devices", None).await;
     seeded_and_requested(&app).await;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
     while app.request().await.last_error.is_none() {
@@ -168,7 +157,7 @@ async fn a_failing_purge_job_is_retried_by_the_worker_until_it_succeeds() {
             .unwrap()
             .contains("injected failure")
     );
-    app.execute("DROP TRIGGER fail_purge").await;
+    app.stop_failing_deletes("devices").await;
 
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
     while app.request().await.status != "completed" {
@@ -252,14 +241,13 @@ async fn after_completion_no_byte_of_the_user_remains_in_the_data_directory() {
     assert!(!files_containing(&app.outbox(), b"zebediah.quill@example.org").is_empty());
 }
 
-#[tokio::test]
-async fn a_purge_that_keeps_failing_ends_failed_with_its_error() {
-    let app = spawn_app_with(
+async fn a_purge_that_keeps_failing_ends_failed_with_its_error(stack: Stack) {
+    let app = spawn_on(stack, 
         erasure::startup::Roles::ALL,
         &[("ERASURE_QUEUE__MAX_ATTEMPTS", "2")],
     )
     .await;
-    app.execute("CREATE TRIGGER fail_purge BEFORE DELETE ON devices BEGIN SELECT RAISE(ABORT, 'injected failure'); END").await;
+    app.fail_deletes("devices", None).await;
     app.seed("mark08", "mark+08@vsee.com", "free", 10).await;
     let device = app.device();
     device.log_in("mark08", PASSWORD).await;
@@ -280,4 +268,41 @@ async fn a_purge_that_keeps_failing_ends_failed_with_its_error() {
         app.outbox_files().is_empty(),
         "no confirmation for a deletion that did not happen"
     );
+
+    // The dead job is listed with its error, on any backend.
+    let out = app.cli(&["jobs", "dead"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = listing.lines().collect();
+    assert_eq!(lines.len(), 1, "{listing}");
+    let fields: Vec<&str> = lines[0].split('\t').collect();
+    assert_eq!(fields[1], "purge");
+    assert_eq!(fields[2], request.id);
+    assert_eq!(fields[3], "2");
+    assert!(fields[5].contains("injected failure"), "{listing}");
+
+    // Retrying something that is not a dead job changes nothing and says why.
+    let out = app.cli(&["jobs", "retry", "999999"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+
+    // Fixed, retried: the deletion completes, with one confirmation.
+    app.stop_failing_deletes("devices").await;
+    let out = app.cli(&["jobs", "retry", fields[0]]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    app.wait_for_status(body["receipt_id"].as_str().unwrap(), "completed")
+        .await;
+    assert_eq!(app.outbox_files().len(), 1);
+    let out = app.cli(&["jobs", "dead"]);
+    assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty());
+    let out = app.cli(&["jobs", "retry", fields[0]]);
+    assert_eq!(out.status.code(), Some(2), "a retried job cannot be retried twice");
 }
+
+crate::on_both_stacks!(
+    the_purge_run_twice_leaves_the_same_end_state,
+    two_purges_racing_count_every_row_once,
+    a_purge_that_fails_part_way_completes_on_retry_with_correct_counts,
+    a_failing_purge_job_is_retried_by_the_worker_until_it_succeeds,
+    a_purge_that_keeps_failing_ends_failed_with_its_error,
+);

@@ -18,9 +18,8 @@ async fn assert_nothing_changed(app: &TestApp, device: &Device) {
     assert_eq!(device.me().await.status(), StatusCode::OK, "still logged in");
 }
 
-#[tokio::test]
-async fn a_mistyped_email_is_refused_and_changes_nothing() {
-    let app = spawn_app().await;
+async fn a_mistyped_email_is_refused_and_changes_nothing(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     let device = app.signed_up_and_logged_in("mark08", "mark+08@vsee.com").await;
 
     let (status, code) = error_code(device.confirm_deletion("mark+09@vsee.com").await).await;
@@ -42,9 +41,8 @@ async fn a_mistyped_email_is_refused_and_changes_nothing() {
     assert_nothing_changed(&app, &device).await;
 }
 
-#[tokio::test]
-async fn a_paid_account_is_sent_to_support() {
-    let app = spawn_app().await;
+async fn a_paid_account_is_sent_to_support(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     app.seed("paidmark", "paid@vsee.com", "paid", 3).await;
     let device = app.device();
     assert_eq!(device.log_in("paidmark", PASSWORD).await.status(), StatusCode::OK);
@@ -62,9 +60,8 @@ async fn a_paid_account_is_sent_to_support() {
     assert!(!html.contains("To confirm deletion, please type your email."));
 }
 
-#[tokio::test]
-async fn a_stale_log_in_must_prove_the_password_again() {
-    let app = spawn_app().await;
+async fn a_stale_log_in_must_prove_the_password_again(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     let device = app.signed_up_and_logged_in("mark08", "mark+08@vsee.com").await;
     app.clock.advance(Duration::minutes(16));
 
@@ -118,9 +115,8 @@ async fn a_stale_log_in_must_prove_the_password_again() {
     );
 }
 
-#[tokio::test]
-async fn a_stale_log_in_can_delete_from_the_page_with_its_password() {
-    let app = spawn_app().await;
+async fn a_stale_log_in_can_delete_from_the_page_with_its_password(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     let device = app.signed_up_and_logged_in("mark08", "mark+08@vsee.com").await;
     app.clock.advance(Duration::minutes(30));
     let r = device
@@ -134,9 +130,8 @@ async fn a_stale_log_in_can_delete_from_the_page_with_its_password() {
     assert!(r.text().await.unwrap().contains("Your account has been deleted."));
 }
 
-#[tokio::test]
-async fn deleting_twice_is_refused_without_a_second_request() {
-    let app = spawn_app_without_workers().await;
+async fn deleting_twice_is_refused_without_a_second_request(stack: Stack) {
+    let app = spawn_app_without_workers(stack).await;
     let laptop = app.signed_up_and_logged_in("mark08", "mark+08@vsee.com").await;
     let phone = app.device();
     phone.log_in("mark08", PASSWORD).await;
@@ -156,12 +151,20 @@ async fn deleting_twice_is_refused_without_a_second_request() {
     assert_eq!(app.count("SELECT COUNT(*) FROM outbox").await, 1);
 }
 
-#[tokio::test]
-async fn deletion_needs_a_session() {
-    let app = spawn_app().await;
+async fn deletion_needs_a_session(stack: Stack) {
+    let app = spawn_app_on(stack).await;
     let (status, code) = error_code(app.device().confirm_deletion("x@y.com").await).await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::UNAUTHORIZED, "unauthenticated")
     );
 }
+
+crate::on_both_stacks!(
+    a_mistyped_email_is_refused_and_changes_nothing,
+    a_paid_account_is_sent_to_support,
+    a_stale_log_in_must_prove_the_password_again,
+    a_stale_log_in_can_delete_from_the_page_with_its_password,
+    deleting_twice_is_refused_without_a_second_request,
+    deletion_needs_a_session,
+);

@@ -1,0 +1,347 @@
+//! The enqueue side of the two queue backends: apalis-sqlite inside the embedded database, or
+//! apalis-redis. Everything above this module (the outbox relay, the CLI, the metrics) sees
+//! one `JobQueue` whatever the backend.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use apalis::prelude::{TaskBuilder, TaskSink};
+use apalis_redis::{ConnectionManager, RedisStorage};
+use apalis_sqlite::{SqlitePool, SqliteStorage};
+use uuid::Uuid;
+
+use crate::{JobKind, PurgeAccount, RecordLedgerEntry, SendConfirmation};
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("could not enqueue a {kind} job: {message}")]
+    Enqueue { kind: &'static str, message: String },
+    #[error("queue backend: {0}")]
+    Backend(String),
+}
+
+fn backend_error(e: impl std::fmt::Display) -> QueueError {
+    QueueError::Backend(e.to_string())
+}
+
+/// Settings shared by every queue of a backend.
+#[derive(Debug, Clone)]
+pub struct QueueOptions {
+    /// Prefix of every queue name: several deployments (or test runs) can share one Redis.
+    pub namespace: String,
+    pub batch_size: usize,
+    pub heartbeat_interval: Duration,
+    pub missed_heartbeats: usize,
+    pub max_attempts: usize,
+    /// How long finished jobs (and Redis idempotency keys) are kept before the vacuum.
+    pub retention: Duration,
+}
+
+impl QueueOptions {
+    pub fn queue_name(&self, kind: JobKind) -> String {
+        format!("{}{}", self.namespace, kind.queue())
+    }
+
+    pub fn sqlite_config(&self, kind: JobKind) -> apalis_sqlite::Config {
+        apalis_sqlite::Config::default()
+            .queue(self.queue_name(kind))
+            .batch_size(self.batch_size)
+            .heartbeat_interval(self.heartbeat_interval)
+            .missed_heartbeats(self.missed_heartbeats)
+    }
+
+    pub fn redis_config(&self, kind: JobKind) -> apalis_redis::Config {
+        apalis_redis::Config::default()
+            .queue(self.queue_name(kind))
+            .batch_size(self.batch_size)
+            .heartbeat_interval(self.heartbeat_interval)
+            .missed_heartbeats(self.missed_heartbeats)
+            // Keys outlive any relay retry by far, and still expire instead of piling up.
+            .idempotency_ttl(Some(self.retention))
+    }
+}
+
+/// Jobs waiting to run, per queue: what the relay's backpressure looks at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub purge: u64,
+    pub email: u64,
+    pub ledger: u64,
+}
+
+impl Backlog {
+    pub fn of(&self, kind: JobKind) -> u64 {
+        match kind {
+            JobKind::Purge => self.purge,
+            JobKind::ConfirmationEmail => self.email,
+            JobKind::LedgerEntry => self.ledger,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteQueues {
+    pub pool: SqlitePool,
+    pub purge: SqliteStorage<PurgeAccount>,
+    pub email: SqliteStorage<SendConfirmation>,
+    pub ledger: SqliteStorage<RecordLedgerEntry>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisQueues {
+    pub conn: ConnectionManager,
+    pub purge: RedisStorage<PurgeAccount>,
+    pub email: RedisStorage<SendConfirmation>,
+    pub ledger: RedisStorage<RecordLedgerEntry>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite(SqliteQueues),
+    Redis(RedisQueues),
+}
+
+/// Enqueues deletion jobs. Pushing the same (kind, key) twice enqueues it once, so the outbox
+/// relay may retry freely and several relays may race.
+#[derive(Debug, Clone)]
+pub struct JobQueue {
+    options: QueueOptions,
+    backend: Backend,
+}
+
+/// Pushes one payload onto one storage with its idempotency key and attempt limit.
+macro_rules! push {
+    ($storage:expr, $payload:expr, $key:expr, $attempts:expr, $kind:expr) => {{
+        let task = TaskBuilder::new($payload)
+            .idempotency_key($key)
+            .max_attempts($attempts)
+            .build();
+        $storage
+            .clone()
+            .push_task(task)
+            .await
+            .map_err(|e| QueueError::Enqueue {
+                kind: $kind.as_str(),
+                message: e.to_string(),
+            })
+    }};
+}
+
+impl JobQueue {
+    pub fn sqlite(pool: &SqlitePool, options: QueueOptions) -> Self {
+        let backend = Backend::Sqlite(SqliteQueues {
+            pool: pool.clone(),
+            purge: SqliteStorage::new(pool).with_config(options.sqlite_config(JobKind::Purge)),
+            email: SqliteStorage::new(pool).with_config(options.sqlite_config(JobKind::ConfirmationEmail)),
+            ledger: SqliteStorage::new(pool).with_config(options.sqlite_config(JobKind::LedgerEntry)),
+        });
+        Self { options, backend }
+    }
+
+    pub async fn redis(url: &str, options: QueueOptions) -> Result<Self, QueueError> {
+        let conn = apalis_redis::connect(url).await.map_err(backend_error)?;
+        let backend = Backend::Redis(RedisQueues {
+            purge: RedisStorage::new(conn.clone()).with_config(options.redis_config(JobKind::Purge)),
+            email: RedisStorage::new(conn.clone())
+                .with_config(options.redis_config(JobKind::ConfirmationEmail)),
+            ledger: RedisStorage::new(conn.clone()).with_config(options.redis_config(JobKind::LedgerEntry)),
+            conn,
+        });
+        Ok(Self { options, backend })
+    }
+
+    pub fn options(&self) -> &QueueOptions {
+        &self.options
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sqlite(_) => "sqlite",
+            Backend::Redis(_) => "redis",
+        }
+    }
+
+    /// The idempotency key of a job: the request id, suffixed by the generation once the job
+    /// has been retried by hand (the first key is spent).
+    pub fn idempotency_key(request_id: Uuid, generation: i32) -> String {
+        if generation <= 1 {
+            request_id.to_string()
+        } else {
+            format!("{request_id}#{generation}")
+        }
+    }
+
+    pub async fn enqueue(&self, kind: JobKind, request_id: Uuid, generation: i32) -> Result<(), QueueError> {
+        let key = Self::idempotency_key(request_id, generation);
+        // One more than the handlers' limit: the handler records the death itself on its last
+        // attempt, so the backend never gives up on a job before the handler has.
+        let attempts = self.options.max_attempts + 1;
+        match (&self.backend, kind) {
+            (Backend::Sqlite(q), JobKind::Purge) => {
+                push!(q.purge, PurgeAccount::new(request_id), &key, attempts, kind)
+            }
+            (Backend::Sqlite(q), JobKind::ConfirmationEmail) => {
+                push!(q.email, SendConfirmation::new(request_id), &key, attempts, kind)
+            }
+            (Backend::Sqlite(q), JobKind::LedgerEntry) => {
+                push!(q.ledger, RecordLedgerEntry::new(request_id), &key, attempts, kind)
+            }
+            (Backend::Redis(q), JobKind::Purge) => {
+                push!(q.purge, PurgeAccount::new(request_id), &key, attempts, kind)
+            }
+            (Backend::Redis(q), JobKind::ConfirmationEmail) => {
+                push!(q.email, SendConfirmation::new(request_id), &key, attempts, kind)
+            }
+            (Backend::Redis(q), JobKind::LedgerEntry) => {
+                push!(q.ledger, RecordLedgerEntry::new(request_id), &key, attempts, kind)
+            }
+        }
+    }
+
+    /// Jobs of `kind` that are due or scheduled but not yet taken by a worker.
+    pub async fn waiting(&self, kind: JobKind) -> Result<u64, QueueError> {
+        let queue = self.options.queue_name(kind);
+        match &self.backend {
+            Backend::Sqlite(q) => {
+                let n: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM Jobs WHERE job_type = ? AND status IN ('Pending', 'Failed')",
+                )
+                .bind(&queue)
+                .fetch_one(&q.pool)
+                .await
+                .map_err(backend_error)?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            }
+            Backend::Redis(q) => {
+                let config = self.options.redis_config(kind);
+                let mut conn = q.conn.clone();
+                // apalis-redis pushes every job into the scheduled set; a fetch moves the due
+                // ones to the active list. Both count towards what a fetch has to unpack.
+                let (scheduled, active): (u64, u64) = redis::pipe()
+                    .cmd("ZCARD")
+                    .arg(config.scheduled_jobs_set())
+                    .cmd("LLEN")
+                    .arg(config.active_jobs_list())
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(backend_error)?;
+                Ok(scheduled + active)
+            }
+        }
+    }
+
+    pub async fn backlog(&self) -> Result<Backlog, QueueError> {
+        Ok(Backlog {
+            purge: self.waiting(JobKind::Purge).await?,
+            email: self.waiting(JobKind::ConfirmationEmail).await?,
+            ledger: self.waiting(JobKind::LedgerEntry).await?,
+        })
+    }
+
+    /// Removes jobs that finished more than `retention` ago (and, on SQLite, workers long
+    /// gone), so neither store grows without bound. Returns how many jobs were removed.
+    pub async fn vacuum(&self) -> Result<u64, QueueError> {
+        let retention = self.options.retention;
+        let cutoff = SystemTime::now()
+            .checked_sub(retention)
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs());
+        let mut removed = 0u64;
+        match &self.backend {
+            Backend::Sqlite(q) => {
+                for kind in JobKind::ALL {
+                    let done = sqlx::query(
+                        "DELETE FROM Jobs WHERE job_type = ? AND status IN ('Done', 'Killed') \
+                         AND done_at IS NOT NULL AND done_at <= ?",
+                    )
+                    .bind(self.options.queue_name(kind))
+                    .bind(i64::try_from(cutoff).unwrap_or(i64::MAX))
+                    .execute(&q.pool)
+                    .await
+                    .map_err(backend_error)?;
+                    removed += done.rows_affected();
+                }
+                // Every process start registers new, uniquely named workers.
+                sqlx::query(
+                    "DELETE FROM Workers WHERE last_seen <= ? \
+                     AND id NOT IN (SELECT lock_by FROM Jobs WHERE lock_by IS NOT NULL)",
+                )
+                .bind(i64::try_from(cutoff).unwrap_or(i64::MAX))
+                .execute(&q.pool)
+                .await
+                .map_err(backend_error)?;
+            }
+            Backend::Redis(q) => {
+                for kind in JobKind::ALL {
+                    let config = self.options.redis_config(kind);
+                    for set in [config.done_jobs_set(), config.dead_jobs_set()] {
+                        removed += vacuum_redis_set(&q.conn, &config, &set, cutoff).await?;
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// apalis-redis' own vacuum walks the whole data hash in one script and treats a failed job
+/// waiting for its retry as finished; this one walks the finished sets in slices instead.
+const REDIS_VACUUM: &str = r"
+-- KEYS[1] finished set, KEYS[2] data hash, KEYS[3] meta prefix; ARGV[1] cutoff, ARGV[2..] ids
+local removed = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local meta = KEYS[3] .. ':' .. id
+  local done_at = tonumber(redis.call('HGET', meta, 'done_at') or '0')
+  if done_at <= tonumber(ARGV[1]) then
+    redis.call('HDEL', KEYS[2], id)
+    redis.call('HDEL', KEYS[3] .. ':result', id)
+    redis.call('DEL', meta)
+    redis.call('SREM', KEYS[1], id)
+    removed = removed + 1
+  end
+end
+return removed
+";
+
+async fn vacuum_redis_set(
+    conn: &ConnectionManager,
+    config: &apalis_redis::Config,
+    set: &str,
+    cutoff: u64,
+) -> Result<u64, QueueError> {
+    let script = redis::Script::new(REDIS_VACUUM);
+    let mut conn = conn.clone();
+    let mut cursor: u64 = 0;
+    let mut removed = 0;
+    loop {
+        let (next, ids): (u64, Vec<String>) = redis::cmd("SSCAN")
+            .arg(set)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(500)
+            .query_async(&mut conn)
+            .await
+            .map_err(backend_error)?;
+        if !ids.is_empty() {
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .key(set)
+                .key(config.job_data_hash())
+                .key(config.job_meta_hash())
+                .arg(cutoff);
+            for id in &ids {
+                invocation.arg(id);
+            }
+            let n: u64 = invocation.invoke_async(&mut conn).await.map_err(backend_error)?;
+            removed += n;
+        }
+        if next == 0 {
+            return Ok(removed);
+        }
+        cursor = next;
+    }
+}
