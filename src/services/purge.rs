@@ -144,6 +144,9 @@ async fn purge_store(
     let table = Alias::new(rule.table.as_str());
     let column = Alias::new(rule.column.as_str());
     // `id IN (SELECT id ... LIMIT n)`: one bounded statement that SQLite and PostgreSQL both run.
+    // The outer statement repeats `column = account`: a PostgreSQL transaction that waited
+    // for a racing purge re-checks only the outer condition on the rows it then finds, and
+    // must skip the ones the other purge already nulled, or it would count them twice.
     let batch = Query::select()
         .column(Alias::new("id"))
         .from(table.clone())
@@ -156,6 +159,7 @@ async fn purge_store(
             Action::Delete => {
                 let stmt = Query::delete()
                     .from_table(table.clone())
+                    .and_where(Expr::col(column.clone()).eq(account_id))
                     .and_where(Expr::col(Alias::new("id")).in_subquery(batch.clone()))
                     .to_owned();
                 tx.execute(&stmt).await?.rows_affected()
@@ -164,6 +168,7 @@ async fn purge_store(
                 let stmt = Query::update()
                     .table(table.clone())
                     .value(column.clone(), Value::BigInt(None))
+                    .and_where(Expr::col(column.clone()).eq(account_id))
                     .and_where(Expr::col(Alias::new("id")).in_subquery(batch.clone()))
                     .to_owned();
                 tx.execute(&stmt).await?.rows_affected()
