@@ -95,6 +95,7 @@ pub struct QueueSettings {
     pub namespace: String,
     pub poll_interval_ms: u64,
     pub batch_size: usize,
+    pub concurrency: usize,
     pub max_attempts: usize,
     pub retry_backoff_ms: u64,
     pub retry_backoff_max_ms: u64,
@@ -240,7 +241,7 @@ impl Settings {
             || self.queue.missed_heartbeats == 0
         {
             return Err(ConfigError::Invalid(
-                "queue.batch_size, heartbeat_interval_secs and missed_heartbeats must be at least 1".into(),
+                "queue.batch_size, concurrency, heartbeat_interval_secs and missed_heartbeats must be at least 1".into(),
             ));
         }
         if self.queue.max_backlog == 0 || self.queue.max_backlog >= 8000 {

@@ -43,6 +43,25 @@ impl Roles {
 pub async fn build_state(settings: Settings, clock: SharedClock) -> anyhow::Result<AppState> {
     let keys = Keys::load(&settings)?;
     let db = Database::connect(&settings).await?;
+    assemble_state(settings, clock, keys, db).await
+}
+
+/// `build_state` on a database the caller has opened (and perhaps instrumented) itself.
+pub async fn build_state_with(
+    settings: Settings,
+    clock: SharedClock,
+    db: Database,
+) -> anyhow::Result<AppState> {
+    let keys = Keys::load(&settings)?;
+    assemble_state(settings, clock, keys, db).await
+}
+
+async fn assemble_state(
+    settings: Settings,
+    clock: SharedClock,
+    keys: Keys,
+    db: Database,
+) -> anyhow::Result<AppState> {
     if db.sqlite_pool().is_some() {
         // The embedded default looks after its own schema.
         db.migrate().await?;
@@ -104,6 +123,22 @@ impl Application {
     pub async fn build(settings: Settings, clock: SharedClock, roles: Roles) -> anyhow::Result<Self> {
         let addr = settings.server.addr;
         let state = build_state(settings, clock).await?;
+        Self::with_state(state, addr, roles).await
+    }
+
+    /// `build` on a database the caller has opened (see `build_state_with`).
+    pub async fn build_with_database(
+        settings: Settings,
+        clock: SharedClock,
+        roles: Roles,
+        db: Database,
+    ) -> anyhow::Result<Self> {
+        let addr = settings.server.addr;
+        let state = build_state_with(settings, clock, db).await?;
+        Self::with_state(state, addr, roles).await
+    }
+
+    async fn with_state(state: AppState, addr: std::net::SocketAddr, roles: Roles) -> anyhow::Result<Self> {
         let (acceptor, port) = if roles.http {
             let acceptor = TcpListener::bind(addr).into_acceptor().await?;
             let port = acceptor
