@@ -50,8 +50,12 @@ pub struct ServerUrls {
 /// harness' capture, so it shows). With ERASURE_TEST_REQUIRE_SERVER=1 (as `.ci/run` sets),
 /// missing servers fail the test instead.
 pub fn server_urls() -> Option<ServerUrls> {
-    let database = std::env::var("ERASURE_TEST_DATABASE_URL").ok().filter(|v| !v.is_empty());
-    let redis = std::env::var("ERASURE_TEST_REDIS_URL").ok().filter(|v| !v.is_empty());
+    let database = std::env::var("ERASURE_TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let redis = std::env::var("ERASURE_TEST_REDIS_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
     match (database, redis) {
         (Some(database), Some(redis)) => Some(ServerUrls { database, redis }),
         _ => {
@@ -160,7 +164,9 @@ async fn delete_redis_keys(conn: &mut redis::aio::MultiplexedConnection, namespa
 /// A fresh database on the test PostgreSQL server, and its URL.
 async fn create_database(admin_url: &str) -> (String, String) {
     let name = format!("erasure_test_{}", uuid::Uuid::new_v4().simple());
-    let pool = sqlx::PgPool::connect(admin_url).await.expect("PostgreSQL reachable");
+    let pool = sqlx::PgPool::connect(admin_url)
+        .await
+        .expect("PostgreSQL reachable");
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
         .execute(&pool)
         .await
@@ -186,9 +192,10 @@ fn start_smtp_sink(dir: &std::path::Path) -> (Child, u16) {
     std::io::BufReader::new(stdout)
         .read_line(&mut line)
         .expect("the SMTP sink prints its port");
-    let port = line.trim().parse().unwrap_or_else(|_| {
-        panic!("the SMTP sink did not start (is python3-aiosmtpd installed?): {line:?}")
-    });
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("the SMTP sink did not start (is python3-aiosmtpd installed?): {line:?}"));
     (child, port)
 }
 
@@ -279,6 +286,19 @@ pub async fn spawn_app_without_workers(stack: Stack) -> TestApp {
     .await
 }
 
+/// Only the state (database, queue, keys): the work happens in separate processes.
+pub async fn spawn_state_only(stack: Stack, extra: &[(&str, &str)]) -> TestApp {
+    spawn_on(
+        stack,
+        Roles {
+            http: false,
+            workers: false,
+        },
+        extra,
+    )
+    .await
+}
+
 pub async fn spawn_app_with(roles: Roles, extra: &[(&str, &str)]) -> TestApp {
     spawn_on(Stack::Sqlite, roles, extra).await
 }
@@ -310,7 +330,10 @@ pub async fn spawn_on(stack: Stack, roles: Roles, extra: &[(&str, &str)]) -> Tes
     let app = Application::build(settings, clock.clone(), roles)
         .await
         .expect("application builds");
-    let port = app.port().expect("http port");
+    let address = app
+        .port()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .unwrap_or_default();
     let state = app.state().clone();
     let expected = match stack {
         Stack::Sqlite => (sea_orm::DbBackend::Sqlite, "sqlite"),
@@ -318,15 +341,17 @@ pub async fn spawn_on(stack: Stack, roles: Roles, extra: &[(&str, &str)]) -> Tes
     };
     assert_eq!((state.db.backend(), state.queue.backend_name()), expected);
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(app.run_until_stopped(shutdown.clone()));
+    // With no role at all the test only holds the state, to seed and inspect what separate
+    // processes do: it then runs nothing, not even a relay.
+    let task = (roles.http || roles.workers).then(|| tokio::spawn(app.run_until_stopped(shutdown.clone())));
     TestApp {
-        address: format!("http://127.0.0.1:{port}"),
+        address,
         stack,
         state,
         clock,
         vars,
         shutdown,
-        task: Some(task),
+        task,
         server,
         data,
     }
@@ -373,25 +398,35 @@ impl TestApp {
         device
     }
 
+    /// An account of Zebediah Quillfeather with `messages`, 7 contacts, 5 calls, 3 devices.
     pub async fn seed(&self, vsee_id: &str, email: &str, plan: &str, messages: u64) -> SeedReport {
-        seed::seed_account(
-            &self.state,
-            SeedSpec {
-                vsee_id: erasure::domain::VseeId::parse(vsee_id).unwrap(),
-                email: erasure::domain::Email::parse(email).unwrap(),
-                password: erasure::domain::Password::parse(PASSWORD).unwrap(),
-                first_name: erasure::domain::PersonName::parse("Zebediah").unwrap(),
-                last_name: erasure::domain::PersonName::parse("Quillfeather").unwrap(),
-                plan: erasure::domain::Plan::parse(plan).unwrap(),
-                messages,
-                contacts: 7,
-                calls: 5,
-                devices: 3,
-            },
-            &|_| {},
-        )
-        .await
-        .expect("seeded")
+        self.seed_with(vsee_id, email, plan, [messages, 7, 5, 3]).await
+    }
+
+    /// A small account (20 messages, 2 contacts, 2 calls, 1 device).
+    pub async fn seed_small(&self, vsee_id: &str, email: &str) -> SeedReport {
+        self.seed_with(vsee_id, email, "free", [20, 2, 2, 1]).await
+    }
+
+    /// `[messages, contacts, calls, devices]`
+    async fn seed_with(&self, vsee_id: &str, email: &str, plan: &str, sizes: [u64; 4]) -> SeedReport {
+        use erasure::domain::{Email, Password, PersonName, Plan, VseeId};
+        let [messages, contacts, calls, devices] = sizes;
+        let spec = SeedSpec {
+            vsee_id: VseeId::parse(vsee_id).unwrap(),
+            email: Email::parse(email).unwrap(),
+            password: Password::parse(PASSWORD).unwrap(),
+            first_name: PersonName::parse("Zebediah").unwrap(),
+            last_name: PersonName::parse("Quillfeather").unwrap(),
+            plan: Plan::parse(plan).unwrap(),
+            messages,
+            contacts,
+            calls,
+            devices,
+        };
+        seed::seed_account(&self.state, spec, &|_| {})
+            .await
+            .expect("seeded")
     }
 
     /// Polls the receipt until the deletion reaches `status` (or fails the test after 15 s).
@@ -480,7 +515,10 @@ impl TestApp {
     pub async fn stop_failing_deletes(&self, table: &str) {
         match self.stack {
             Stack::Sqlite => self.execute(&format!("DROP TRIGGER fail_{table}")).await,
-            Stack::Server => self.execute(&format!("DROP TRIGGER fail_{table} ON {table}")).await,
+            Stack::Server => {
+                self.execute(&format!("DROP TRIGGER fail_{table} ON {table}"))
+                    .await
+            }
         }
     }
 
@@ -669,4 +707,131 @@ pub fn decode_quoted_printable(eml: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A real `erasure` process (serve, worker, …) with JSON logs captured.
+pub struct Process {
+    pub child: std::process::Child,
+    pub log: Arc<std::sync::Mutex<String>>,
+    pub port: Option<u16>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Process {
+    /// Starts `erasure <args>`; when `http` waits for it to report its port.
+    pub fn start(args: &[&str], vars: &HashMap<String, String>, http: bool) -> Process {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_erasure"));
+        command
+            .args(args)
+            .env_clear()
+            .envs(vars)
+            .env("ERASURE_LOG__LEVEL", "info");
+        if vars.get("ERASURE_ENV").map(String::as_str) != Some("production") {
+            // Production logs JSON by itself; elsewhere ask for it, to read the port.
+            command.env("ERASURE_LOG__FORMAT", "json");
+        }
+        let mut child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("erasure starts");
+        let log = Arc::new(std::sync::Mutex::new(String::new()));
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().expect("stderr");
+        let reader = {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Ok(v) = serde_json::from_str::<Value>(&line)
+                        && v["fields"]["message"] == "listening"
+                    {
+                        let _ = port_tx.send(v["fields"]["port"].as_u64().unwrap_or(0));
+                    }
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
+            })
+        };
+        let port = http.then(|| {
+            let port = port_rx.recv_timeout(Duration::from_secs(30));
+            let port = port.unwrap_or_else(|_| panic!("no port reported: {}", log.lock().unwrap()));
+            u16::try_from(port).unwrap()
+        });
+        Process {
+            child,
+            log,
+            port,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn address(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port.expect("an HTTP process"))
+    }
+
+    fn signal(&self, signal: &str) {
+        let sent = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+    }
+
+    /// SIGTERM, then waits (at most `within`) for the exit status.
+    pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        self.signal("-TERM");
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                if let Some(reader) = self.reader.take() {
+                    let _ = reader.join();
+                }
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running {within:?} after SIGTERM: {}",
+                self.log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill_hard(&mut self) {
+        self.signal("-KILL");
+        let _ = self.child.wait();
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl TestApp {
+    /// Polls until `sql` (a COUNT) reaches `target`, failing after `within`.
+    pub async fn wait_for_count(&self, sql: &str, target: i64, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let n = self.count(sql).await;
+            if n == target {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{sql} is {n}, not {target}, after {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

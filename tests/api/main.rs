@@ -9,6 +9,7 @@ mod datamap;
 mod deletion_flow;
 mod ledger;
 mod pipeline;
+mod production;
 mod refusals;
 mod schema;
 mod snapshots;

@@ -138,7 +138,8 @@ async fn a_purge_that_fails_part_way_completes_on_retry_with_correct_counts(stac
 }
 
 async fn a_failing_purge_job_is_retried_by_the_worker_until_it_succeeds(stack: Stack) {
-    let app = spawn_on(stack, 
+    let app = spawn_on(
+        stack,
         erasure::startup::Roles::ALL,
         &[("ERASURE_QUEUE__MAX_ATTEMPTS", "1000")],
     )
@@ -242,7 +243,8 @@ async fn after_completion_no_byte_of_the_user_remains_in_the_data_directory() {
 }
 
 async fn a_purge_that_keeps_failing_ends_failed_with_its_error(stack: Stack) {
-    let app = spawn_on(stack, 
+    let app = spawn_on(
+        stack,
         erasure::startup::Roles::ALL,
         &[("ERASURE_QUEUE__MAX_ATTEMPTS", "2")],
     )
@@ -296,7 +298,11 @@ async fn a_purge_that_keeps_failing_ends_failed_with_its_error(stack: Stack) {
     let out = app.cli(&["jobs", "dead"]);
     assert!(String::from_utf8_lossy(&out.stdout).trim().is_empty());
     let out = app.cli(&["jobs", "retry", fields[0]]);
-    assert_eq!(out.status.code(), Some(2), "a retried job cannot be retried twice");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a retried job cannot be retried twice"
+    );
 }
 
 crate::on_both_stacks!(

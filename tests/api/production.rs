@@ -1,0 +1,429 @@
+//! Production concerns: separate API and worker processes, crashes, shutdown, backpressure on
+//! the queue, metrics. Real `erasure` processes against the test's stack.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use erasure::{
+    domain::{Actor, Channel},
+    services::deletion,
+};
+use erasure_jobs::JobKind;
+use futures::StreamExt;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+const COMPLETED: &str = "SELECT COUNT(*) FROM deletion_requests WHERE status = 'completed'";
+
+/// The server key the test's state generated, so processes of the production environment
+/// (which never generates one) share it.
+fn server_key(app: &TestApp) -> String {
+    std::fs::read_to_string(app.data_dir().join("server.key"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+async fn account_model(app: &TestApp, vsee_id: &str) -> erasure::models::account::Model {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    erasure::models::account::Entity::find()
+        .filter(erasure::models::account::Column::VseeId.eq(vsee_id))
+        .one(&app.state.db.conn)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn received_recipients(app: &TestApp) -> Vec<String> {
+    app.outbox_files()
+        .iter()
+        .filter_map(|(_, eml)| {
+            eml.lines()
+                .find_map(|l| l.strip_prefix("To: "))
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_api_and_three_worker_processes_complete_200_deletions_exactly_once() {
+    if server_urls().is_none() {
+        return;
+    }
+    const ACCOUNTS: usize = 200;
+    let app = spawn_state_only(Stack::Server, &[]).await;
+    futures::stream::iter(0..ACCOUNTS)
+        .for_each_concurrent(4, |i| {
+            let app = &app;
+            async move {
+                let vsee_id = format!("scale{i:03}");
+                app.seed_small(&vsee_id, &format!("scale{i:03}@example.org"))
+                    .await;
+            }
+        })
+        .await;
+
+    let mut vars = app.vars.clone();
+    vars.insert("ERASURE_ENV".into(), "production".into());
+    vars.insert("ERASURE_SERVER__KEY".into(), server_key(&app));
+    vars.insert("ERASURE_SERVER__ADDR".into(), "127.0.0.1:0".into());
+    let mut apis: Vec<Process> = (0..2)
+        .map(|_| Process::start(&["serve", "--no-workers"], &vars, true))
+        .collect();
+    let mut workers: Vec<Process> = (0..3)
+        .map(|_| Process::start(&["worker"], &vars, false))
+        .collect();
+
+    let addresses: Vec<String> = apis.iter().map(Process::address).collect();
+    let receipts: Vec<String> = futures::stream::iter(0..ACCOUNTS)
+        .map(|i| {
+            let base = addresses[i % 2].clone();
+            async move {
+                let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+                let r = client
+                    .post(format!("{base}/api/v1/sessions"))
+                    .json(&json!({ "vsee_id": format!("scale{i:03}"), "password": PASSWORD }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                let r = client
+                    .post(format!("{base}/api/v1/me/deletion"))
+                    .json(&json!({ "confirm_email": format!("scale{i:03}@example.org") }))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::ACCEPTED);
+                let body: serde_json::Value = r.json().await.unwrap();
+                body["receipt_id"].as_str().unwrap().to_owned()
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert_eq!(receipts.len(), ACCOUNTS);
+
+    app.wait_for_count(COMPLETED, ACCOUNTS as i64, Duration::from_secs(180))
+        .await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM deletion_requests").await,
+        ACCOUNTS as i64
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM ledger_entries").await,
+        ACCOUNTS as i64
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(DISTINCT request_id) FROM ledger_entries")
+            .await,
+        ACCOUNTS as i64,
+        "one ledger entry per deletion"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM accounts WHERE vsee_id LIKE 'scale%'")
+            .await,
+        0
+    );
+    // Every purge counted its rows exactly once, however the jobs were spread.
+    for counts in app.strings("SELECT store_counts FROM deletion_requests").await {
+        let counts: serde_json::Value = serde_json::from_str(&counts).unwrap();
+        assert_eq!(counts["messages"], 20, "{counts}");
+        assert_eq!(counts["accounts"], 1, "{counts}");
+    }
+    let recipients = received_recipients(&app);
+    assert_eq!(recipients.len(), ACCOUNTS, "one confirmation email each");
+    let distinct: BTreeSet<&String> = recipients.iter().collect();
+    assert_eq!(distinct.len(), ACCOUNTS);
+
+    let out = app.cli(&["audit", "verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{ACCOUNTS} entries")));
+
+    // Each purge ran to completion once, in one of the workers, and no API process ran a job.
+    let purges: usize = workers.iter().map(|w| w.log().matches("Purged(").count()).sum();
+    assert_eq!(purges, ACCOUNTS);
+    for api in &apis {
+        assert!(!api.log().contains("purge finished"));
+    }
+
+    for process in apis.iter_mut().chain(workers.iter_mut()) {
+        let status = process.terminate(Duration::from_secs(40));
+        assert!(
+            status.success(),
+            "exit after SIGTERM: {status:?}\n{}",
+            process.log()
+        );
+        // Production logs are JSON lines.
+        for line in process.log().lines() {
+            assert!(
+                serde_json::from_str::<serde_json::Value>(line).is_ok(),
+                "not JSON: {line}"
+            );
+        }
+    }
+}
+
+/// Seeds one account with `messages`, starts a worker process, asks for the deletion, and
+/// returns once the worker has purged at least `started_after` messages.
+async fn purge_under_way(app: &TestApp, vsee_id: &str, messages: u64, started_after: i64) -> Process {
+    let email = format!("{vsee_id}@example.org");
+    app.seed(vsee_id, &email, "free", messages).await;
+    let worker = Process::start(&["worker"], &app.vars, false);
+    let account = account_model(app, vsee_id).await;
+    let receipt = deletion::open_request(&app.state, &account, Actor::AccountHolder, Channel::Api)
+        .await
+        .unwrap();
+    let removed = format!(
+        "SELECT COALESCE(MAX(rows_removed), 0) FROM purge_progress \
+         WHERE request_id = '{}' AND step = 'messages.sender_id'",
+        receipt.request_id
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while app.count(&removed).await < started_after {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the purge never started: {}",
+            worker.log()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    worker
+}
+
+/// A second worker finishes the deletion: exact counts, nothing left, one ledger entry, one
+/// email.
+async fn another_worker_finishes(app: &TestApp, email: &str, messages: u64) {
+    let mut second = Process::start(&["worker"], &app.vars, false);
+    app.wait_for_count(COMPLETED, 1, Duration::from_secs(120)).await;
+    let request = app.request().await;
+    let counts: serde_json::Value = serde_json::from_str(request.store_counts.as_deref().unwrap()).unwrap();
+    assert_eq!(counts["messages"], messages, "every message counted once");
+    assert_eq!(counts["devices"], 3);
+    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM ledger_entries").await, 1);
+    assert_eq!(received_recipients(app), [email]);
+    let status = second.terminate(Duration::from_secs(40));
+    assert!(status.success(), "{status:?}");
+}
+
+/// A worker killed mid-purge loses nothing: another one takes the job over after the
+/// heartbeat window and finishes it with exact counts.
+async fn a_worker_killed_mid_purge_loses_nothing(stack: Stack) {
+    const MESSAGES: u64 = 40_000;
+    let app = spawn_state_only(stack, &[]).await;
+    let mut first = purge_under_way(&app, "bigone", MESSAGES, 1_000).await;
+    first.kill_hard();
+    assert!(
+        app.count("SELECT COUNT(*) FROM messages").await > 0,
+        "killed before the purge could finish"
+    );
+    assert_eq!(app.request().await.status, "purging");
+    another_worker_finishes(&app, "bigone@example.org", MESSAGES).await;
+}
+
+/// SIGTERM in the middle of a purge: the worker stops taking jobs, lets the one it holds
+/// finish (or hands it back), and exits 0; nothing is lost.
+async fn a_worker_stopped_mid_purge_exits_cleanly_and_loses_nothing(stack: Stack) {
+    const MESSAGES: u64 = 20_000;
+    let app = spawn_state_only(stack, &[]).await;
+    let mut first = purge_under_way(&app, "stopme", MESSAGES, 1).await;
+    let status = first.terminate(Duration::from_secs(40));
+    assert!(status.success(), "{status:?}\n{}", first.log());
+    another_worker_finishes(&app, "stopme@example.org", MESSAGES).await;
+}
+
+/// The relay never lets a queue's backlog pass `queue.max_backlog`, however much the outbox
+/// holds: 20,000 deletions go through a Redis queue that breaks at 8,000 due jobs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_thousand_deletions_pass_through_the_relay_without_burying_the_queue() {
+    if server_urls().is_none() {
+        return;
+    }
+    const DELETIONS: i64 = 20_000;
+    const MAX_BACKLOG: u64 = 2_000;
+    let app = spawn_state_only(
+        Stack::Server,
+        &[
+            ("ERASURE_QUEUE__MAX_BACKLOG", "2000"),
+            ("ERASURE_QUEUE__BATCH_SIZE", "100"),
+        ],
+    )
+    .await;
+    // A throwaway test database: commits need not wait for the disk (the processes started
+    // below connect after this).
+    let database = app.strings("SELECT current_database()::text").await.remove(0);
+    app.execute(&format!(
+        "ALTER DATABASE \"{database}\" SET synchronous_commit = off"
+    ))
+    .await;
+    app.execute(&format!(
+        "INSERT INTO accounts (vsee_id, email, first_name, last_name, password_hash, plan, \
+         offline_notification_enabled, status, created_at, updated_at) \
+         SELECT 'bulk' || g, 'bulk' || g || '@example.org', 'Bulk', 'User', 'x', 'free', false, \
+         'deleting', now(), now() FROM generate_series(1, {DELETIONS}) g"
+    ))
+    .await;
+    app.execute(
+        "INSERT INTO deletion_requests (id, receipt_hash, account_id, subject, actor, channel, \
+         status, requested_at, attempts) \
+         SELECT gen_random_uuid()::text, md5(id::text), id, md5(vsee_id), 'account_holder', 'api', \
+         'pending', now(), 0 FROM accounts",
+    )
+    .await;
+    app.execute(
+        "INSERT INTO outbox (job_kind, request_id, created_at, attempts, generation) \
+         SELECT 'purge', id, now(), 0, 1 FROM deletion_requests",
+    )
+    .await;
+
+    // The relay alone (an API process) fills the purge queue up to the limit and stops there.
+    let mut api = Process::start(&["serve", "--no-workers"], &app.vars, true);
+    let queue = &app.state.queue;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while queue.waiting(JobKind::Purge).await.unwrap() < MAX_BACKLOG {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relay never filled the queue"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(queue.waiting(JobKind::Purge).await.unwrap(), MAX_BACKLOG);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM outbox WHERE dispatched_at IS NULL")
+            .await,
+        DELETIONS - MAX_BACKLOG as i64
+    );
+
+    // Workers drain it while the relays keep refilling, never past the limit.
+    let mut workers: Vec<Process> = (0..2)
+        .map(|_| Process::start(&["worker"], &app.vars, false))
+        .collect();
+    let mut highest = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(900);
+    while app.count(COMPLETED).await < DELETIONS {
+        let backlog = queue.backlog().await.unwrap();
+        highest = highest.max(backlog.purge).max(backlog.email).max(backlog.ledger);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {DELETIONS} completed",
+            app.count(COMPLETED).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Three relays (the API and both workers) may each fill the same room once; even that
+    // stays below the 8,000 at which apalis-redis breaks.
+    assert!(highest <= 3 * MAX_BACKLOG, "backlog reached {highest}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM dead_jobs").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM ledger_entries").await, DELETIONS);
+    for worker in &workers {
+        assert!(!worker.log().contains("\"level\":\"ERROR\""), "{}", worker.log());
+    }
+    for process in workers.iter_mut().chain(std::iter::once(&mut api)) {
+        assert!(process.terminate(Duration::from_secs(40)).success());
+    }
+}
+
+/// GET /metrics: Prometheus text with requests by route pattern (never a path with a token),
+/// deletions by state, queue depth, dead jobs, job durations and outbox lag.
+async fn metrics_describe_the_pipeline(stack: Stack) {
+    let app = spawn_app_on(stack).await;
+    let device = app
+        .signed_up_and_logged_in("metric1", "metric1@example.org")
+        .await;
+    let receipt = device.request_deletion("metric1@example.org").await;
+    app.wait_for_status(&receipt, "completed").await;
+
+    let r = device.client.get(device.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = r.text().await.unwrap();
+    for expected in [
+        "erasure_deletions{status=\"completed\"} 1",
+        "erasure_deletions{status=\"failed\"} 0",
+        "erasure_dead_jobs 0",
+        "erasure_outbox_waiting 0",
+        "erasure_job_duration_seconds_count{job=\"purge\",outcome=\"ok\"} 1",
+        "erasure_job_duration_seconds_count{job=\"confirmation_email\",outcome=\"ok\"} 1",
+        "erasure_job_duration_seconds_count{job=\"ledger_entry\",outcome=\"ok\"} 1",
+        "erasure_http_requests_total{method=\"POST\",route=\"/api/v1/me/deletion\",status=\"202\"} 1",
+        "erasure_outbox_lag_seconds ",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    let backend = if stack == Stack::Sqlite { "sqlite" } else { "redis" };
+    assert!(text.contains(&format!(
+        "erasure_queue_waiting_jobs{{backend=\"{backend}\",job=\"purge\"}} 0"
+    )));
+    assert!(!text.contains(&receipt), "a receipt token leaked into a label");
+    assert!(!text.contains("metric1"), "an account leaked into a label");
+}
+
+/// Finished jobs and relayed outbox rows do not pile up: the vacuum removes them.
+async fn finished_jobs_are_vacuumed(stack: Stack) {
+    let app = spawn_app_on(stack).await;
+    let device = app
+        .signed_up_and_logged_in("vacuum1", "vacuum1@example.org")
+        .await;
+    let receipt = device.request_deletion("vacuum1@example.org").await;
+    app.wait_for_status(&receipt, "completed").await;
+
+    let out = app.cli(&["jobs", "status"]);
+    assert!(out.status.success());
+    let status = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        status.contains("waiting purge: 0") && status.contains("dead jobs: 0"),
+        "{status}"
+    );
+
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox").await, 3);
+    let mut vars = app.vars.clone();
+    vars.insert("ERASURE_QUEUE__RETENTION_HOURS".into(), "0".into());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_erasure"))
+        .args(["jobs", "vacuum"])
+        .env_clear()
+        .envs(&vars)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "removed 3 finished jobs and 3 relayed outbox rows"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM outbox").await, 0);
+    match stack {
+        Stack::Sqlite => assert_eq!(app.count("SELECT COUNT(*) FROM Jobs").await, 0),
+        Stack::Server => {
+            let client = redis::Client::open(app.vars["ERASURE_QUEUE__URL"].as_str()).unwrap();
+            let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+            let namespace = &app.vars["ERASURE_QUEUE__NAMESPACE"];
+            for kind in JobKind::ALL {
+                let queue = format!("{namespace}{}", kind.queue());
+                let data: u64 = redis::cmd("HLEN")
+                    .arg(format!("{queue}:data"))
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                let done: u64 = redis::cmd("SCARD")
+                    .arg(format!("{queue}:done"))
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                assert_eq!((data, done), (0, 0), "{queue}");
+            }
+        }
+    }
+}
+
+crate::on_both_stacks!(
+    finished_jobs_are_vacuumed,
+    a_worker_killed_mid_purge_loses_nothing,
+    a_worker_stopped_mid_purge_exits_cleanly_and_loses_nothing,
+    metrics_describe_the_pipeline,
+);
