@@ -14,6 +14,8 @@ const PRODUCTION_TOML: &str = include_str!("../config/production.toml");
 pub const DATAMAP_TOML: &str = include_str!("../config/datamap.toml");
 
 const ENV_PREFIX: &str = "ERASURE_";
+/// Ten years: longer makes no sense for finished jobs, and keeps the date arithmetic in range.
+const MAX_RETENTION_HOURS: u64 = 24 * 365 * 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -250,6 +252,11 @@ impl Settings {
                 "queue.max_backlog must be between 1 and 7999 (apalis-redis breaks at 8,000 due jobs)".into(),
             ));
         }
+        if self.queue.retention_hours > MAX_RETENTION_HOURS {
+            return Err(ConfigError::Invalid(format!(
+                "queue.retention_hours must be at most {MAX_RETENTION_HOURS} (ten years)"
+            )));
+        }
         if self.security.reauth_window_minutes <= 0 || self.security.session_ttl_hours <= 0 {
             return Err(ConfigError::Invalid(
                 "security windows must be positive numbers of minutes/hours".into(),
@@ -319,6 +326,13 @@ mod tests {
     fn a_backlog_limit_apalis_redis_cannot_take_is_refused() {
         let err = Settings::load_from(&vars(&[("ERASURE_QUEUE__MAX_BACKLOG", "8000")])).unwrap_err();
         assert!(err.to_string().contains("max_backlog"), "{err}");
+    }
+
+    #[test]
+    fn a_retention_beyond_ten_years_is_refused() {
+        let err =
+            Settings::load_from(&vars(&[("ERASURE_QUEUE__RETENTION_HOURS", "999999999999")])).unwrap_err();
+        assert!(err.to_string().contains("retention_hours"), "{err}");
     }
 
     #[test]

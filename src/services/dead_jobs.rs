@@ -86,12 +86,19 @@ pub async fn retry(state: &AppState, id: i64) -> AppResult<dead_job::Model> {
     let kind = JobKind::parse(&job.job_kind)
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("dead job {id} names an unknown job kind")))?;
     let request_id = Uuid::parse_str(&job.request_id).map_err(AppError::internal)?;
-    dead_job::Entity::update_many()
+    // Compare-and-set: of two retries racing (PostgreSQL reads no lock above), one requeues.
+    let marked = dead_job::Entity::update_many()
         .col_expr(dead_job::Column::RetriedAt, Expr::value(now))
         .filter(dead_job::Column::Id.eq(id))
         .filter(dead_job::Column::RetriedAt.is_null())
         .exec(&tx)
-        .await?;
+        .await?
+        .rows_affected;
+    if marked != 1 {
+        return Err(AppError::Conflict(format!(
+            "dead job {id} is being retried already"
+        )));
+    }
     outbox::requeue(&tx, kind, request_id, now).await?;
     tx.commit().await?;
     state.outbox_written.notify_one();

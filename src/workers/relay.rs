@@ -51,9 +51,8 @@ pub async fn vacuum(state: AppState, shutdown: CancellationToken) {
 
 pub async fn vacuum_once(state: &AppState) -> anyhow::Result<(u64, u64)> {
     let jobs = state.queue.vacuum().await?;
-    let retention = chrono::Duration::hours(
-        i64::try_from(state.settings.queue.retention_hours).unwrap_or(i64::MAX / 3600),
-    );
+    // Bounded by the configuration check, so neither conversion nor subtraction can overflow.
+    let retention = chrono::Duration::from_std(state.queue.options().retention)?;
     let rows = outbox::vacuum(&state.db, state.clock.now() - retention).await?;
     Ok((jobs, rows))
 }
