@@ -11,7 +11,7 @@ use crate::{
     config::Settings,
     db::Database,
     domain::{Email, Password, PersonName, Plan, VseeId},
-    services::{dead_jobs, ledger, monitoring, outbox, seed},
+    services::{dead_jobs, deletion, ledger, monitoring, outbox, seed},
     startup::{self, Application, Roles},
     telemetry, workers,
 };
@@ -102,7 +102,9 @@ struct SeedArgs {
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
     /// Walk the whole ledger: exit 0 printing the number of entries when every entry
-    /// verifies, exit 1 naming the first that does not (exit 2: could not check at all).
+    /// verifies and every deletion older than audit.completion_bound_minutes has its entry;
+    /// exit 1 naming the first entry that does not verify and every deletion without its
+    /// entry (exit 2: could not check at all).
     Verify,
     /// Print every entry as NDJSON (one JSON object a line) to stdout.
     Export,
@@ -178,16 +180,7 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit { command } => {
             let state = startup::build_state(settings, clock).await?;
             match command {
-                AuditCommand::Verify => match ledger::verify(&state).await? {
-                    Ok(n) => {
-                        println!("ledger intact: {n} entries verified");
-                        Ok(ExitCode::SUCCESS)
-                    }
-                    Err(broken) => {
-                        println!("{broken}");
-                        Ok(ExitCode::from(1))
-                    }
-                },
+                AuditCommand::Verify => audit_verify(&state).await,
                 AuditCommand::Export => {
                     let stdout = std::io::stdout();
                     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -198,6 +191,47 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
     }
+}
+
+/// Exit 1 when the chain does not verify, or when a deletion has gone without its ledger
+/// entry for longer than `audit.completion_bound_minutes`: stalled or failed, it needs a person.
+async fn audit_verify(state: &crate::state::AppState) -> anyhow::Result<ExitCode> {
+    const LISTED: u64 = 1000;
+    let mut intact = match ledger::verify(state).await? {
+        Ok(n) => {
+            println!("ledger intact: {n} entries verified");
+            true
+        }
+        Err(broken) => {
+            println!("{broken}");
+            false
+        }
+    };
+    let bound = state.settings.audit.completion_bound();
+    let overdue = deletion::overdue(&state.db, state.clock.now(), bound, LISTED).await?;
+    for request in &overdue {
+        intact = false;
+        println!(
+            "deletion {} requested {} is {} with no ledger entry after {} minutes{}",
+            request.id,
+            request.requested_at.to_rfc3339(),
+            request.status,
+            bound.num_minutes(),
+            request
+                .last_error
+                .as_deref()
+                .map(|e| format!(": {}", e.replace(['\n', '\t'], " ")))
+                .unwrap_or_default()
+        );
+    }
+    if overdue.len() as u64 == LISTED {
+        println!("(only the oldest {LISTED} overdue deletions are listed)");
+    }
+    Ok(if intact {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn jobs(settings: Settings, clock: Arc<SystemClock>, command: JobsCommand) -> anyhow::Result<ExitCode> {

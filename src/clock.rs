@@ -1,5 +1,5 @@
 //! Time is a parameter: services ask a `Clock`, so tests can move it (session age,
-//! re-authentication window, reset-link expiry) without sleeping.
+//! re-authentication window, reset-link expiry, a throttle's wait) without sleeping.
 
 use std::sync::{Arc, Mutex};
 
@@ -20,27 +20,35 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to.
+/// Real time plus the jumps a test makes: time goes on as it does in production (a retry's
+/// backoff passes), and a test can move it hours ahead at once.
 #[derive(Debug)]
 pub struct ManualClock {
-    now: Mutex<DateTime<Utc>>,
+    jumped: Mutex<Duration>,
 }
 
 impl ManualClock {
     pub fn starting_now() -> Self {
         Self {
-            now: Mutex::new(Utc::now()),
+            jumped: Mutex::new(Duration::zero()),
         }
     }
 
     pub fn advance(&self, by: Duration) {
-        let mut now = self.now.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *now += by;
+        let mut jumped = self
+            .jumped
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *jumped += by;
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.now.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        Utc::now()
+            + *self
+                .jumped
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -16,6 +16,7 @@ pub const DATAMAP_TOML: &str = include_str!("../config/datamap.toml");
 const ENV_PREFIX: &str = "ERASURE_";
 /// Ten years: longer makes no sense for finished jobs, and keeps the date arithmetic in range.
 const MAX_RETENTION_HOURS: u64 = 24 * 365 * 10;
+const MAX_MINUTES: i64 = 60 * 24 * 365 * 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -67,6 +68,7 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub storage: StorageSettings,
     pub purge: PurgeSettings,
+    pub audit: AuditSettings,
     pub log: LogSettings,
 }
 
@@ -81,6 +83,26 @@ pub struct ServerSettings {
     pub public_url: String,
     /// Hex of 32 bytes; empty means "generate and keep under the data dir" outside production.
     pub key: SecretString,
+    /// The header a trusted reverse proxy puts the client's address in (`X-Forwarded-For`:
+    /// its last entry; `X-Real-IP`). Empty: the peer address, and such headers are ignored.
+    pub client_address_header: String,
+    /// The largest request body, in bytes; larger gets 413 before it is read.
+    pub max_body_bytes: usize,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// A client must send a request's headers within this long, and its body within
+    /// `body_read_timeout_secs`; a slow or half-open client is dropped.
+    pub header_read_timeout_secs: u64,
+    pub body_read_timeout_secs: u64,
+}
+
+impl ServerSettings {
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.body_read_timeout_secs)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +129,8 @@ pub struct QueueSettings {
     pub max_backlog: u64,
     pub retention_hours: u64,
     pub vacuum_interval_secs: u64,
+    /// A step sent to the queue this long ago and not done is sent again (the queue lost it).
+    pub stall_after_secs: u64,
 }
 
 impl QueueSettings {
@@ -134,7 +158,6 @@ impl QueueSettings {
             batch_size: self.batch_size,
             heartbeat_interval: Duration::from_secs(self.heartbeat_interval_secs),
             missed_heartbeats: self.missed_heartbeats,
-            max_attempts: self.max_attempts,
             retention: Duration::from_secs(self.retention_hours.saturating_mul(3600)),
         }
     }
@@ -161,9 +184,25 @@ pub struct SupportSettings {
 pub struct SecuritySettings {
     pub reauth_window_minutes: i64,
     pub session_ttl_hours: i64,
+    /// Failed log-ins a (login, address) pair may make before it must wait (×20 per address).
     pub login_max_failures: u32,
+    /// The longest wait a throttled client is given.
     pub login_window_minutes: i64,
+    /// Reset links a login may ask for before it must wait (×20 per address).
+    pub reset_max_requests: u32,
     pub password_reset_ttl_minutes: i64,
+}
+
+impl SecuritySettings {
+    pub fn reauth_window(&self) -> chrono::Duration {
+        chrono::Duration::minutes(self.reauth_window_minutes)
+    }
+    pub fn session_ttl(&self) -> chrono::Duration {
+        chrono::Duration::hours(self.session_ttl_hours)
+    }
+    pub fn password_reset_ttl(&self) -> chrono::Duration {
+        chrono::Duration::minutes(self.password_reset_ttl_minutes)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +216,20 @@ pub struct StorageSettings {
 pub struct PurgeSettings {
     pub chunk_size: u64,
     pub datamap: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// A deletion without its ledger entry this long after it was asked for is reported by
+    /// `erasure audit verify`.
+    pub completion_bound_minutes: i64,
+}
+
+impl AuditSettings {
+    pub fn completion_bound(&self) -> chrono::Duration {
+        chrono::Duration::minutes(self.completion_bound_minutes)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -252,15 +305,64 @@ impl Settings {
                 "queue.max_backlog must be between 1 and 7999 (apalis-redis breaks at 8,000 due jobs)".into(),
             ));
         }
+        if self.queue.stall_after_secs == 0 || self.queue.stall_after_secs > MAX_RETENTION_HOURS * 3600 {
+            return Err(ConfigError::Invalid(
+                "queue.stall_after_secs must be positive and at most ten years".into(),
+            ));
+        }
         if self.queue.retention_hours > MAX_RETENTION_HOURS {
             return Err(ConfigError::Invalid(format!(
                 "queue.retention_hours must be at most {MAX_RETENTION_HOURS} (ten years)"
             )));
         }
-        if self.security.reauth_window_minutes <= 0 || self.security.session_ttl_hours <= 0 {
+        let minutes = [
+            (
+                "security.reauth_window_minutes",
+                self.security.reauth_window_minutes,
+            ),
+            (
+                "security.session_ttl_hours",
+                self.security.session_ttl_hours.saturating_mul(60),
+            ),
+            (
+                "security.login_window_minutes",
+                self.security.login_window_minutes,
+            ),
+            (
+                "security.password_reset_ttl_minutes",
+                self.security.password_reset_ttl_minutes,
+            ),
+            (
+                "audit.completion_bound_minutes",
+                self.audit.completion_bound_minutes,
+            ),
+        ];
+        for (name, value) in minutes {
+            // Bounded so the date arithmetic built on them stays in range.
+            if !(1..=MAX_MINUTES).contains(&value) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be positive and at most ten years"
+                )));
+            }
+        }
+        let server = &self.server;
+        if server.max_body_bytes < 1024 || server.max_connections == 0 {
             return Err(ConfigError::Invalid(
-                "security windows must be positive numbers of minutes/hours".into(),
+                "server.max_body_bytes must be at least 1024 and server.max_connections at least 1".into(),
             ));
+        }
+        if !(1..=3600).contains(&server.header_read_timeout_secs)
+            || !(1..=3600).contains(&server.body_read_timeout_secs)
+        {
+            return Err(ConfigError::Invalid(
+                "server.header_read_timeout_secs and body_read_timeout_secs must be 1 to 3600".into(),
+            ));
+        }
+        let header = server.client_address_header.as_str();
+        if !header.is_empty() && poem::http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "server.client_address_header {header:?} is not a header name"
+            )));
         }
         Ok(())
     }

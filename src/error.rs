@@ -1,6 +1,6 @@
-//! The one error type of the service. Each variant has a stable machine code; the HTTP layer
-//! maps it to a status in one place (`http::api::error`). Internal causes are logged there and
-//! never returned.
+//! The one error type of the service. The HTTP edge (`http::error`) gives each variant its
+//! status and stable machine code, in one place. Internal causes are logged there and never
+//! returned.
 
 use sea_orm::{DbErr, SqlErr};
 
@@ -26,8 +26,12 @@ pub enum AppError {
     Conflict(String),
     #[error("not found")]
     NotFound,
-    #[error("the form expired; please try again")]
+    #[error("the form expired or came from another site; please try again")]
     CsrfInvalid,
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the request did not arrive in time")]
+    RequestTimeout,
     #[error("a dependency is unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
@@ -35,25 +39,17 @@ pub enum AppError {
 }
 
 impl AppError {
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::InvalidInput(_) => "invalid_input",
-            Self::ConfirmationMismatch => "confirmation_mismatch",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::Unauthenticated => "unauthenticated",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::PaidAccount { .. } => "paid_account",
-            Self::ReauthenticationRequired => "reauthentication_required",
-            Self::Conflict(_) => "conflict",
-            Self::NotFound => "not_found",
-            Self::CsrfInvalid => "csrf_invalid",
-            Self::Unavailable(_) => "unavailable",
-            Self::Internal(_) => "internal",
-        }
-    }
-
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         Self::Internal(e.into())
+    }
+
+    /// The message with its whole cause chain, for logs: what a response must not show, and
+    /// what an operator needs.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Internal(cause) | Self::Unavailable(cause) => format!("{self}: {cause:#}"),
+            other => other.to_string(),
+        }
     }
 }
 
@@ -65,12 +61,32 @@ impl From<ParseError> for AppError {
 
 impl From<DbErr> for AppError {
     fn from(e: DbErr) -> Self {
-        match e.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => {
-                Self::Conflict("that value is already taken".into())
-            }
-            _ => Self::Internal(e.into()),
+        if let Some(SqlErr::UniqueConstraintViolation(_)) = e.sql_err() {
+            return Self::Conflict("that value is already taken".into());
         }
+        if database_unreachable(&e) {
+            return Self::Unavailable(e.into());
+        }
+        Self::Internal(e.into())
+    }
+}
+
+/// The database could not be reached (down, restarting, pool exhausted): a 503 to retry, not
+/// a bug.
+fn database_unreachable(e: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let sqlx_unreachable = |e: &sqlx::Error| {
+        matches!(
+            e,
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_)
+        )
+    };
+    match e {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => {
+            sqlx_unreachable(inner.as_ref())
+        }
+        _ => false,
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Keys {
     ledger: [u8; 32],
     receipt: [u8; 32],
     csrf: [u8; 32],
+    reset: [u8; 32],
+    throttle: [u8; 32],
 }
 
 impl fmt::Debug for Keys {
@@ -59,6 +61,8 @@ impl Keys {
             ledger: derive(master, b"erasure/ledger/v1"),
             receipt: derive(master, b"erasure/receipt/v1"),
             csrf: derive(master, b"erasure/csrf/v1"),
+            reset: derive(master, b"erasure/reset/v1"),
+            throttle: derive(master, b"erasure/throttle/v1"),
         }
     }
 
@@ -81,6 +85,33 @@ impl Keys {
 
     pub fn csrf_key(&self) -> [u8; 32] {
         self.csrf
+    }
+
+    /// A reset link's token is derived from the notification that sends it, so the job can
+    /// recompute it while the database keeps only its hash.
+    pub fn reset_token(&self, notification_id: &str) -> SecretToken {
+        SecretToken::from_bytes(&mac(&self.reset, &[notification_id.as_bytes()]))
+    }
+
+    /// The key the throttle hashes what it counts with: only that, not the other keys.
+    pub fn throttle_key(&self) -> ThrottleKey {
+        ThrottleKey(self.throttle)
+    }
+}
+
+/// Names a throttle counter without holding what it counts.
+#[derive(Clone)]
+pub struct ThrottleKey([u8; 32]);
+
+impl fmt::Debug for ThrottleKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ThrottleKey(..)")
+    }
+}
+
+impl ThrottleKey {
+    pub fn counter(&self, text: &str) -> String {
+        hex::encode(mac(&self.0, &[text.as_bytes()]))
     }
 }
 

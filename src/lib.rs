@@ -4,7 +4,8 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
-pub mod domain;
+/// The parsed values (crate `erasure-domain`, under `domain/`).
+pub use erasure_domain as domain;
 pub mod error;
 pub mod http;
 pub mod keys;

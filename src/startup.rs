@@ -5,11 +5,8 @@
 use std::time::Duration;
 
 use erasure_jobs::JobQueue;
-use poem::{
-    Server,
-    listener::{Acceptor, AcceptorExt, Listener, TcpListener},
-};
 use secrecy::ExposeSecret;
+use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +17,7 @@ use crate::{
     http,
     keys::Keys,
     metrics::Metrics,
-    services::{datamap::DataMap, mail::Mailer, throttle::LoginThrottle},
+    services::{datamap, mail::Mailer, throttle::Throttle},
     state::{AppState, Inner},
     workers,
 };
@@ -71,14 +68,11 @@ async fn assemble_state(
             anyhow::bail!("the database has {pending} pending migration(s): run `erasure migrate` first");
         }
     }
-    let datamap = DataMap::load(&settings.purge.datamap)?;
-    datamap.check(&db).await?;
+    let datamap = datamap::load(&settings.purge.datamap)?;
+    datamap::check(&datamap, &db).await?;
     let mailer = Mailer::from_settings(&settings)?;
     let queue = open_queue(&settings, &db).await?;
-    let login_throttle = LoginThrottle::new(
-        settings.security.login_max_failures,
-        chrono::Duration::minutes(settings.security.login_window_minutes),
-    );
+    let throttle = Throttle::new(keys.throttle_key(), &settings.security);
     Ok(AppState::new(Inner {
         settings,
         db,
@@ -87,7 +81,7 @@ async fn assemble_state(
         mailer,
         queue,
         datamap,
-        login_throttle,
+        throttle,
         metrics: Metrics::default(),
         outbox_written: Notify::new(),
     }))
@@ -115,7 +109,7 @@ async fn open_queue(settings: &Settings, db: &Database) -> anyhow::Result<JobQue
 pub struct Application {
     state: AppState,
     roles: Roles,
-    acceptor: Option<poem::listener::BoxAcceptor>,
+    listener: Option<TcpListener>,
     port: Option<u16>,
 }
 
@@ -139,20 +133,17 @@ impl Application {
     }
 
     async fn with_state(state: AppState, addr: std::net::SocketAddr, roles: Roles) -> anyhow::Result<Self> {
-        let (acceptor, port) = if roles.http {
-            let acceptor = TcpListener::bind(addr).into_acceptor().await?;
-            let port = acceptor
-                .local_addr()
-                .first()
-                .and_then(|a| a.as_socket_addr().map(std::net::SocketAddr::port));
-            (Some(acceptor.boxed()), port)
+        let (listener, port) = if roles.http {
+            let listener = TcpListener::bind(addr).await?;
+            let port = listener.local_addr()?.port();
+            (Some(listener), Some(port))
         } else {
             (None, None)
         };
         Ok(Self {
             state,
             roles,
-            acceptor,
+            listener,
             port,
         })
     }
@@ -169,15 +160,21 @@ impl Application {
     /// Serves until `shutdown` fires, then stops taking work and lets what runs finish.
     pub async fn run_until_stopped(self, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut tasks = tokio::task::JoinSet::new();
-        if let Some(acceptor) = self.acceptor {
+        if let Some(listener) = self.listener {
             let app = http::app(self.state.clone());
+            let server = &self.state.settings.server;
+            let limits = http::server::ConnectionLimits {
+                max_connections: server.max_connections,
+                header_read_timeout: server.header_read_timeout(),
+            };
             let stop = shutdown.clone();
-            tasks.spawn(async move {
-                Server::new_with_acceptor(acceptor)
-                    .run_with_graceful_shutdown(app, stop.cancelled_owned(), Some(Duration::from_secs(30)))
-                    .await
-                    .map_err(anyhow::Error::from)
-            });
+            tasks.spawn(http::server::serve(
+                listener,
+                app,
+                limits,
+                stop,
+                Duration::from_secs(30),
+            ));
         }
         // Every process relays: rows its own transactions wrote are pushed at once.
         {

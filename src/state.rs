@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 
 use crate::{
     clock::SharedClock, config::Settings, db::Database, keys::Keys, metrics::Metrics,
-    services::datamap::DataMap, services::mail::Mailer, services::throttle::LoginThrottle,
+    services::datamap::DataMap, services::mail::Mailer, services::throttle::Throttle,
 };
 
 #[derive(Debug, Clone)]
@@ -23,7 +23,7 @@ pub struct Inner {
     pub mailer: Mailer,
     pub queue: JobQueue,
     pub datamap: DataMap,
-    pub login_throttle: LoginThrottle,
+    pub throttle: Throttle,
     pub metrics: Metrics,
     /// Wakes the outbox relay as soon as a transaction has written an outbox row.
     pub outbox_written: Notify,
@@ -42,10 +42,10 @@ impl AppState {
     }
 
     pub fn reauth_window(&self) -> Duration {
-        Duration::minutes(self.settings.security.reauth_window_minutes)
+        self.settings.security.reauth_window()
     }
 
     pub fn session_ttl(&self) -> Duration {
-        Duration::hours(self.settings.security.session_ttl_hours)
+        self.settings.security.session_ttl()
     }
 }

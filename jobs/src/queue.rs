@@ -9,7 +9,7 @@ use apalis_redis::{ConnectionManager, RedisStorage};
 use apalis_sqlite::{SqlitePool, SqliteStorage};
 use uuid::Uuid;
 
-use crate::{JobKind, PurgeAccount, RecordLedgerEntry, SendConfirmation};
+use crate::{JobKind, PurgeAccount, RecordLedgerEntry, SendConfirmation, SendNotification};
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -31,7 +31,6 @@ pub struct QueueOptions {
     pub batch_size: usize,
     pub heartbeat_interval: Duration,
     pub missed_heartbeats: usize,
-    pub max_attempts: usize,
     /// How long finished jobs (and Redis idempotency keys) are kept before the vacuum.
     pub retention: Duration,
 }
@@ -66,6 +65,7 @@ pub struct Backlog {
     pub purge: u64,
     pub email: u64,
     pub ledger: u64,
+    pub notification: u64,
 }
 
 impl Backlog {
@@ -74,6 +74,7 @@ impl Backlog {
             JobKind::Purge => self.purge,
             JobKind::ConfirmationEmail => self.email,
             JobKind::LedgerEntry => self.ledger,
+            JobKind::Notification => self.notification,
         }
     }
 }
@@ -84,6 +85,7 @@ pub struct SqliteQueues {
     pub purge: SqliteStorage<PurgeAccount>,
     pub email: SqliteStorage<SendConfirmation>,
     pub ledger: SqliteStorage<RecordLedgerEntry>,
+    pub notification: SqliteStorage<SendNotification>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +94,7 @@ pub struct RedisQueues {
     pub purge: RedisStorage<PurgeAccount>,
     pub email: RedisStorage<SendConfirmation>,
     pub ledger: RedisStorage<RecordLedgerEntry>,
+    pub notification: RedisStorage<SendNotification>,
 }
 
 #[derive(Debug, Clone)]
@@ -99,6 +102,9 @@ pub enum Backend {
     Sqlite(SqliteQueues),
     Redis(RedisQueues),
 }
+
+/// How often a backend itself runs a job before giving up on it (see `JobQueue::enqueue`).
+const BACKEND_ATTEMPTS: usize = 3;
 
 /// Enqueues deletion jobs. Pushing the same (kind, key) twice enqueues it once, so the outbox
 /// relay may retry freely and several relays may race.
@@ -133,6 +139,7 @@ impl JobQueue {
             purge: SqliteStorage::new(pool).with_config(options.sqlite_config(JobKind::Purge)),
             email: SqliteStorage::new(pool).with_config(options.sqlite_config(JobKind::ConfirmationEmail)),
             ledger: SqliteStorage::new(pool).with_config(options.sqlite_config(JobKind::LedgerEntry)),
+            notification: SqliteStorage::new(pool).with_config(options.sqlite_config(JobKind::Notification)),
         });
         Self { options, backend }
     }
@@ -144,6 +151,8 @@ impl JobQueue {
             email: RedisStorage::new(conn.clone())
                 .with_config(options.redis_config(JobKind::ConfirmationEmail)),
             ledger: RedisStorage::new(conn.clone()).with_config(options.redis_config(JobKind::LedgerEntry)),
+            notification: RedisStorage::new(conn.clone())
+                .with_config(options.redis_config(JobKind::Notification)),
             conn,
         });
         Ok(Self { options, backend })
@@ -174,29 +183,67 @@ impl JobQueue {
         }
     }
 
-    pub async fn enqueue(&self, kind: JobKind, request_id: Uuid, generation: i32) -> Result<(), QueueError> {
-        let key = Self::idempotency_key(request_id, generation);
-        // One more than the handlers' limit: the handler records the death itself on its last
-        // attempt, so the backend never gives up on a job before the handler has.
-        let attempts = self.options.max_attempts + 1;
+    /// Pushes attempt `attempt` of the `kind` job for `id`, keyed by (id, generation).
+    pub async fn enqueue(
+        &self,
+        kind: JobKind,
+        id: Uuid,
+        generation: i32,
+        attempt: u32,
+    ) -> Result<(), QueueError> {
+        let key = Self::idempotency_key(id, generation);
+        // Retries are ours (a failed attempt schedules the next one through the outbox and is
+        // acknowledged), so the backend's own retries only ever see a job that could not be
+        // decoded or panicked: a few are enough.
+        let attempts = BACKEND_ATTEMPTS;
         match (&self.backend, kind) {
             (Backend::Sqlite(q), JobKind::Purge) => {
-                push!(q.purge, PurgeAccount::new(request_id), &key, attempts, kind)
+                push!(q.purge, PurgeAccount::new(id, attempt), &key, attempts, kind)
             }
             (Backend::Sqlite(q), JobKind::ConfirmationEmail) => {
-                push!(q.email, SendConfirmation::new(request_id), &key, attempts, kind)
+                push!(q.email, SendConfirmation::new(id, attempt), &key, attempts, kind)
             }
             (Backend::Sqlite(q), JobKind::LedgerEntry) => {
-                push!(q.ledger, RecordLedgerEntry::new(request_id), &key, attempts, kind)
+                push!(
+                    q.ledger,
+                    RecordLedgerEntry::new(id, attempt),
+                    &key,
+                    attempts,
+                    kind
+                )
+            }
+            (Backend::Sqlite(q), JobKind::Notification) => {
+                push!(
+                    q.notification,
+                    SendNotification::new(id, attempt),
+                    &key,
+                    attempts,
+                    kind
+                )
             }
             (Backend::Redis(q), JobKind::Purge) => {
-                push!(q.purge, PurgeAccount::new(request_id), &key, attempts, kind)
+                push!(q.purge, PurgeAccount::new(id, attempt), &key, attempts, kind)
             }
             (Backend::Redis(q), JobKind::ConfirmationEmail) => {
-                push!(q.email, SendConfirmation::new(request_id), &key, attempts, kind)
+                push!(q.email, SendConfirmation::new(id, attempt), &key, attempts, kind)
             }
             (Backend::Redis(q), JobKind::LedgerEntry) => {
-                push!(q.ledger, RecordLedgerEntry::new(request_id), &key, attempts, kind)
+                push!(
+                    q.ledger,
+                    RecordLedgerEntry::new(id, attempt),
+                    &key,
+                    attempts,
+                    kind
+                )
+            }
+            (Backend::Redis(q), JobKind::Notification) => {
+                push!(
+                    q.notification,
+                    SendNotification::new(id, attempt),
+                    &key,
+                    attempts,
+                    kind
+                )
             }
         }
     }
@@ -238,6 +285,7 @@ impl JobQueue {
             purge: self.waiting(JobKind::Purge).await?,
             email: self.waiting(JobKind::ConfirmationEmail).await?,
             ledger: self.waiting(JobKind::LedgerEntry).await?,
+            notification: self.waiting(JobKind::Notification).await?,
         })
     }
 

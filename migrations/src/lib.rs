@@ -11,6 +11,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261124_000001_initial;
 mod m20261125_000002_queue_operations;
+mod m20261128_000003_hardening;
 
 /// Applies the erasure schema migrations, in order.
 pub struct Migrator;
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261124_000001_initial::Migration),
             Box::new(m20261125_000002_queue_operations::Migration),
+            Box::new(m20261128_000003_hardening::Migration),
         ]
     }
 }

@@ -235,7 +235,7 @@ pub(crate) fn pk_auto(col: impl IntoIden) -> ColumnDef {
 
 /// Text primary key (token hashes, UUIDs). `NOT NULL` is spelled out because
 /// SQLite otherwise allows NULL in non-integer primary keys.
-fn pk_string(col: impl IntoIden, len: u32) -> ColumnDef {
+pub(crate) fn pk_string(col: impl IntoIden, len: u32) -> ColumnDef {
     ColumnDef::new(col)
         .string_len(len)
         .not_null()
@@ -247,7 +247,7 @@ pub(crate) fn string(col: impl IntoIden, len: u32) -> ColumnDef {
     ColumnDef::new(col).string_len(len).not_null().to_owned()
 }
 
-fn string_null(col: impl IntoIden, len: u32) -> ColumnDef {
+pub(crate) fn string_null(col: impl IntoIden, len: u32) -> ColumnDef {
     ColumnDef::new(col).string_len(len).null().to_owned()
 }
 
@@ -255,15 +255,15 @@ pub(crate) fn text(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col).text().not_null().to_owned()
 }
 
-fn text_null(col: impl IntoIden) -> ColumnDef {
+pub(crate) fn text_null(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col).text().null().to_owned()
 }
 
-fn bigint(col: impl IntoIden) -> ColumnDef {
+pub(crate) fn bigint(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col).big_integer().not_null().to_owned()
 }
 
-fn bigint_null(col: impl IntoIden) -> ColumnDef {
+pub(crate) fn bigint_null(col: impl IntoIden) -> ColumnDef {
     ColumnDef::new(col).big_integer().null().to_owned()
 }
 
@@ -284,7 +284,7 @@ pub(crate) fn timestamptz_null(col: impl IntoIden) -> ColumnDef {
 
 /// Plain foreign key `fk_<table>_<col>`: refuses to delete (or re-key) a
 /// referenced row. No cascade, on purpose.
-fn fk(
+pub(crate) fn fk(
     name: &str,
     from_table: impl IntoTableRef,
     from_col: impl IntoIden,
@@ -300,7 +300,7 @@ fn fk(
         .to_owned()
 }
 
-async fn create_index(
+pub(crate) async fn create_index(
     manager: &SchemaManager<'_>,
     name: &str,
     table: impl IntoTableRef,

@@ -1,10 +1,22 @@
 //! HTTP: the JSON API (poem-openapi, under /api), the user pages, health probes and static
-//! assets. Handlers translate between HTTP and services; they never build queries.
+//! assets, behind one edge:
+//! - `server`: our accept loop, bounding connections and slow clients;
+//! - `limits`: every body bounded in size and time;
+//! - `error`: every error's status and code, once;
+//! - `extract`: session, CSRF-checked forms and the client's address, as types.
+//!
+//! Handlers translate between HTTP and services; they never build queries.
 
 pub mod api;
+pub mod error;
+pub mod extract;
+mod limits;
 pub mod pages;
 mod request_log;
+pub mod server;
 mod session;
+
+use std::time::Duration;
 
 use poem::{
     Endpoint, EndpointExt, Route, get, handler,
@@ -16,23 +28,41 @@ use poem::{
 use crate::{services, state::AppState};
 
 const STYLESHEET: &str = include_str!("../../admin-ui/static/erasure.css");
+/// `/readyz` answers within this, whatever a dependency does.
+const READINESS_BUDGET: Duration = Duration::from_millis(800);
 
 pub fn app(state: AppState) -> impl Endpoint {
+    let settings = &state.settings;
     let csrf = Csrf::new()
         .key(state.keys.csrf_key())
         .cookie_name("erasure_csrf")
-        .secure(state.settings.secure_cookies())
+        .secure(settings.secure_cookies())
         .http_only(true)
         .same_site(SameSite::Lax);
+    let limits = limits::BodyLimit {
+        max_bytes: settings.server.max_body_bytes,
+        read_timeout: settings.server.body_read_timeout(),
+    };
+    let hsts =
+        SetHeader::new().overriding("strict-transport-security", "max-age=31536000; includeSubDomains");
     Route::new()
-        .nest("/api", api::service(&state))
-        .nest("/", pages::routes().with(csrf).with(page_headers()))
-        .at("/healthz", get(healthz))
-        .at("/readyz", get(readyz))
-        .at("/metrics", get(metrics))
+        .nest("/api", api::service(&state).with(data_headers()))
+        .nest(
+            "/",
+            pages::routes()
+                .catch_all_error(pages::fallback)
+                .with(csrf)
+                .with(page_headers()),
+        )
+        .at("/healthz", get(healthz).with(data_headers()))
+        .at("/readyz", get(readyz).with(data_headers()))
+        .at("/metrics", get(metrics).with(data_headers()))
         .at("/static/erasure.css", get(stylesheet))
+        .with(limits)
         .with(NormalizePath::new(TrailingSlash::Trim))
         .with(CookieJarManager::new())
+        .with(SetHeader::new().overriding("x-content-type-options", "nosniff"))
+        .with_if(settings.secure_cookies(), hsts)
         .with(request_log::RequestLog)
         .data(state)
 }
@@ -47,14 +77,17 @@ fn page_headers() -> SetHeader {
             "content-security-policy",
             "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
         )
-        .overriding("x-content-type-options", "nosniff")
         .overriding("referrer-policy", "no-referrer")
         .overriding("cache-control", "no-store")
 }
 
-/// The client's IP address, for throttling failed log-ins.
-pub(crate) fn client_address(remote: &poem::web::RemoteAddr) -> Option<String> {
-    remote.as_socket_addr().map(|a| a.ip().to_string())
+/// JSON, the API docs and the probes: never cached (`/me` carries personal data), never
+/// framed.
+fn data_headers() -> SetHeader {
+    SetHeader::new()
+        .overriding("cache-control", "no-store")
+        .overriding("x-frame-options", "DENY")
+        .overriding("referrer-policy", "no-referrer")
 }
 
 /// The process is up.
@@ -63,30 +96,55 @@ fn healthz() -> &'static str {
     "ok"
 }
 
-/// The database and the queue answer.
+/// The database and the queue answer, within `READINESS_BUDGET` however they fail.
 #[handler]
 async fn readyz(state: Data<&AppState>) -> (StatusCode, &'static str) {
-    if let Err(e) = state.db.ping().await {
-        tracing::warn!(error = %e, "readiness check failed");
-        return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable");
+    let database = tokio::time::timeout(READINESS_BUDGET, state.db.ping());
+    let queue = tokio::time::timeout(READINESS_BUDGET, state.queue.backlog());
+    let (database, queue) = tokio::join!(database, queue);
+    match database {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: database unreachable");
+            return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable");
+        }
+        Err(_) => {
+            tracing::warn!(
+                budget_ms = READINESS_BUDGET.as_millis(),
+                "readiness: database did not answer in time"
+            );
+            return (StatusCode::SERVICE_UNAVAILABLE, "database unreachable");
+        }
     }
-    if let Err(e) = state.queue.backlog().await {
-        tracing::warn!(error = %e, "readiness check failed");
-        return (StatusCode::SERVICE_UNAVAILABLE, "queue unreachable");
+    match queue {
+        Ok(Ok(_)) => (StatusCode::OK, "ready"),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: queue unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "queue unreachable")
+        }
+        Err(_) => {
+            tracing::warn!(
+                budget_ms = READINESS_BUDGET.as_millis(),
+                "readiness: queue did not answer in time"
+            );
+            (StatusCode::SERVICE_UNAVAILABLE, "queue unreachable")
+        }
     }
-    (StatusCode::OK, "ready")
 }
 
 /// Prometheus text format. Names no account: counts, durations and route patterns only.
 #[handler]
 async fn metrics(state: Data<&AppState>) -> poem::Response {
-    match services::monitoring::snapshot(&state).await {
-        Ok(snapshot) => poem::Response::builder()
+    match tokio::time::timeout(READINESS_BUDGET, services::monitoring::snapshot(&state)).await {
+        Ok(Ok(snapshot)) => poem::Response::builder()
             .content_type("text/plain; version=0.0.4; charset=utf-8")
-            .header("cache-control", "no-store")
             .body(state.metrics.render(&snapshot)),
-        Err(e) => {
-            tracing::warn!(error = %e, "metrics snapshot failed");
+        outcome => {
+            let cause = match outcome {
+                Ok(Err(e)) => e.detail(),
+                _ => "a dependency did not answer in time".to_owned(),
+            };
+            tracing::warn!(error = %cause, "metrics snapshot failed");
             poem::Response::builder()
                 .status(StatusCode::SERVICE_UNAVAILABLE)
                 .body("metrics unavailable")

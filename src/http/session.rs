@@ -11,7 +11,12 @@ use crate::{
 
 pub async fn current(state: &AppState, jar: &CookieJar) -> AppResult<CurrentSession> {
     let cookie = jar.get(COOKIE).ok_or(AppError::Unauthenticated)?;
-    sessions::resolve(&state.db, state.clock.as_ref(), cookie.value_str())
+    resolve(state, cookie.value_str()).await
+}
+
+/// The live session a cookie value names, or `Unauthenticated`.
+pub async fn resolve(state: &AppState, cookie_value: &str) -> AppResult<CurrentSession> {
+    sessions::resolve(&state.db, state.clock.as_ref(), cookie_value)
         .await?
         .ok_or(AppError::Unauthenticated)
 }

@@ -27,6 +27,9 @@ pub struct Model {
     /// While set and in the future, one worker is sending the confirmation: another one
     /// handed the same job waits instead of sending a second copy.
     pub email_claimed_until: Option<DateTimeUtc>,
+    /// When the confirmation was found undeliverable (the address or the mail server refused
+    /// it for good): the deletion completes without it, and the ledger says so.
+    pub email_failed_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,10 @@ pub struct Model {
     pub last_error: Option<String>,
     /// 1, plus one per retry by hand: part of the job's idempotency key.
     pub generation: i32,
+    /// The relay pushes the row only from this time on: a retry's backoff.
+    pub not_before: Option<DateTimeUtc>,
+    /// The attempt the job will run as (1, then one more per retry).
+    pub attempt: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

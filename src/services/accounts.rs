@@ -1,6 +1,8 @@
 //! Accounts: sign-up, log-in checks and profile changes.
 
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr,
+};
 
 use crate::{
     clock::Clock,
@@ -37,25 +39,6 @@ impl NewAccount {
             last_name: PersonName::parse(last_name)?,
             plan: Plan::Free,
         })
-    }
-}
-
-/// A change to an account's profile or credentials, applied as one UPDATE: all of it or none.
-#[derive(Debug, Default)]
-pub struct AccountChange {
-    pub first_name: Option<PersonName>,
-    pub last_name: Option<PersonName>,
-    /// `Some(None)` clears the address.
-    pub offline_notification_email: Option<Option<Email>>,
-    pub offline_notification_enabled: Option<bool>,
-    pub email: Option<Email>,
-    pub password: Option<Password>,
-}
-
-impl AccountChange {
-    /// Email and password changes need the current password.
-    pub fn touches_credentials(&self) -> bool {
-        self.email.is_some() || self.password.is_some()
     }
 }
 
@@ -159,68 +142,19 @@ pub async fn authenticate(db: &Database, vsee_id: &str, password: &str) -> AppRe
     }
 }
 
-pub async fn update(
-    db: &Database,
-    clock: &dyn Clock,
+/// Stores a new password hash, inside the caller's transaction.
+pub async fn set_password_hash<C: ConnectionTrait>(
+    conn: &C,
     account_id: i64,
-    change: AccountChange,
-    current_password: Option<&str>,
-) -> AppResult<account::Model> {
-    let account = find(db, account_id).await?.ok_or(AppError::Unauthenticated)?;
-    if change.touches_credentials() {
-        let given = current_password.filter(|p| !p.is_empty()).ok_or_else(|| {
-            AppError::InvalidInput("changing the email or the password needs the current password".into())
-        })?;
-        if !password_matches(given, &account.password_hash).await? {
-            return Err(AppError::InvalidCredentials);
-        }
-    }
-    if let Some(email) = &change.email
-        && email.as_str() != account.email
-        && find_by_email(db, email).await?.is_some()
-    {
-        return Err(AppError::Conflict(
-            "an account with that email already exists".into(),
-        ));
-    }
-    let new_hash = match &change.password {
-        Some(p) => Some(hash_password(p).await?),
-        None => None,
-    };
-    let mut active: account::ActiveModel = account.into();
-    if let Some(n) = change.first_name {
-        active.first_name = Set(n.as_str().to_owned());
-    }
-    if let Some(n) = change.last_name {
-        active.last_name = Set(n.as_str().to_owned());
-    }
-    if let Some(e) = change.offline_notification_email {
-        active.offline_notification_email = Set(e.map(|e| e.as_str().to_owned()));
-    }
-    if let Some(on) = change.offline_notification_enabled {
-        active.offline_notification_enabled = Set(on);
-    }
-    if let Some(e) = change.email {
-        active.email = Set(e.as_str().to_owned());
-    }
-    if let Some(h) = new_hash {
-        active.password_hash = Set(h);
-    }
-    active.updated_at = Set(clock.now());
-    Ok(active.update(&db.conn).await?)
-}
-
-pub async fn set_password(
-    db: &Database,
-    clock: &dyn Clock,
-    account: account::Model,
-    new_password: &Password,
+    hash: String,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> AppResult<()> {
-    let hash = hash_password(new_password).await?;
-    let mut active: account::ActiveModel = account.into();
-    active.password_hash = Set(hash);
-    active.updated_at = Set(clock.now());
-    active.update(&db.conn).await?;
+    account::Entity::update_many()
+        .col_expr(account::Column::PasswordHash, Expr::value(hash))
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account_id))
+        .exec(conn)
+        .await?;
     Ok(())
 }
 

@@ -5,138 +5,66 @@
 use std::collections::BTreeSet;
 
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use serde::Deserialize;
 
+pub use crate::domain::datamap::{ACCOUNTS_TABLE, Action, DataMap, DefinitionError, FileStore, StoreRule};
 use crate::{config::DATAMAP_TOML, db::Database};
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataMap {
-    #[serde(rename = "store")]
-    pub stores: Vec<StoreRule>,
-    #[serde(default)]
-    pub files: Vec<FileStore>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StoreRule {
-    pub table: String,
-    pub column: String,
-    pub action: Action,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// The rows are the account's: remove them.
-    Delete,
-    /// The rows are shared with someone else: cut the link to the account.
-    Nullify,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileStore {
-    pub name: String,
-    pub dir: String,
-}
-
-/// The table every mapped column points at; the purge removes its row last.
-pub const ACCOUNTS_TABLE: &str = "accounts";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DataMapError {
-    #[error("the data map is not valid TOML of the expected shape: {0}")]
-    Parse(String),
+    #[error(transparent)]
+    Definition(#[from] DefinitionError),
+    #[error("{path}: {message}")]
+    Read { path: String, message: String },
     #[error(
         "table {table} references accounts through column {column}, but the data map (config/datamap.toml) has no rule for it: the purge would leave its rows behind"
     )]
     Unmapped { table: String, column: String },
     #[error("the data map names {table}.{column}, which the database does not have")]
     UnknownColumn { table: String, column: String },
-    #[error("the data map's {0}")]
-    Invalid(String),
     #[error("could not read the schema: {0}")]
     Schema(#[from] sea_orm::DbErr),
 }
 
-fn is_identifier(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+/// The compiled-in map, or the file named by `purge.datamap`.
+pub fn load(path: &str) -> Result<DataMap, DataMapError> {
+    if path.is_empty() {
+        return Ok(DataMap::parse(DATAMAP_TOML)?);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| DataMapError::Read {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    Ok(DataMap::parse(&text)?)
 }
 
-impl DataMap {
-    pub fn parse(text: &str) -> Result<Self, DataMapError> {
-        let map: DataMap = toml::from_str(text).map_err(|e| DataMapError::Parse(e.to_string()))?;
-        for rule in &map.stores {
-            if !is_identifier(&rule.table) || !is_identifier(&rule.column) {
-                return Err(DataMapError::Invalid(format!(
-                    "store {}.{} is not a plain identifier",
-                    rule.table, rule.column
-                )));
-            }
-            if rule.table == ACCOUNTS_TABLE {
-                return Err(DataMapError::Invalid(
-                    "accounts row is always removed last; do not map it".into(),
-                ));
-            }
+/// Refuses a schema where a column references accounts without a rule, or a rule names a
+/// column that does not exist.
+pub async fn check(map: &DataMap, db: &Database) -> Result<(), DataMapError> {
+    let schema = Schema::read(db).await?;
+    for rule in &map.stores {
+        if !schema
+            .columns
+            .contains(&(rule.table.clone(), rule.column.clone()))
+        {
+            return Err(DataMapError::UnknownColumn {
+                table: rule.table.clone(),
+                column: rule.column.clone(),
+            });
         }
-        for f in &map.files {
-            if !is_identifier(&f.name) || !is_identifier(&f.dir) {
-                return Err(DataMapError::Invalid(format!(
-                    "file store {} is not a plain name",
-                    f.name
-                )));
-            }
-        }
-        Ok(map)
     }
-
-    /// The compiled-in map, or the file named by `purge.datamap`.
-    pub fn load(path: &str) -> Result<Self, DataMapError> {
-        if path.is_empty() {
-            return Self::parse(DATAMAP_TOML);
+    for (table, column) in &schema.references_to_accounts {
+        let mapped = map
+            .stores
+            .iter()
+            .any(|r| &r.table == table && &r.column == column);
+        if !mapped {
+            return Err(DataMapError::Unmapped {
+                table: table.clone(),
+                column: column.clone(),
+            });
         }
-        let text = std::fs::read_to_string(path).map_err(|e| DataMapError::Parse(format!("{path}: {e}")))?;
-        Self::parse(&text)
     }
-
-    /// Refuses a schema where a column references accounts without a rule, or a rule names a
-    /// column that does not exist.
-    pub async fn check(&self, db: &Database) -> Result<(), DataMapError> {
-        let schema = Schema::read(db).await?;
-        for rule in &self.stores {
-            if !schema
-                .columns
-                .contains(&(rule.table.clone(), rule.column.clone()))
-            {
-                return Err(DataMapError::UnknownColumn {
-                    table: rule.table.clone(),
-                    column: rule.column.clone(),
-                });
-            }
-        }
-        for (table, column) in &schema.references_to_accounts {
-            let mapped = self
-                .stores
-                .iter()
-                .any(|r| &r.table == table && &r.column == column);
-            if !mapped {
-                return Err(DataMapError::Unmapped {
-                    table: table.clone(),
-                    column: column.clone(),
-                });
-            }
-        }
-        Ok(())
-    }
-}
-
-impl StoreRule {
-    /// The progress key of this rule: one per (table, column).
-    pub fn step(&self) -> String {
-        format!("{}.{}", self.table, self.column)
-    }
+    Ok(())
 }
 
 struct Schema {
@@ -189,7 +117,7 @@ mod tests {
 
     #[test]
     fn the_shipped_map_parses() {
-        let map = DataMap::parse(DATAMAP_TOML).unwrap();
+        let map = load("").unwrap();
         assert!(
             map.stores
                 .iter()
@@ -201,17 +129,5 @@ mod tests {
                 .any(|r| r.table == "calls" && r.action == Action::Nullify)
         );
         assert_eq!(map.files[0].name, "avatars");
-    }
-
-    #[test]
-    fn odd_identifiers_and_unknown_keys_are_refused() {
-        assert!(
-            DataMap::parse("[[store]]\ntable = \"x; drop\"\ncolumn = \"a\"\naction = \"delete\"").is_err()
-        );
-        assert!(DataMap::parse("[[store]]\ntable = \"x\"\ncolumn = \"a\"\naction = \"shred\"").is_err());
-        assert!(
-            DataMap::parse("[[store]]\ntable = \"x\"\ncolumn = \"a\"\naction = \"delete\"\nextra = 1")
-                .is_err()
-        );
     }
 }

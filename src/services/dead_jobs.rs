@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use erasure_jobs::JobKind;
 use sea_orm::{
-    ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
     sea_query::{Expr, OnConflict},
 };
 use uuid::Uuid;
@@ -13,14 +13,30 @@ use crate::{
     db::Database,
     error::{AppError, AppResult},
     models::dead_job,
-    services::outbox,
+    services::{deletion, outbox},
     state::AppState,
 };
 
-/// Records that `kind` for `request_id` died after `attempts` attempts. Recording the same
-/// death twice (a worker that crashed right after) keeps one row.
-pub async fn record(
+/// Records that `kind` for `id` died after `attempts` attempts and, for a step of a deletion,
+/// marks its request `failed`, in one transaction. Recording the same death twice (a worker
+/// that crashed right after) keeps one row.
+pub async fn died(
     db: &Database,
+    kind: JobKind,
+    id: Uuid,
+    attempts: usize,
+    error: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let tx = db.begin_write().await?;
+    record(&tx, kind, id, attempts, error, now).await?;
+    deletion::step_died(&tx, kind, id, error).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn record<C: ConnectionTrait>(
+    conn: &C,
     kind: JobKind,
     request_id: Uuid,
     attempts: usize,
@@ -47,7 +63,7 @@ pub async fn record(
                 ])
                 .to_owned(),
         )
-        .exec_without_returning(&db.conn)
+        .exec_without_returning(conn)
         .await?;
     Ok(())
 }
@@ -100,6 +116,9 @@ pub async fn retry(state: &AppState, id: i64) -> AppResult<dead_job::Model> {
         )));
     }
     outbox::requeue(&tx, kind, request_id, now).await?;
+    if matches!(kind, JobKind::ConfirmationEmail | JobKind::LedgerEntry) {
+        deletion::resume_after_purge(&tx, request_id).await?;
+    }
     tx.commit().await?;
     state.outbox_written.notify_one();
     Ok(job)

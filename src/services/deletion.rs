@@ -7,7 +7,9 @@
 use chrono::{DateTime, Utc};
 use erasure_jobs::JobKind;
 use sea_orm::sea_query::ExprTrait;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr,
+};
 use uuid::Uuid;
 
 use crate::{
@@ -96,6 +98,7 @@ pub async fn open_request(
         last_error: Set(None),
         store_counts: Set(None),
         email_claimed_until: Set(None),
+        email_failed_at: Set(None),
     }
     .insert(&tx)
     .await?;
@@ -144,10 +147,20 @@ impl DeletionView {
             status,
             DeletionStatus::Pending | DeletionStatus::Purging | DeletionStatus::Failed
         );
+        let mut email = step("confirmation_email", r.email_sent_at, r.purged_at.is_some());
+        if let Some(at) = r.email_failed_at {
+            // Undeliverable: the deletion went on without it.
+            email = StepState {
+                name: "confirmation_email",
+                status: "failed",
+                at: Some(at),
+            };
+        }
+        let email_done = r.email_sent_at.is_some() || r.email_failed_at.is_some();
         let steps = vec![
             step("purge", r.purged_at, purging),
-            step("confirmation_email", r.email_sent_at, r.purged_at.is_some()),
-            step("ledger_entry", r.completed_at, r.email_sent_at.is_some()),
+            email,
+            step("ledger_entry", r.completed_at, email_done),
         ];
         Ok(Self {
             status,
@@ -233,4 +246,110 @@ pub async fn confirmation_sent(state: &AppState, request_id: Uuid) -> AppResult<
     tx.commit().await?;
     state.outbox_written.notify_one();
     Ok(())
+}
+
+/// The confirmation cannot be delivered (the address or the mail server refused it for good):
+/// record why, forget the address and schedule the ledger entry, which says so.
+pub async fn confirmation_undeliverable(state: &AppState, request_id: Uuid, reason: &str) -> AppResult<()> {
+    let now = state.clock.now();
+    let tx = state.db.begin_write().await?;
+    deletion_request::Entity::update_many()
+        .col_expr(
+            deletion_request::Column::EmailFailedAt,
+            Expr::col(deletion_request::Column::EmailFailedAt).if_null(now),
+        )
+        .col_expr(
+            deletion_request::Column::LastError,
+            Expr::value(reason.to_owned()),
+        )
+        .col_expr(
+            deletion_request::Column::NotifyEmail,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(deletion_request::Column::Id.eq(request_id.to_string()))
+        .filter(deletion_request::Column::EmailSentAt.is_null())
+        .exec(&tx)
+        .await?;
+    outbox::add(&tx, JobKind::LedgerEntry, request_id, now).await?;
+    tx.commit().await?;
+    state.outbox_written.notify_one();
+    Ok(())
+}
+
+/// Keeps the error of a failed attempt on the request, for the operator.
+pub async fn note_error<C: ConnectionTrait>(conn: &C, request_id: Uuid, error: &str) -> AppResult<()> {
+    deletion_request::Entity::update_many()
+        .col_expr(deletion_request::Column::LastError, Expr::value(error.to_owned()))
+        .filter(deletion_request::Column::Id.eq(request_id.to_string()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The `kind` step of a request died: the request is `failed`, if it still stands at that
+/// step (a purge job dying after another run finished the purge changes nothing).
+pub async fn step_died<C: ConnectionTrait>(
+    conn: &C,
+    kind: JobKind,
+    request_id: Uuid,
+    error: &str,
+) -> AppResult<()> {
+    let mut update = deletion_request::Entity::update_many()
+        .col_expr(
+            deletion_request::Column::Status,
+            Expr::value(DeletionStatus::Failed.as_str()),
+        )
+        .col_expr(deletion_request::Column::LastError, Expr::value(error.to_owned()))
+        .filter(deletion_request::Column::Id.eq(request_id.to_string()));
+    update = match kind {
+        JobKind::Purge => update.filter(
+            deletion_request::Column::Status
+                .is_in([DeletionStatus::Pending.as_str(), DeletionStatus::Purging.as_str()]),
+        ),
+        JobKind::ConfirmationEmail => update
+            .filter(deletion_request::Column::Status.eq(DeletionStatus::Purged.as_str()))
+            .filter(deletion_request::Column::EmailSentAt.is_null())
+            .filter(deletion_request::Column::EmailFailedAt.is_null()),
+        JobKind::LedgerEntry => {
+            update.filter(deletion_request::Column::Status.eq(DeletionStatus::Purged.as_str()))
+        }
+        JobKind::Notification => return Ok(()),
+    };
+    update.exec(conn).await?;
+    Ok(())
+}
+
+/// A dead confirmation or ledger job is run again: its request goes back to `purged` (only
+/// if the purge had finished), so the step can complete it.
+pub async fn resume_after_purge<C: ConnectionTrait>(conn: &C, request_id: Uuid) -> AppResult<()> {
+    deletion_request::Entity::update_many()
+        .col_expr(
+            deletion_request::Column::Status,
+            Expr::value(DeletionStatus::Purged.as_str()),
+        )
+        .filter(deletion_request::Column::Id.eq(request_id.to_string()))
+        .filter(deletion_request::Column::Status.eq(DeletionStatus::Failed.as_str()))
+        .filter(deletion_request::Column::PurgedAt.is_not_null())
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// Requests that asked for a deletion more than `bound` before `now` and have no ledger entry
+/// yet: stalled or failed. A deletion must never stall unseen; `erasure audit verify` lists
+/// these and fails. At most `limit`, oldest first.
+pub async fn overdue(
+    db: &crate::db::Database,
+    now: DateTime<Utc>,
+    bound: chrono::Duration,
+    limit: u64,
+) -> AppResult<Vec<deletion_request::Model>> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    Ok(deletion_request::Entity::find()
+        .filter(deletion_request::Column::Status.ne(DeletionStatus::Completed.as_str()))
+        .filter(deletion_request::Column::RequestedAt.lt(now - bound))
+        .order_by_asc(deletion_request::Column::RequestedAt)
+        .limit(limit)
+        .all(&db.conn)
+        .await?)
 }

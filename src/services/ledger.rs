@@ -41,6 +41,11 @@ pub struct EntryBody {
     pub recorded_at: String,
     pub rows_removed: BTreeMap<String, i64>,
     pub prev_hash: String,
+    /// Why the confirmation could not be sent, when it could not (the address or the mail
+    /// server refused it for good). Absent when it was sent, so entries written before this
+    /// field existed read and verify unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation_not_sent: Option<String>,
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -98,6 +103,9 @@ pub async fn record_deletion(state: &AppState, request_id: Uuid) -> AppResult<()
                 .map_err(AppError::internal)?
                 .unwrap_or_default(),
             prev_hash: prev_hash.clone(),
+            confirmation_not_sent: request
+                .email_failed_at
+                .map(|_| "undeliverable: the address or the mail server refused it".to_owned()),
         };
         let body_json = serde_json::to_string(&body).map_err(AppError::internal)?;
         let hash = state.keys.ledger_mac(&prev_hash, &body_json);

@@ -9,7 +9,7 @@ use lettre::{
 };
 use secrecy::ExposeSecret;
 
-use crate::config::Settings;
+use crate::{config::Settings, domain::Email};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MailError {
@@ -17,8 +17,20 @@ pub enum MailError {
     Config(String),
     #[error("could not build the email: {0}")]
     Build(String),
+    /// The mail server (or the folder) could not take it now; trying again may work.
     #[error("could not deliver the email: {0}")]
     Send(String),
+    /// The mail server refused it for good (a 5xx answer): trying again will not help.
+    #[error("the mail server refused the email: {0}")]
+    Refused(String),
+}
+
+impl MailError {
+    /// Whether another attempt cannot succeed: the email cannot be built, or the server
+    /// refused it permanently.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Self::Build(_) | Self::Refused(_))
+    }
 }
 
 #[derive(Clone)]
@@ -98,11 +110,13 @@ impl Mailer {
                     .await
                     .map_err(|e| MailError::Send(e.to_string()))
             }
-            Self::Smtp(transport) => transport
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| MailError::Send(e.to_string())),
+            Self::Smtp(transport) => transport.send(message).await.map(|_| ()).map_err(|e| {
+                if e.is_permanent() {
+                    MailError::Refused(e.to_string())
+                } else {
+                    MailError::Send(e.to_string())
+                }
+            }),
         }
     }
 }
@@ -119,11 +133,39 @@ fn mailbox(raw: &str) -> Result<Mailbox, MailError> {
         .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))
 }
 
+/// A recipient as SMTP and the `To:` header carry it: the domain in its ASCII form.
+fn recipient(to: &Email) -> Result<Mailbox, MailError> {
+    mailbox(to.to_ascii())
+}
+
+/// The stored form of an address, parsed again before sending: an address stored before
+/// the grammar was narrowed may be one the mailer cannot take, which is permanent.
+pub fn stored_address(raw: &str) -> Result<Email, MailError> {
+    Email::parse(raw).map_err(|e| MailError::Build(e.to_string()))
+}
+
+fn plain(
+    settings: &Settings,
+    to: &Email,
+    subject: &str,
+    message_id: Option<String>,
+    body: String,
+) -> Result<Message, MailError> {
+    Message::builder()
+        .from(mailbox(&settings.mail.from)?)
+        .to(recipient(to)?)
+        .subject(subject)
+        .message_id(message_id)
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)
+        .map_err(|e| MailError::Build(e.to_string()))
+}
+
 /// The "your account has been deleted" email. Its Message-ID derives from the request id, so
 /// a retried send is recognisably the same message.
 pub fn deletion_confirmation(
     settings: &Settings,
-    to: &str,
+    to: &Email,
     request_id: &str,
     receipt: &str,
 ) -> Result<Message, MailError> {
@@ -140,28 +182,88 @@ pub fn deletion_confirmation(
          at {support}.\n",
         support = settings.support.email
     );
-    Message::builder()
-        .from(mailbox(&settings.mail.from)?)
-        .to(mailbox(to)?)
-        .subject("Your account has been deleted")
-        .message_id(Some(format!("<deletion-{request_id}@erasure>")))
-        .header(ContentType::TEXT_PLAIN)
-        .body(body)
-        .map_err(|e| MailError::Build(e.to_string()))
+    plain(
+        settings,
+        to,
+        "Your account has been deleted",
+        Some(format!("<deletion-{request_id}@erasure>")),
+        body,
+    )
 }
 
-pub fn password_reset(settings: &Settings, to: &str, link: &str, minutes: i64) -> Result<Message, MailError> {
+pub fn password_reset(
+    settings: &Settings,
+    to: &Email,
+    notification_id: &str,
+    link: &str,
+    minutes: i64,
+) -> Result<Message, MailError> {
     let body = format!(
         "Someone asked to reset the password of your VSee Messenger account.\n\n\
          To choose a new password, open this link within {minutes} minutes\n\
-         (it works once):\n{link}\n\n\
+         (it works once, and only the newest link works):\n{link}\n\n\
          If it was not you, ignore this email: your password stays as it is.\n"
     );
-    Message::builder()
-        .from(mailbox(&settings.mail.from)?)
-        .to(mailbox(to)?)
-        .subject("Reset your password")
-        .header(ContentType::TEXT_PLAIN)
-        .body(body)
-        .map_err(|e| MailError::Build(e.to_string()))
+    plain(
+        settings,
+        to,
+        "Reset your password",
+        Some(format!("<notification-{notification_id}@erasure>")),
+        body,
+    )
+}
+
+/// Sent to the old address after the account's email changed, and to the current one after
+/// the password changed: the holder learns of a change they did not make.
+pub fn account_changed(
+    settings: &Settings,
+    to: &Email,
+    notification_id: &str,
+    what: &str,
+) -> Result<Message, MailError> {
+    let body = format!(
+        "The {what} of your VSee Messenger account was just changed.\n\n\
+         If you made this change, there is nothing to do.\n\
+         If you did not, write to {support} at once: someone else may be using\n\
+         your account.\n",
+        support = settings.support.email
+    );
+    plain(
+        settings,
+        to,
+        &format!("Your {what} was changed"),
+        Some(format!("<notification-{notification_id}@erasure>")),
+        body,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn international_domains_are_sent_in_their_ascii_form() {
+        let to = Email::parse("anna@bücher.de").unwrap();
+        let settings = crate::config::Settings::load_from(&Default::default()).unwrap();
+        let message = deletion_confirmation(&settings, &to, "r1", "receipt").unwrap();
+        let text = String::from_utf8(message.formatted()).unwrap();
+        assert!(text.contains("To: anna@xn--bcher-kva.de"), "{text}");
+        assert_eq!(message.envelope().to()[0].to_string(), "anna@xn--bcher-kva.de");
+    }
+
+    proptest! {
+        /// One grammar: whatever sign-up and profile edits accept, the mailer takes.
+        #[test]
+        fn every_accepted_address_is_one_the_mailer_takes(
+            local in "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~.-]{1,70}",
+            labels in proptest::collection::vec("[a-zA-Z0-9ü-]{1,70}", 1..5),
+            tld in "[a-z]{2,6}",
+        ) {
+            let raw = format!("{local}@{}.{tld}", labels.join("."));
+            if let Ok(email) = Email::parse(&raw) {
+                prop_assert!(recipient(&email).is_ok(), "{raw} accepted but lettre refuses {}", email.to_ascii());
+            }
+        }
+    }
 }

@@ -32,6 +32,8 @@ pub async fn add<C: ConnectionTrait>(
         attempts: Set(0),
         last_error: Set(None),
         generation: Set(1),
+        not_before: Set(None),
+        attempt: Set(1),
         ..Default::default()
     };
     outbox::Entity::insert(row)
@@ -66,6 +68,11 @@ pub async fn relay_batch(
         let rows = outbox::Entity::find()
             .filter(outbox::Column::DispatchedAt.is_null())
             .filter(outbox::Column::JobKind.eq(kind.as_str()))
+            .filter(
+                outbox::Column::NotBefore
+                    .is_null()
+                    .or(outbox::Column::NotBefore.lte(now)),
+            )
             .order_by_asc(outbox::Column::Id)
             .limit(room)
             .all(&db.conn)
@@ -79,7 +86,8 @@ pub async fn relay_batch(
                 record_failure(db, row.id, "invalid request id").await?;
                 continue;
             };
-            match queue.enqueue(kind, request_id, row.generation).await {
+            let attempt = u32::try_from(row.attempt).unwrap_or(1);
+            match queue.enqueue(kind, request_id, row.generation, attempt).await {
                 Ok(()) => {
                     outbox::Entity::update_many()
                         .col_expr(outbox::Column::DispatchedAt, Expr::value(now))
@@ -104,7 +112,8 @@ pub async fn relay_batch(
     Ok(delivered)
 }
 
-/// Rows waiting to be relayed, and the age of the oldest one (the relay's lag).
+/// Rows waiting to be relayed, and how long the oldest due one has been due (the relay's
+/// lag; a retry waiting out its backoff is not late).
 pub async fn pending(db: &Database, now: DateTime<Utc>) -> AppResult<(u64, f64)> {
     let waiting = outbox::Entity::find()
         .filter(outbox::Column::DispatchedAt.is_null())
@@ -112,10 +121,18 @@ pub async fn pending(db: &Database, now: DateTime<Utc>) -> AppResult<(u64, f64)>
         .await?;
     let oldest = outbox::Entity::find()
         .filter(outbox::Column::DispatchedAt.is_null())
+        .filter(
+            outbox::Column::NotBefore
+                .is_null()
+                .or(outbox::Column::NotBefore.lte(now)),
+        )
         .order_by_asc(outbox::Column::Id)
         .one(&db.conn)
         .await?;
-    let lag = oldest.map_or(0.0, |row| (now - row.created_at).as_seconds_f64().max(0.0));
+    let lag = oldest.map_or(0.0, |row| {
+        let due = row.not_before.unwrap_or(row.created_at);
+        (now - due).as_seconds_f64().max(0.0)
+    });
     Ok((waiting, lag))
 }
 
@@ -128,14 +145,18 @@ pub async fn vacuum(db: &Database, cutoff: DateTime<Utc>) -> AppResult<u64> {
         .rows_affected)
 }
 
-/// Puts a job back on the outbox with a fresh idempotency key (the old one is spent).
-pub async fn requeue<C: ConnectionTrait>(
+/// Puts a job back on the outbox with a fresh idempotency key (the old one is spent), to run
+/// as attempt `attempt` no earlier than `not_before`.
+async fn put_back<C: ConnectionTrait>(
     conn: &C,
     kind: JobKind,
-    request_id: Uuid,
+    id: Uuid,
+    attempt: u32,
+    not_before: Option<DateTime<Utc>>,
+    error: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    add(conn, kind, request_id, now).await?;
+    add(conn, kind, id, now).await?;
     outbox::Entity::update_many()
         .col_expr(
             outbox::Column::DispatchedAt,
@@ -145,12 +166,61 @@ pub async fn requeue<C: ConnectionTrait>(
             outbox::Column::Generation,
             Expr::col(outbox::Column::Generation).add(1),
         )
-        .col_expr(outbox::Column::LastError, Expr::value(Option::<String>::None))
+        .col_expr(
+            outbox::Column::Attempt,
+            Expr::value(i32::try_from(attempt).unwrap_or(i32::MAX)),
+        )
+        .col_expr(outbox::Column::NotBefore, Expr::value(not_before))
+        .col_expr(outbox::Column::LastError, Expr::value(error.map(str::to_owned)))
         .filter(outbox::Column::JobKind.eq(kind.as_str()))
-        .filter(outbox::Column::RequestId.eq(request_id.to_string()))
+        .filter(outbox::Column::RequestId.eq(id.to_string()))
         .exec(conn)
         .await?;
     Ok(())
+}
+
+/// A dead job run again by hand: a fresh count of attempts, at once.
+pub async fn requeue<C: ConnectionTrait>(
+    conn: &C,
+    kind: JobKind,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    put_back(conn, kind, id, 1, None, None, now).await
+}
+
+/// A step the queue lost (see `watchdog`): sent again as the same attempt, at once.
+pub async fn redeliver<C: ConnectionTrait>(
+    conn: &C,
+    kind: JobKind,
+    id: Uuid,
+    attempt: u32,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    put_back(
+        conn,
+        kind,
+        id,
+        attempt,
+        None,
+        Some("sent again: the queue lost it"),
+        now,
+    )
+    .await
+}
+
+/// A failed attempt's retry: a new job, pushed by the relay once `not_before` has passed.
+/// The failed job is acknowledged, so no worker sleeps through a backoff holding a slot.
+pub async fn reschedule<C: ConnectionTrait>(
+    conn: &C,
+    kind: JobKind,
+    id: Uuid,
+    next_attempt: u32,
+    not_before: DateTime<Utc>,
+    error: &str,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    put_back(conn, kind, id, next_attempt, Some(not_before), Some(error), now).await
 }
 
 async fn record_failure(db: &Database, id: i64, error: &str) -> AppResult<()> {

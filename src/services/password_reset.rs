@@ -1,18 +1,32 @@
-//! Forgot Password: a one-time, expiring link by email. The answer to a request is the same
-//! whether or not an account matched.
+//! Forgot Password: a one-time, expiring link by email.
+//!
+//! Asking for a link runs the same statements whether or not an account matched (one lookup,
+//! one notice row, one outbox row), so neither the answer nor its timing tells whether the
+//! account exists; the notice job finds out, and sends nothing when none did. Only the newest
+//! link of an account works, and using one, or changing the password, ends all of them.
 
-use chrono::Duration;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
 use crate::{
     domain::{Email, Password, SecretToken, VseeId},
     error::{AppError, AppResult},
     models::{account, password_reset},
-    services::{accounts, mail, sessions},
+    services::{
+        accounts,
+        notifications::{self, NoticeKind},
+        sessions,
+    },
     state::AppState,
 };
 
-pub async fn request(state: &AppState, login: &str) -> AppResult<()> {
+/// Asks for a reset link for `login` (a VSee ID or an email), from `address`. Throttled per
+/// login and per address.
+pub async fn request(state: &AppState, login: &str, address: &str) -> AppResult<()> {
+    let now = state.clock.now();
+    state
+        .throttle
+        .reset_requested(&state.db, login, address, now)
+        .await?;
     let account = if login.contains('@') {
         match Email::parse(login) {
             Ok(e) => accounts::find_by_email(&state.db, &e).await?,
@@ -24,33 +38,13 @@ pub async fn request(state: &AppState, login: &str) -> AppResult<()> {
             Err(_) => None,
         }
     };
-    let Some(account) = account.filter(|a| a.status == account::STATUS_ACTIVE) else {
-        return Ok(());
-    };
-    let minutes = state.settings.security.password_reset_ttl_minutes;
-    let token = SecretToken::generate();
-    let now = state.clock.now();
-    password_reset::ActiveModel {
-        id: Set(token.hash().0),
-        account_id: Set(account.id),
-        created_at: Set(now),
-        expires_at: Set(now + Duration::minutes(minutes)),
-        used_at: Set(None),
-    }
-    .insert(&state.db.conn)
-    .await?;
-    let link = format!(
-        "{}/reset-password?token={}",
-        state.settings.server.public_url.trim_end_matches('/'),
-        token.expose()
-    );
-    let message =
-        mail::password_reset(&state.settings, &account.email, &link, minutes).map_err(AppError::internal)?;
-    let name = format!("password-reset-{}", &token.hash().0[..16]);
-    if let Err(e) = state.mailer.send(message, &name).await {
-        // Same answer to the user either way; operators see the failure.
-        tracing::error!(account_id = account.id, error = %e, "password reset email failed");
-    }
+    let account_id = account
+        .filter(|a| a.status == account::STATUS_ACTIVE)
+        .map(|a| a.id);
+    let tx = state.db.begin_write().await?;
+    notifications::add(&tx, NoticeKind::PasswordReset, account_id, None, now).await?;
+    tx.commit().await?;
+    state.outbox_written.notify_one();
     Ok(())
 }
 
@@ -79,9 +73,24 @@ pub async fn reset(state: &AppState, raw_token: &str, new_password: &Password) -
         .await?
         .filter(|a| a.status == account::STATUS_ACTIVE)
         .ok_or_else(invalid)?;
-    let account_id = account.id;
-    accounts::set_password(&state.db, state.clock.as_ref(), account, new_password).await?;
-    // A reset means the old password may be known to someone else: log every device out.
-    sessions::end_all(&state.db.conn, account_id).await?;
+    let hash = accounts::hash_password(new_password).await?;
+    let tx = state.db.begin_write().await?;
+    accounts::set_password_hash(&tx, account.id, hash, now).await?;
+    // A reset means the old password may be known to someone else: log every device out,
+    // end every other link, and tell the holder.
+    sessions::end_all(&tx, account.id).await?;
+    end_links(&tx, account.id).await?;
+    notifications::add(&tx, NoticeKind::PasswordChanged, Some(account.id), None, now).await?;
+    tx.commit().await?;
+    state.outbox_written.notify_one();
+    Ok(())
+}
+
+/// Ends every reset link of an account (its password changed).
+pub async fn end_links<C: sea_orm::ConnectionTrait>(conn: &C, account_id: i64) -> AppResult<()> {
+    password_reset::Entity::delete_many()
+        .filter(password_reset::Column::AccountId.eq(account_id))
+        .exec(conn)
+        .await?;
     Ok(())
 }

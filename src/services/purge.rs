@@ -300,30 +300,3 @@ async fn finish(state: &AppState, request_id: Uuid, counts: &BTreeMap<String, i6
     state.db.checkpoint().await?;
     Ok(())
 }
-
-/// Notes a failed attempt on the request; after the last attempt the request is `failed`.
-pub async fn record_failure(
-    state: &AppState,
-    request_id: Uuid,
-    error: &str,
-    last_attempt: bool,
-) -> AppResult<()> {
-    let mut update = deletion_request::Entity::update_many()
-        .col_expr(deletion_request::Column::LastError, Expr::value(error.to_owned()))
-        .filter(deletion_request::Column::Id.eq(request_id.to_string()));
-    if last_attempt {
-        // Only a purge that has not finished can fail: an error after `purged` committed
-        // (say, the WAL checkpoint) must not undo that.
-        update = update
-            .col_expr(
-                deletion_request::Column::Status,
-                Expr::value(DeletionStatus::Failed.as_str()),
-            )
-            .filter(
-                deletion_request::Column::Status
-                    .is_in([DeletionStatus::Pending.as_str(), DeletionStatus::Purging.as_str()]),
-            );
-    }
-    update.exec(&state.db.conn).await?;
-    Ok(())
-}

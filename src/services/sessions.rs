@@ -109,19 +109,28 @@ pub async fn log_in(
     state: &AppState,
     vsee_id: &str,
     password: &str,
-    address: Option<&str>,
+    address: &str,
 ) -> AppResult<(account::Model, SecretToken)> {
     let now = state.clock.now();
-    state.login_throttle.check(vsee_id, address, now)?;
+    state
+        .throttle
+        .check_login(&state.db, vsee_id, address, now)
+        .await?;
     match accounts::authenticate(&state.db, vsee_id, password).await {
         Ok(account) => {
-            state.login_throttle.record_success(vsee_id);
+            state
+                .throttle
+                .login_succeeded(&state.db, vsee_id, address)
+                .await?;
             let token = start(&state.db, state.clock.as_ref(), account.id, state.session_ttl()).await?;
             tracing::info!(account_id = account.id, "logged in");
             Ok((account, token))
         }
         Err(e @ AppError::InvalidCredentials) => {
-            state.login_throttle.record_failure(vsee_id, address, now);
+            state
+                .throttle
+                .login_failed(&state.db, vsee_id, address, now)
+                .await?;
             Err(e)
         }
         Err(e) => Err(e),
@@ -133,7 +142,7 @@ pub async fn reauthenticate(
     state: &AppState,
     current: &CurrentSession,
     password: &str,
-    address: Option<&str>,
+    address: &str,
 ) -> AppResult<()> {
     check_password(state, current, password, address).await?;
     mark_reauthenticated(&state.db, state.clock.as_ref(), &current.session.id).await
@@ -145,14 +154,24 @@ pub async fn check_password(
     state: &AppState,
     current: &CurrentSession,
     password: &str,
-    address: Option<&str>,
+    address: &str,
 ) -> AppResult<()> {
     let now = state.clock.now();
     let id = &current.account.vsee_id;
-    state.login_throttle.check(id, address, now)?;
+    state.throttle.check_login(&state.db, id, address, now).await?;
     if !accounts::password_matches(password, &current.account.password_hash).await? {
-        state.login_throttle.record_failure(id, address, now);
+        state.throttle.login_failed(&state.db, id, address, now).await?;
         return Err(AppError::InvalidCredentials);
     }
     Ok(())
+}
+
+/// Ends every session of an account but `keep` (the one that changed the password).
+pub async fn end_others<C: ConnectionTrait>(conn: &C, account_id: i64, keep: &str) -> AppResult<u64> {
+    Ok(session::Entity::delete_many()
+        .filter(session::Column::AccountId.eq(account_id))
+        .filter(session::Column::Id.ne(keep))
+        .exec(conn)
+        .await?
+        .rows_affected)
 }

@@ -1,5 +1,5 @@
-//! The apalis workers of the deletion pipeline (purge → confirmation email → ledger entry)
-//! and the outbox relay that feeds them.
+//! The apalis workers of the deletion pipeline (purge → confirmation email → ledger entry),
+//! the notices to account holders, and the outbox relay that feeds them.
 
 mod handlers;
 pub mod relay;
@@ -85,15 +85,16 @@ impl PollStrategy for PollEvery {
     }
 }
 
-/// Registers the three workers on one backend's storages and runs them until `shutdown`.
+/// Registers the four workers on one backend's storages and runs them until `shutdown`.
 /// A macro, not a generic function: each backend's storage is its own type, but the worker
 /// set, the handlers and the shutdown are the same.
 macro_rules! run_monitor {
-    ($state:expr, $shutdown:expr, $purge:expr, $email:expr, $ledger:expr) => {{
+    ($state:expr, $shutdown:expr, $purge:expr, $email:expr, $ledger:expr, $notification:expr) => {{
         let poll = $state.settings.queue.poll_interval();
         let concurrency = $state.settings.queue.concurrency;
-        let (purge_backend, email_backend, ledger_backend) = ($purge, $email, $ledger);
-        let (s1, s2, s3) = ($state.clone(), $state.clone(), $state.clone());
+        let (purge_backend, email_backend, ledger_backend, notification_backend) =
+            ($purge, $email, $ledger, $notification);
+        let (s1, s2, s3, s4) = ($state.clone(), $state.clone(), $state.clone(), $state.clone());
         Monitor::new()
             .register(move |_| {
                 WorkerBuilder::new(worker_name(JobKind::Purge))
@@ -116,6 +117,13 @@ macro_rules! run_monitor {
                     .concurrency(concurrency)
                     .build(handlers::ledger_entry)
             })
+            .register(move |_| {
+                WorkerBuilder::new(worker_name(JobKind::Notification))
+                    .backend(notification_backend.clone().poll_with_strategy(PollEvery::new(poll)))
+                    .data(s4.clone())
+                    .concurrency(concurrency)
+                    .build(handlers::notification)
+            })
             // A worker the queue gave up on (missed heartbeats under load, a lost connection)
             // fails its next fetch or ack; it comes back under a new name instead of leaving
             // the process running without it. Its jobs were handed to others meanwhile.
@@ -136,11 +144,11 @@ macro_rules! run_monitor {
 
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
-/// Runs the three workers until `shutdown` fires, then lets running jobs finish.
+/// Runs the four workers until `shutdown` fires, then lets running jobs finish.
 pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
     match state.queue.backend().clone() {
-        Backend::Sqlite(q) => run_monitor!(state, shutdown, q.purge, q.email, q.ledger)?,
-        Backend::Redis(q) => run_monitor!(state, shutdown, q.purge, q.email, q.ledger)?,
+        Backend::Sqlite(q) => run_monitor!(state, shutdown, q.purge, q.email, q.ledger, q.notification)?,
+        Backend::Redis(q) => run_monitor!(state, shutdown, q.purge, q.email, q.ledger, q.notification)?,
     }
     Ok(())
 }

@@ -4,7 +4,10 @@
 
 use tokio_util::sync::CancellationToken;
 
-use crate::{services::outbox, state::AppState};
+use crate::{
+    services::{notifications, outbox, throttle, watchdog},
+    state::AppState,
+};
 
 const BATCH: u64 = 100;
 
@@ -19,7 +22,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         let delivered = match pass {
             Ok(n) => n,
             Err(e) => {
-                tracing::warn!(error = %e, "outbox relay pass failed");
+                tracing::warn!(error = %e.detail(), "outbox relay pass failed");
                 0
             }
         };
@@ -34,17 +37,33 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     }
 }
 
-/// Removes finished jobs and relayed outbox rows older than `queue.retention_hours`, every
-/// `queue.vacuum_interval_secs`, so neither the database nor Redis grows without bound.
+/// Every `queue.vacuum_interval_secs`: sends again the steps a queue lost (see
+/// `services::watchdog`), and removes finished jobs, relayed outbox rows and sent notices older
+/// than `queue.retention_hours` and forgotten throttle counters, so neither the database nor
+/// Redis grows without bound.
 pub async fn vacuum(state: AppState, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(state.settings.queue.vacuum_interval()) => {}
         }
+        let now = state.clock.now();
+        let stall_after = chrono::Duration::seconds(
+            i64::try_from(state.settings.queue.stall_after_secs).unwrap_or(i64::MAX),
+        );
+        let horizon =
+            chrono::Duration::hours(i64::try_from(state.settings.queue.retention_hours).unwrap_or(24));
+        match watchdog::redeliver_stalled(&state.db, now, stall_after, horizon).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(steps = n, "stalled steps sent again");
+                state.outbox_written.notify_one();
+            }
+            Err(e) => tracing::warn!(error = %e.detail(), "stalled-step check failed"),
+        }
         match vacuum_once(&state).await {
             Ok((jobs, rows)) => tracing::info!(jobs, outbox_rows = rows, "queue vacuumed"),
-            Err(e) => tracing::warn!(error = %e, "queue vacuum failed"),
+            Err(e) => tracing::warn!(error = %format!("{e:#}"), "queue vacuum failed"),
         }
     }
 }
@@ -53,6 +72,9 @@ pub async fn vacuum_once(state: &AppState) -> anyhow::Result<(u64, u64)> {
     let jobs = state.queue.vacuum().await?;
     // Bounded by the configuration check, so neither conversion nor subtraction can overflow.
     let retention = chrono::Duration::from_std(state.queue.options().retention)?;
-    let rows = outbox::vacuum(&state.db, state.clock.now() - retention).await?;
+    let now = state.clock.now();
+    let rows = outbox::vacuum(&state.db, now - retention).await?;
+    notifications::vacuum(&state.db, now - retention).await?;
+    throttle::vacuum(&state.db, now).await?;
     Ok((jobs, rows))
 }

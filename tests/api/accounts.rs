@@ -56,8 +56,7 @@ async fn a_taken_vsee_id_or_email_is_a_conflict(stack: Stack) {
 
 async fn wrong_credentials_get_one_answer_and_repeated_failures_are_rate_limited(stack: Stack) {
     let app = spawn_app_on(stack).await;
-    app.device().sign_up("mark08", "mark@vsee.com").await;
-    let device = app.device();
+    let device = app.signed_up_and_logged_in("mark08", "mark@vsee.com").await;
 
     let r = app.device().log_in("mark08", PASSWORD).await;
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
@@ -80,12 +79,14 @@ async fn wrong_credentials_get_one_answer_and_repeated_failures_are_rate_limited
     for _ in 0..4 {
         device.log_in("mark08", "wrong password").await;
     }
+    // This client has failed five times for this ID: it now waits, right password or not.
     let r = device.log_in("mark08", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(r.headers().contains_key("retry-after"));
+    let wait: i64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_eq!(wait, 1, "the first wait is short");
     assert_eq!(error_code(r).await.1, "rate_limited");
 
-    app.clock.advance(chrono::Duration::minutes(16));
+    app.clock.advance(chrono::Duration::seconds(wait));
     assert_eq!(device.log_in("mark08", PASSWORD).await.status(), StatusCode::OK);
 }
 
@@ -107,13 +108,26 @@ async fn the_profile_changes_and_credentials_need_the_current_password(stack: St
 
     let (status, code) = error_code(
         device
+            .patch_me(json!({ "password": "a brand new one", "first_name": "X" }))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+        "a new password needs the current one"
+    );
+    app.clock.advance(chrono::Duration::minutes(16));
+    let (status, code) = error_code(
+        device
             .patch_me(json!({ "email": "new@vsee.com", "first_name": "X" }))
             .await,
     )
     .await;
     assert_eq!(
         (status, code.as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input")
+        (StatusCode::FORBIDDEN, "reauthentication_required"),
+        "a log-in older than the window needs the current password to change the email"
     );
     let (status, code) = error_code(
         device
@@ -165,6 +179,8 @@ async fn forgot_password_emails_a_one_time_link(stack: Stack) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
+    let unknown_answer = r.text().await.unwrap();
+    app.wait_for_notices().await;
     assert!(
         app.outbox_files().is_empty(),
         "no account, no email — and the same page"
@@ -172,16 +188,16 @@ async fn forgot_password_emails_a_one_time_link(stack: Stack) {
     let r = browser
         .submit_form("/forgot-password", "/forgot-password", &[("login", "MARK08")])
         .await;
-    assert!(r.text().await.unwrap().contains("If an account matches"));
+    let known_answer = r.text().await.unwrap();
+    assert!(known_answer.contains("If an account matches"));
+    let strip_token = |page: &str| page.split("csrf_token").next().unwrap_or_default().to_owned();
+    assert_eq!(strip_token(&known_answer), strip_token(&unknown_answer));
 
-    let mails = app.outbox_files();
-    assert_eq!(mails.len(), 1);
-    let eml = &mails[0].1;
-    let link = eml.split("/reset-password?token=").nth(1).unwrap();
-    let token: String = link
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
+    let eml = app
+        .wait_for_mail(|eml| eml.contains("/reset-password?token="))
+        .await;
+    assert!(eml.contains("To: mark@vsee.com"), "{eml}");
+    let token = reset_token_in(&eml);
 
     let page = format!("/reset-password?token={token}");
     let r = browser
@@ -206,6 +222,8 @@ async fn forgot_password_emails_a_one_time_link(stack: Stack) {
         app.device().log_in("mark08", PASSWORD).await.status(),
         StatusCode::UNAUTHORIZED
     );
+    app.wait_for_mail(|eml| eml.contains("Your password was changed"))
+        .await;
 
     let r = browser
         .submit_form(
@@ -220,7 +238,6 @@ async fn forgot_password_emails_a_one_time_link(stack: Stack) {
         "the link works once"
     );
 
-    app.device().log_in("mark08", "fresh password 1").await;
     app.clock.advance(chrono::Duration::minutes(31));
     browser
         .submit_form(
@@ -230,18 +247,9 @@ async fn forgot_password_emails_a_one_time_link(stack: Stack) {
         )
         .await;
     let newest = app
-        .outbox_files()
-        .into_iter()
-        .map(|(_, b)| b)
-        .find(|b| !b.contains(&token))
-        .unwrap();
-    let token2: String = newest
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect();
+        .wait_for_mail(|b| b.contains("/reset-password?token=") && !b.contains(&token))
+        .await;
+    let token2 = reset_token_in(&newest);
     app.clock.advance(chrono::Duration::minutes(31));
     let r = browser
         .submit_form(

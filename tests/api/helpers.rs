@@ -835,3 +835,55 @@ impl TestApp {
         }
     }
 }
+
+/// Polls `probe` until it gives a value, failing the test with `what` after `within`.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+impl TestApp {
+    /// The first email (decoded) that `matches`, once it has arrived.
+    pub async fn wait_for_mail(&self, matches: impl Fn(&str) -> bool) -> String {
+        eventually("the expected email", Duration::from_secs(15), || async {
+            self.outbox_files()
+                .into_iter()
+                .map(|(_, eml)| eml)
+                .find(|eml| matches(eml))
+        })
+        .await
+    }
+
+    /// Waits until every notice has been handled by its job (sent, or found to need none).
+    pub async fn wait_for_notices(&self) {
+        self.wait_for_count(
+            "SELECT COUNT(*) FROM notifications WHERE sent_at IS NULL",
+            0,
+            Duration::from_secs(15),
+        )
+        .await;
+    }
+}
+
+/// The reset token in an email's link.
+pub fn reset_token_in(eml: &str) -> String {
+    eml.split("/reset-password?token=")
+        .nth(1)
+        .expect("a reset link")
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}

@@ -22,6 +22,7 @@ fn expected_counts() -> BTreeMap<String, i64> {
         ("devices", 3),
         ("messages", MESSAGES as i64),
         // Ended with the request itself, before the purge.
+        ("notifications", 0),
         ("password_resets", 0),
         ("sessions", 0),
     ]

@@ -1,9 +1,14 @@
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
-use super::{ApiTags, error::ApiResult, me::AccountView};
+use super::{
+    ApiTags,
+    fields::{EmailText, NameText, NewPasswordText, VseeIdText},
+    me::AccountView,
+};
 use crate::{
     error::AppError,
+    http::error::ApiResult,
     services::accounts::{self, NewAccount},
     state::AppState,
 };
@@ -13,15 +18,17 @@ pub struct AccountsApi;
 /// A new free account.
 #[derive(Object)]
 pub struct SignUp {
-    /// 3–32 characters: letters, digits, '.', '-', '_'.
-    pub vsee_id: String,
-    pub email: String,
-    /// 8–128 characters.
-    pub password: String,
-    #[oai(default)]
-    pub first_name: String,
-    #[oai(default)]
-    pub last_name: String,
+    pub vsee_id: VseeIdText,
+    pub email: EmailText,
+    pub password: NewPasswordText,
+    #[oai(default = "empty_name")]
+    pub first_name: NameText,
+    #[oai(default = "empty_name")]
+    pub last_name: NameText,
+}
+
+fn empty_name() -> NameText {
+    NameText(String::new())
 }
 
 #[derive(ApiResponse)]
@@ -34,14 +41,14 @@ enum SignUpResponse {
 #[OpenApi(tag = "ApiTags::Accounts")]
 impl AccountsApi {
     /// Sign up for a free account.
-    #[oai(path = "/v1/accounts", method = "post")]
+    #[oai(path = "/v1/accounts", method = "post", operation_id = "signUp")]
     async fn sign_up(&self, state: Data<&AppState>, body: Json<SignUp>) -> ApiResult<SignUpResponse> {
         let new = NewAccount::parse_free(
-            &body.vsee_id,
-            &body.email,
-            &body.password,
-            &body.first_name,
-            &body.last_name,
+            body.vsee_id.as_str(),
+            body.email.as_str(),
+            body.password.as_str(),
+            body.first_name.as_str(),
+            body.last_name.as_str(),
         )
         .map_err(AppError::from)?;
         let account = accounts::create(&state.db, state.clock.as_ref(), new).await?;

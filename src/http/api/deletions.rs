@@ -2,8 +2,8 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 
-use super::{ApiTags, error::ApiResult};
-use crate::{services::deletion, state::AppState};
+use super::ApiTags;
+use crate::{http::error::ApiResult, services::deletion, state::AppState};
 
 pub struct DeletionsApi;
 
@@ -55,7 +55,11 @@ enum StatusResponse {
 impl DeletionsApi {
     /// Follow a deletion by the receipt id it returned. No log-in needed: the receipt is an
     /// unguessable token.
-    #[oai(path = "/v1/deletions/:receipt_id", method = "get")]
+    #[oai(
+        path = "/v1/deletions/:receipt_id",
+        method = "get",
+        operation_id = "getDeletion"
+    )]
     async fn status(&self, state: Data<&AppState>, receipt_id: Path<String>) -> ApiResult<StatusResponse> {
         let view = deletion::by_receipt(&state, &receipt_id).await?;
         Ok(StatusResponse::Ok(Json(DeletionStatusView::of(&view))))

@@ -1,13 +1,20 @@
-use poem::web::{Data, RemoteAddr, cookie::CookieJar};
+use poem::web::{Data, cookie::CookieJar};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::MaybeUndefined};
 
-use super::{ApiTags, error::ApiResult};
+use super::{
+    ApiTags, SessionCookie,
+    fields::{EmailText, NameText, NewPasswordText, PasswordText},
+};
 use crate::{
     domain::{Channel, Email, Password, PersonName},
     error::AppError,
-    http::{client_address, session},
+    http::{error::ApiResult, extract::ClientAddress, session},
     models::account,
-    services::{accounts, deletion, sessions},
+    services::{
+        deletion,
+        profile::{self, AccountChange},
+        sessions,
+    },
     state::AppState,
 };
 
@@ -28,6 +35,8 @@ pub struct AccountView {
 /// Where offline messages are announced, and whether they are.
 #[derive(Object)]
 pub struct OfflineNotification {
+    /// `null` when no address is set.
+    #[oai(nullable)]
     pub email: Option<String>,
     pub enabled: bool,
 }
@@ -48,43 +57,61 @@ impl AccountView {
     }
 }
 
-/// Fields to change; absent fields stay as they are. `email` and `password` need
-/// `current_password`. All of it is applied, or none.
+/// Fields to change; absent fields stay as they are. A new `password` needs
+/// `current_password`; a new `email` or `offline_notification_email` needs a log-in within
+/// the re-authentication window or `current_password`. All of it is applied, or none.
 #[derive(Object)]
 pub struct AccountPatch {
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
+    pub first_name: Option<NameText>,
+    pub last_name: Option<NameText>,
     /// `null` clears it.
-    pub offline_notification_email: MaybeUndefined<String>,
+    #[oai(nullable)]
+    pub offline_notification_email: MaybeUndefined<EmailText>,
     pub offline_notification_enabled: Option<bool>,
-    pub email: Option<String>,
+    pub email: Option<EmailText>,
     /// The new password.
-    pub password: Option<String>,
-    pub current_password: Option<String>,
+    pub password: Option<NewPasswordText>,
+    pub current_password: Option<PasswordText>,
 }
 
 impl AccountPatch {
-    fn parse(&self) -> Result<accounts::AccountChange, AppError> {
-        Ok(accounts::AccountChange {
-            first_name: self.first_name.as_deref().map(PersonName::parse).transpose()?,
-            last_name: self.last_name.as_deref().map(PersonName::parse).transpose()?,
+    fn parse(&self) -> Result<AccountChange, AppError> {
+        Ok(AccountChange {
+            first_name: self
+                .first_name
+                .as_ref()
+                .map(|n| PersonName::parse(n.as_str()))
+                .transpose()?,
+            last_name: self
+                .last_name
+                .as_ref()
+                .map(|n| PersonName::parse(n.as_str()))
+                .transpose()?,
             offline_notification_email: match &self.offline_notification_email {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(v) if v.trim().is_empty() => Some(None),
-                MaybeUndefined::Value(v) => Some(Some(Email::parse(v)?)),
+                MaybeUndefined::Value(v) => Some(Some(Email::parse(v.as_str())?)),
             },
             offline_notification_enabled: self.offline_notification_enabled,
-            email: self.email.as_deref().map(Email::parse).transpose()?,
-            password: self.password.as_deref().map(Password::parse).transpose()?,
+            email: self
+                .email
+                .as_ref()
+                .map(|e| Email::parse(e.as_str()))
+                .transpose()?,
+            password: self
+                .password
+                .as_ref()
+                .map(|p| Password::parse(p.as_str()))
+                .transpose()?,
         })
     }
 }
 
 #[derive(Object)]
 pub struct DeletionConfirmation {
-    /// The account's email, typed again. Compared trimmed and case-insensitively.
-    pub confirm_email: String,
+    /// The account's email, typed again. Compared after the same normalisation as the
+    /// address itself (trimmed, case-folded).
+    pub confirm_email: EmailText,
 }
 
 #[derive(Object)]
@@ -96,7 +123,7 @@ pub struct DeletionReceipt {
 
 #[derive(Object)]
 pub struct Reauthentication {
-    pub password: String,
+    pub password: PasswordText,
 }
 
 #[derive(ApiResponse)]
@@ -122,67 +149,58 @@ enum ReauthResponse {
 #[OpenApi(tag = "ApiTags::Me")]
 impl MeApi {
     /// The logged-in account.
-    #[oai(path = "/v1/me", method = "get")]
-    async fn get(&self, state: Data<&AppState>, jar: &CookieJar) -> ApiResult<AccountResponse> {
-        let current = session::current(&state, jar).await?;
+    #[oai(path = "/v1/me", method = "get", operation_id = "getMe")]
+    async fn get(&self, SessionCookie(current): SessionCookie) -> ApiResult<AccountResponse> {
         Ok(AccountResponse::Ok(Json(AccountView::of(&current.account))))
     }
 
-    /// Change names, the offline notification, or (with the current password) the email or
-    /// password.
-    #[oai(path = "/v1/me", method = "patch")]
+    /// Change names, the offline notification, or the email or password (see the rules on
+    /// the body). A change of email or password is announced by email.
+    #[oai(path = "/v1/me", method = "patch", operation_id = "updateMe")]
     async fn patch(
         &self,
         state: Data<&AppState>,
-        jar: &CookieJar,
+        SessionCookie(current): SessionCookie,
+        address: ClientAddress,
         body: Json<AccountPatch>,
     ) -> ApiResult<AccountResponse> {
-        let current = session::current(&state, jar).await?;
         let change = body.parse()?;
-        let account = accounts::update(
-            &state.db,
-            state.clock.as_ref(),
-            current.account.id,
-            change,
-            body.current_password.as_deref(),
-        )
-        .await?;
+        let password = body.current_password.as_ref().map(PasswordText::as_str);
+        let account = profile::update(&state, &current, change, password, address.as_str()).await?;
         Ok(AccountResponse::Ok(Json(AccountView::of(&account))))
     }
 
     /// Prove the password again, e.g. after `reauthentication_required`.
-    #[oai(path = "/v1/me/reauthentication", method = "post")]
+    #[oai(
+        path = "/v1/me/reauthentication",
+        method = "post",
+        operation_id = "reauthenticate"
+    )]
     async fn reauthenticate(
         &self,
         state: Data<&AppState>,
-        jar: &CookieJar,
-        remote: &RemoteAddr,
+        SessionCookie(current): SessionCookie,
+        address: ClientAddress,
         body: Json<Reauthentication>,
     ) -> ApiResult<ReauthResponse> {
-        let current = session::current(&state, jar).await?;
-        sessions::reauthenticate(
-            &state,
-            &current,
-            &body.password,
-            client_address(remote).as_deref(),
-        )
-        .await?;
+        sessions::reauthenticate(&state, &current, body.password.as_str(), address.as_str()).await?;
         Ok(ReauthResponse::NoContent)
     }
 
     /// Delete this account (free accounts). The typed email must be the account's. Paid
     /// accounts get `paid_account` with the support address; a log-in older than the
     /// re-authentication window gets `reauthentication_required`. A refusal changes nothing.
-    #[oai(path = "/v1/me/deletion", method = "post")]
+    #[oai(path = "/v1/me/deletion", method = "post", operation_id = "deleteMe")]
     async fn delete(
         &self,
         state: Data<&AppState>,
         jar: &CookieJar,
+        SessionCookie(current): SessionCookie,
         body: Json<DeletionConfirmation>,
     ) -> ApiResult<DeletionResponse> {
-        let current = session::current(&state, jar).await?;
         let receipt =
-            deletion::request_by_account_holder(&state, &current, &body.confirm_email, Channel::Api).await?;
+            deletion::request_by_account_holder(&state, &current, body.confirm_email.as_str(), Channel::Api)
+                .await?;
         session::clear(&state, jar);
         Ok(DeletionResponse::Accepted(Json(DeletionReceipt {
             receipt_id: receipt.receipt.expose().to_owned(),

@@ -1,9 +1,13 @@
-use poem::web::{Data, RemoteAddr, cookie::CookieJar};
+use poem::web::{Data, cookie::CookieJar};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
-use super::{ApiTags, error::ApiResult, me::AccountView};
+use super::{
+    ApiTags,
+    fields::{PasswordText, VseeIdText},
+    me::AccountView,
+};
 use crate::{
-    http::{client_address, session},
+    http::{error::ApiResult, extract::ClientAddress, session},
     services::sessions,
     state::AppState,
 };
@@ -12,8 +16,8 @@ pub struct SessionsApi;
 
 #[derive(Object)]
 pub struct LogIn {
-    pub vsee_id: String,
-    pub password: String,
+    pub vsee_id: VseeIdText,
+    pub password: PasswordText,
 }
 
 #[derive(ApiResponse)]
@@ -33,24 +37,30 @@ enum LogOutResponse {
 #[OpenApi(tag = "ApiTags::Sessions")]
 impl SessionsApi {
     /// Log in with a VSee ID and password. Wrong credentials get the same answer whether or
-    /// not the ID exists; repeated failures are rate-limited.
-    #[oai(path = "/v1/sessions", method = "post")]
+    /// not the ID exists. After repeated failures from one client, that client must wait
+    /// (`429` with `Retry-After`, doubling with each further failure); other clients, the
+    /// owner's included, are not affected.
+    #[oai(path = "/v1/sessions", method = "post", operation_id = "logIn")]
     async fn log_in(
         &self,
         state: Data<&AppState>,
         jar: &CookieJar,
-        remote: &RemoteAddr,
+        address: ClientAddress,
         body: Json<LogIn>,
     ) -> ApiResult<LogInResponse> {
-        let address = client_address(remote);
-        let (account, token) =
-            sessions::log_in(&state, &body.vsee_id, &body.password, address.as_deref()).await?;
+        let (account, token) = sessions::log_in(
+            &state,
+            body.vsee_id.as_str(),
+            body.password.as_str(),
+            address.as_str(),
+        )
+        .await?;
         session::set(&state, jar, &token);
         Ok(LogInResponse::Ok(Json(AccountView::of(&account))))
     }
 
     /// Log out of this session.
-    #[oai(path = "/v1/sessions/current", method = "delete")]
+    #[oai(path = "/v1/sessions/current", method = "delete", operation_id = "logOut")]
     async fn log_out(&self, state: Data<&AppState>, jar: &CookieJar) -> ApiResult<LogOutResponse> {
         session::end(&state, jar).await?;
         Ok(LogOutResponse::NoContent)

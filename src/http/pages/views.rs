@@ -53,6 +53,8 @@ pub struct ProfilePage {
     pub offline_notification_email: String,
     /// Whether offline-message email notifications are switched on.
     pub offline_notification_enabled: bool,
+    /// How long after a log-in the email can change without the current password.
+    pub reauth_minutes: i64,
     /// Success message shown at the top, if any.
     pub notice: Option<String>,
     /// Error message shown at the top, if any.

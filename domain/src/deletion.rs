@@ -3,7 +3,9 @@ use std::fmt;
 use super::ParseError;
 
 /// Where a deletion request stands. The only moves are
-/// pending → purging → purged → completed, and any non-final state → failed.
+/// pending → purging → purged → completed, and any non-final state → failed (a step's job
+/// died). A failed request moves on when its dead job is run again: to purging (the purge),
+/// or back to purged (the confirmation or the ledger entry, once the purge had finished).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeletionStatus {
     Pending,
@@ -61,7 +63,7 @@ impl DeletionStatus {
                 | (Purging, Purged)
                 | (Purged, Completed)
                 | (Pending | Purging | Purged, Failed)
-                | (Failed, Purging)
+                | (Failed, Purging | Purged)
         )
     }
 }
@@ -122,6 +124,13 @@ mod tests {
         }
         assert!(!Pending.can_become(Completed));
         assert!(Purging.can_become(Purging), "a crashed purge resumes");
-        assert_eq!(DeletionStatus::names_that_can_become(Purged), ["purging"]);
+        assert_eq!(
+            DeletionStatus::names_that_can_become(Purged),
+            ["purging", "failed"]
+        );
+        assert!(
+            Failed.can_become(Purged),
+            "a dead confirmation or ledger job run again"
+        );
     }
 }

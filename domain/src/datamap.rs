@@ -1,0 +1,118 @@
+//! The data map's definition: which columns of which tables hold an account's data, and what
+//! the purge does with them. Parsing only; `erasure::services::datamap` checks a parsed map
+//! against the live schema.
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataMap {
+    #[serde(rename = "store")]
+    pub stores: Vec<StoreRule>,
+    #[serde(default)]
+    pub files: Vec<FileStore>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreRule {
+    pub table: String,
+    pub column: String,
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// The rows are the account's: remove them.
+    Delete,
+    /// The rows are shared with someone else: cut the link to the account.
+    Nullify,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileStore {
+    pub name: String,
+    pub dir: String,
+}
+
+/// The table every mapped column points at; the purge removes its row last.
+pub const ACCOUNTS_TABLE: &str = "accounts";
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DefinitionError {
+    #[error("the data map is not valid TOML of the expected shape: {0}")]
+    Parse(String),
+    #[error("the data map's {0}")]
+    Invalid(String),
+}
+
+/// Names go into SQL statements and paths: plain identifiers only.
+fn is_identifier(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 63 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+impl DataMap {
+    pub fn parse(text: &str) -> Result<Self, DefinitionError> {
+        let map: DataMap = toml::from_str(text).map_err(|e| DefinitionError::Parse(e.to_string()))?;
+        for rule in &map.stores {
+            if !is_identifier(&rule.table) || !is_identifier(&rule.column) {
+                return Err(DefinitionError::Invalid(format!(
+                    "store {}.{} is not a plain identifier",
+                    rule.table, rule.column
+                )));
+            }
+            if rule.table == ACCOUNTS_TABLE {
+                return Err(DefinitionError::Invalid(
+                    "accounts row is always removed last; do not map it".into(),
+                ));
+            }
+        }
+        for f in &map.files {
+            if !is_identifier(&f.name) || !is_identifier(&f.dir) {
+                return Err(DefinitionError::Invalid(format!(
+                    "file store {} is not a plain name",
+                    f.name
+                )));
+            }
+        }
+        Ok(map)
+    }
+}
+
+impl StoreRule {
+    /// The progress key of this rule: one per (table, column).
+    pub fn step(&self) -> String {
+        format!("{}.{}", self.table, self.column)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odd_identifiers_and_unknown_keys_are_refused() {
+        assert!(
+            DataMap::parse("[[store]]\ntable = \"x; drop\"\ncolumn = \"a\"\naction = \"delete\"").is_err()
+        );
+        assert!(DataMap::parse("[[store]]\ntable = \"x\"\ncolumn = \"a\"\naction = \"shred\"").is_err());
+        assert!(
+            DataMap::parse("[[store]]\ntable = \"x\"\ncolumn = \"a\"\naction = \"delete\"\nextra = 1")
+                .is_err()
+        );
+        assert!(DataMap::parse("[[files]]\nname = \"a\"\ndir = \"../etc\"\n[[store]]\ntable = \"x\"\ncolumn = \"a\"\naction = \"delete\"").is_err());
+    }
+
+    #[test]
+    fn a_plain_map_parses() {
+        let map = DataMap::parse(
+            "[[store]]\ntable = \"messages\"\ncolumn = \"sender_id\"\naction = \"delete\"\n\
+             [[files]]\nname = \"avatars\"\ndir = \"avatars\"",
+        )
+        .unwrap();
+        assert_eq!(map.stores[0].step(), "messages.sender_id");
+        assert_eq!(map.files[0].dir, "avatars");
+    }
+}

@@ -1,0 +1,134 @@
+//! The wire shape of the API's text fields: a JSON string of a bounded length, and nothing
+//! else. poem-openapi's `String` also takes `false` or `12` and stores "false"; these refuse
+//! them, and put their bounds in the spec. The domain types (`erasure_domain`) then decide
+//! what the text means; a wire check never stands in for them.
+
+use std::borrow::Cow;
+
+use poem_openapi::{
+    registry::{MetaSchema, MetaSchemaRef},
+    types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
+};
+use serde_json::Value;
+
+use crate::domain::{Password, PersonName, VseeId};
+
+macro_rules! text_field {
+    ($(#[$doc:meta])* $name:ident, min = $min:expr, max = $max:expr $(, format = $format:literal)?) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl Type for $name {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> Cow<'static, str> {
+                "string".into()
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                let mut schema = MetaSchema::new("string");
+                schema.min_length = Some($min).filter(|m: &usize| *m > 0);
+                schema.max_length = Some($max);
+                $(schema.format = Some($format);)?
+                MetaSchemaRef::Inline(Box::new(schema))
+            }
+
+            fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+                Box::new(self.as_raw_value().into_iter())
+            }
+        }
+
+        impl ParseFromJSON for $name {
+            fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+                match value {
+                    Some(Value::String(text)) => {
+                        let len = text.chars().count();
+                        if !($min..=$max).contains(&len) {
+                            return Err(ParseError::custom(format!(
+                                "a string of {} to {} characters was expected, not {len}",
+                                $min, $max
+                            )));
+                        }
+                        Ok(Self(text))
+                    }
+                    Some(other) => Err(ParseError::expected_type(other)),
+                    None => Err(ParseError::expected_input()),
+                }
+            }
+        }
+
+        impl ToJSON for $name {
+            fn to_json(&self) -> Option<Value> {
+                Some(Value::String(self.0.clone()))
+            }
+        }
+    };
+}
+
+text_field!(
+    /// A VSee ID as typed: 3–32 characters (letters, digits, '.', '-', '_'; compared without
+    /// case).
+    VseeIdText,
+    min = VseeId::MIN_LEN,
+    max = VseeId::MAX_LEN
+);
+text_field!(
+    /// An email address as typed.
+    EmailText,
+    min = 3,
+    max = 254,
+    format = "email"
+);
+text_field!(
+    /// A new password: 8–128 characters, not one of the most common passwords.
+    NewPasswordText,
+    min = Password::MIN_LEN,
+    max = Password::MAX_LEN
+);
+text_field!(
+    /// A password being proven (log-in, re-authentication, the current password).
+    PasswordText,
+    min = 1,
+    max = 1024
+);
+text_field!(
+    /// A first or last name: up to 64 characters; may be empty.
+    NameText,
+    min = 0,
+    max = PersonName::MAX_LEN
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_strings_of_the_declared_length_are_taken() {
+        assert!(NameText::parse_from_json(Some(json!("Zoë"))).is_ok());
+        for bad in [
+            json!(false),
+            json!(12),
+            json!(null),
+            json!(["a"]),
+            json!("a".repeat(65)),
+        ] {
+            assert!(NameText::parse_from_json(Some(bad.clone())).is_err(), "{bad}");
+        }
+        assert!(VseeIdText::parse_from_json(Some(json!("ab"))).is_err());
+        assert!(VseeIdText::parse_from_json(None).is_err());
+    }
+}

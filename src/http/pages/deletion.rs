@@ -1,0 +1,120 @@
+//! DELETE MY ACCOUNT: the warning page, the confirmation, and the status page a receipt
+//! links to.
+
+use poem::{
+    Response, handler,
+    http::StatusCode,
+    web::{CsrfToken, Data, Path, cookie::CookieJar},
+};
+use serde::Deserialize;
+
+use super::{
+    failed, ok, render,
+    views::{DeleteWarningPage, DeletedPage, DeletionStatusPage, PaidAccountPage, StepView},
+};
+use crate::{
+    domain::{Channel, Plan},
+    error::AppError,
+    http::{
+        extract::{ClientAddress, CsrfForm, LoggedIn},
+        session,
+    },
+    services::{accounts, deletion, sessions},
+    state::AppState,
+};
+
+fn needs_password(state: &AppState, current: &sessions::CurrentSession) -> bool {
+    current.login_is_older_than(state.clock.now(), state.reauth_window())
+}
+
+#[handler]
+pub(super) async fn warning(
+    state: Data<&AppState>,
+    LoggedIn(current): LoggedIn,
+    token: &CsrfToken,
+) -> Response {
+    if accounts::plan_of(&current.account) == Plan::Paid {
+        return ok(&PaidAccountPage {
+            support_email: state.settings.support.email.clone(),
+        });
+    }
+    ok(&DeleteWarningPage {
+        csrf_token: token.0.clone(),
+        needs_password: needs_password(&state, &current),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+pub(super) struct DeleteForm {
+    #[serde(default)]
+    email: String,
+    password: Option<String>,
+}
+
+#[handler]
+pub(super) async fn confirm(
+    state: Data<&AppState>,
+    jar: &CookieJar,
+    LoggedIn(current): LoggedIn,
+    address: ClientAddress,
+    token: &CsrfToken,
+    CsrfForm(form): CsrfForm<DeleteForm>,
+) -> Response {
+    let result = async {
+        let mut current = current.clone();
+        if let Some(password) = form.password.as_deref().filter(|p| !p.is_empty()) {
+            // Proven for this request only: if the deletion is refused, nothing is recorded.
+            sessions::check_password(&state, &current, password, address.as_str()).await?;
+            current.session.authenticated_at = state.clock.now();
+        }
+        deletion::request_by_account_holder(&state, &current, &form.email, Channel::Web).await
+    }
+    .await;
+    match result {
+        Ok(receipt) => {
+            session::clear(&state, jar);
+            ok(&DeletedPage {
+                receipt_id: receipt.receipt.expose().to_owned(),
+            })
+        }
+        Err(AppError::PaidAccount { support_email }) => {
+            render(StatusCode::FORBIDDEN, &PaidAccountPage { support_email })
+        }
+        Err(e) => failed(
+            &e,
+            &DeleteWarningPage {
+                csrf_token: token.0.clone(),
+                needs_password: matches!(
+                    e,
+                    AppError::ReauthenticationRequired
+                        | AppError::InvalidCredentials
+                        | AppError::RateLimited { .. }
+                ) || needs_password(&state, &current),
+                error: Some(e.to_string()),
+            },
+        ),
+    }
+}
+
+#[handler]
+pub(super) async fn status(state: Data<&AppState>, Path(receipt): Path<String>) -> Response {
+    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    match deletion::by_receipt(&state, &receipt).await {
+        Ok(view) => ok(&DeletionStatusPage {
+            status: view.status.as_str().to_owned(),
+            requested_at: fmt(view.requested_at),
+            completed_at: view.completed_at.map(fmt),
+            steps: view
+                .steps
+                .iter()
+                .map(|s| StepView {
+                    name: s.name.replace('_', " "),
+                    status: s.status.to_owned(),
+                    at: s.at.map(fmt),
+                })
+                .collect(),
+        }),
+        Err(e) => super::error_page(&e),
+    }
+}

@@ -1,0 +1,206 @@
+//! Notices to account holders that are not part of a deletion: reset links, and word that the
+//! email, password or notification address changed. A notice is a row written in the same
+//! transaction as the change that calls for it, plus an outbox row; a job sends it. So a reset
+//! request does the same work whether or not an account matched (the job finds out), and a
+//! change is never made without its notice, nor a notice sent for a change rolled back.
+
+use chrono::{DateTime, Utc};
+use erasure_jobs::JobKind;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr,
+};
+use uuid::Uuid;
+
+use crate::{
+    error::{AppError, AppResult},
+    models::{account, notification, password_reset},
+    services::{accounts, mail, outbox},
+    state::AppState,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoticeKind {
+    /// A reset link, to the account's address (none when no account matched).
+    PasswordReset,
+    /// To the old address, after the account's email changed.
+    EmailChanged,
+    /// To the account's address, after the password changed.
+    PasswordChanged,
+    /// To the account's address, after the offline-notification address changed.
+    NotificationEmailChanged,
+}
+
+impl NoticeKind {
+    const ALL: [Self; 4] = [
+        Self::PasswordReset,
+        Self::EmailChanged,
+        Self::PasswordChanged,
+        Self::NotificationEmailChanged,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PasswordReset => "password_reset",
+            Self::EmailChanged => "email_changed",
+            Self::PasswordChanged => "password_changed",
+            Self::NotificationEmailChanged => "notification_email_changed",
+        }
+    }
+
+    fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+}
+
+/// Records a notice and the job that sends it, inside `conn`'s transaction.
+pub async fn add<C: ConnectionTrait>(
+    conn: &C,
+    kind: NoticeKind,
+    account_id: Option<i64>,
+    recipient: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<Uuid> {
+    let id = Uuid::new_v4();
+    notification::ActiveModel {
+        id: Set(id.to_string()),
+        kind: Set(kind.as_str().to_owned()),
+        account_id: Set(account_id),
+        recipient: Set(recipient.map(str::to_owned)),
+        created_at: Set(now),
+        sent_at: Set(None),
+    }
+    .insert(conn)
+    .await?;
+    outbox::add(conn, JobKind::Notification, id, now).await?;
+    Ok(id)
+}
+
+/// Sends notice `id` once. A notice whose account is gone (purged, or never existed) is done
+/// without sending anything.
+pub async fn send(state: &AppState, id: Uuid) -> AppResult<()> {
+    let Some(notice) = notification::Entity::find_by_id(id.to_string())
+        .one(&state.db.conn)
+        .await?
+    else {
+        return Ok(());
+    };
+    if notice.sent_at.is_some() {
+        return Ok(());
+    }
+    let kind = NoticeKind::parse(&notice.kind)
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("notice {id} has unknown kind {}", notice.kind)))?;
+    let account = match notice.account_id {
+        Some(account_id) => accounts::find(&state.db, account_id)
+            .await?
+            .filter(|a| a.status == account::STATUS_ACTIVE),
+        None => None,
+    };
+    let Some(account) = account else {
+        return mark_sent(state, &notice.id).await;
+    };
+    let message = match kind {
+        NoticeKind::PasswordReset => match issue_reset_link(state, &notice, &account).await? {
+            Some(link) => mail::stored_address(&account.email).and_then(|to| {
+                let minutes = state.settings.security.password_reset_ttl_minutes;
+                mail::password_reset(&state.settings, &to, &notice.id, &link, minutes)
+            }),
+            // A newer link superseded this one before it was sent.
+            None => return mark_sent(state, &notice.id).await,
+        },
+        NoticeKind::EmailChanged => mail::stored_address(notice.recipient.as_deref().unwrap_or_default())
+            .and_then(|to| mail::account_changed(&state.settings, &to, &notice.id, "email address")),
+        NoticeKind::PasswordChanged => mail::stored_address(&account.email)
+            .and_then(|to| mail::account_changed(&state.settings, &to, &notice.id, "password")),
+        NoticeKind::NotificationEmailChanged => mail::stored_address(&account.email).and_then(|to| {
+            mail::account_changed(&state.settings, &to, &notice.id, "offline-notification address")
+        }),
+    };
+    let sent = match message {
+        Ok(message) => {
+            state
+                .mailer
+                .send(message, &format!("notification-{}", notice.id))
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    match sent {
+        Ok(()) => {}
+        Err(e) if e.is_permanent() => {
+            tracing::warn!(notification_id = %id, kind = kind.as_str(), error = %e, "notice cannot be delivered; dropping it");
+        }
+        Err(e) => return Err(AppError::internal(e)),
+    }
+    mark_sent(state, &notice.id).await
+}
+
+/// Makes the notice's reset link the account's only live one, unless a newer request's link
+/// already is. Returns the link, or None when superseded. Running it twice issues the same
+/// link (its token derives from the notice).
+async fn issue_reset_link(
+    state: &AppState,
+    notice: &notification::Model,
+    account: &account::Model,
+) -> AppResult<Option<String>> {
+    let token = state.keys.reset_token(&notice.id);
+    let token_hash = token.hash().0;
+    let tx = state.db.begin_write().await?;
+    let newer = password_reset::Entity::find()
+        .filter(password_reset::Column::AccountId.eq(account.id))
+        .filter(password_reset::Column::CreatedAt.gt(notice.created_at))
+        .one(&tx)
+        .await?;
+    if newer.is_some() {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    // Every older link stops working: only the newest one asked for does.
+    password_reset::Entity::delete_many()
+        .filter(password_reset::Column::AccountId.eq(account.id))
+        .filter(password_reset::Column::Id.ne(&token_hash))
+        .exec(&tx)
+        .await?;
+    let exists = password_reset::Entity::find_by_id(&token_hash)
+        .one(&tx)
+        .await?
+        .is_some();
+    if !exists {
+        password_reset::ActiveModel {
+            id: Set(token_hash),
+            account_id: Set(account.id),
+            created_at: Set(notice.created_at),
+            expires_at: Set(notice.created_at + state.settings.security.password_reset_ttl()),
+            used_at: Set(None),
+        }
+        .insert(&tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Some(format!(
+        "{}/reset-password?token={}",
+        state.settings.server.public_url.trim_end_matches('/'),
+        token.expose()
+    )))
+}
+
+async fn mark_sent(state: &AppState, id: &str) -> AppResult<()> {
+    notification::Entity::update_many()
+        .col_expr(notification::Column::SentAt, Expr::value(state.clock.now()))
+        .col_expr(
+            notification::Column::Recipient,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(notification::Column::Id.eq(id))
+        .exec(&state.db.conn)
+        .await?;
+    Ok(())
+}
+
+/// Removes notices sent before `cutoff`.
+pub async fn vacuum(db: &crate::db::Database, cutoff: DateTime<Utc>) -> AppResult<u64> {
+    Ok(notification::Entity::delete_many()
+        .filter(notification::Column::SentAt.lt(cutoff))
+        .exec(&db.conn)
+        .await?
+        .rows_affected)
+}
