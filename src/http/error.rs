@@ -232,17 +232,22 @@ fn unreadable_request(err: poem::Error) -> ApiError {
     ApiError::of(status, ErrorBody::new(code, message), None)
 }
 
-/// Drops the `failed to parse "TypeName": ` prefixes poem-openapi puts before a reason.
+/// poem-openapi names the types it was parsing ("failed to parse \"AccountPatch\": …",
+/// "… (occurred while parsing \"AccountPatch\")"): internal names, dropped; the reason stays.
 pub fn public_reason(message: &str) -> String {
-    let mut rest = message;
-    while let Some(start) = rest.find("failed to parse \"") {
-        let after = &rest[start + "failed to parse \"".len()..];
-        match after.find("\": ") {
-            Some(end) => rest = &after[end + 3..],
-            None => break,
+    let mut reason = message.to_owned();
+    for (open, close) in [
+        ("failed to parse \"", "\": "),
+        (" (occurred while parsing \"", "\")"),
+    ] {
+        while let Some(start) = reason.find(open) {
+            let Some(len) = reason[start + open.len()..].find(close) else {
+                break;
+            };
+            reason.replace_range(start..start + open.len() + len + close.len(), "");
         }
     }
-    let reason = rest.trim();
+    let reason = reason.trim();
     if reason.is_empty() {
         "the request could not be read".to_owned()
     } else {
@@ -296,10 +301,17 @@ mod tests {
 
     #[test]
     fn reasons_do_not_name_internal_types() {
-        let message = "parse request payload error: failed to parse \"AccountPatch\": failed to parse \"string\": Expected input type \"string\", found false.";
-        let reason = public_reason(message);
-        assert!(!reason.contains("AccountPatch"), "{reason}");
-        assert!(reason.contains("found false"), "{reason}");
+        for message in [
+            "parse request payload error: failed to parse \"AccountPatch\": failed to parse \"string\": Expected input type \"string\", found false.",
+            "parse request payload error: Expected input type \"string\", found false. (occurred while parsing \"optional_string\") (occurred while parsing \"AccountPatch\")",
+        ] {
+            let reason = public_reason(message);
+            assert!(
+                !reason.contains("AccountPatch") && !reason.contains("optional_string"),
+                "{reason}"
+            );
+            assert!(reason.contains("found false"), "{reason}");
+        }
     }
 
     #[test]

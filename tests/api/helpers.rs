@@ -487,11 +487,18 @@ impl TestApp {
     /// Makes every delete from `table` (where `condition` holds for OLD, if given) fail with
     /// "injected failure", on either database.
     pub async fn fail_deletes(&self, table: &str, condition: Option<&str>) {
+        self.fail_statements(table, "DELETE", condition).await;
+    }
+
+    /// Makes every `operation` (INSERT, UPDATE, DELETE) on `table` fail with "injected
+    /// failure" (where `condition` holds for the row, given as OLD or NEW), on either database.
+    /// `stop_failing_deletes(table)` undoes it.
+    pub async fn fail_statements(&self, table: &str, operation: &str, condition: Option<&str>) {
         match self.stack {
             Stack::Sqlite => {
                 let when = condition.map(|c| format!("WHEN {c}")).unwrap_or_default();
                 self.execute(&format!(
-                    "CREATE TRIGGER fail_{table} BEFORE DELETE ON {table} {when} \
+                    "CREATE TRIGGER fail_{table} BEFORE {operation} ON {table} {when} \
                      BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
                 ))
                 .await;
@@ -504,7 +511,7 @@ impl TestApp {
                 .await;
                 let when = condition.map(|c| format!("WHEN ({c})")).unwrap_or_default();
                 self.execute(&format!(
-                    "CREATE TRIGGER fail_{table} BEFORE DELETE ON {table} FOR EACH ROW {when} \
+                    "CREATE TRIGGER fail_{table} BEFORE {operation} ON {table} FOR EACH ROW {when} \
                      EXECUTE FUNCTION erasure_test_fail()"
                 ))
                 .await;

@@ -3,13 +3,19 @@
 
 mod helpers;
 
+mod account_security;
 mod accounts;
 mod binary;
+mod contract;
 mod datamap;
 mod deletion_flow;
+mod identifiers;
 mod ledger;
+mod limits;
 mod pipeline;
 mod production;
 mod refusals;
 mod schema;
 mod snapshots;
+mod stalls;
+mod throttling;
