@@ -184,7 +184,7 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 AuditCommand::Export => {
                     let stdout = std::io::stdout();
                     let mut out = std::io::BufWriter::new(stdout.lock());
-                    ledger::export(&state, &mut out).await?;
+                    ledger::export(&state.db, &mut out).await?;
                     std::io::Write::flush(&mut out)?;
                     Ok(ExitCode::SUCCESS)
                 }
@@ -197,7 +197,7 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
 /// entry for longer than `audit.completion_bound_minutes`: stalled or failed, it needs a person.
 async fn audit_verify(state: &crate::state::AppState) -> anyhow::Result<ExitCode> {
     const LISTED: u64 = 1000;
-    let mut intact = match ledger::verify(state).await? {
+    let mut intact = match ledger::verify(&state.db, &state.keys).await? {
         Ok(n) => {
             println!("ledger intact: {n} entries verified");
             true
@@ -215,7 +215,7 @@ async fn audit_verify(state: &crate::state::AppState) -> anyhow::Result<ExitCode
             "deletion {} requested {} is {} with no ledger entry after {} minutes{}",
             request.id,
             request.requested_at.to_rfc3339(),
-            request.status,
+            request.status.as_str(),
             bound.num_minutes(),
             request
                 .last_error

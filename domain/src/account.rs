@@ -128,9 +128,31 @@ impl fmt::Debug for PersonName {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "storage",
+    derive(crate::storage::EnumIter, crate::storage::DeriveActiveEnum),
+    sea_orm(rs_type = "String", db_type = "String(crate::storage::StringLen::N(16))")
+)]
 pub enum Plan {
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "free"))]
     Free,
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "paid"))]
     Paid,
+}
+
+/// Whether an account can be used: `Deleting` from the moment its deletion is asked for (it
+/// cannot log in any more) until the purge removes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "storage",
+    derive(crate::storage::EnumIter, crate::storage::DeriveActiveEnum),
+    sea_orm(rs_type = "String", db_type = "String(crate::storage::StringLen::N(16))")
+)]
+pub enum AccountStatus {
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "active"))]
+    Active,
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "deleting"))]
+    Deleting,
 }
 
 impl Plan {

@@ -7,11 +7,21 @@ use super::ParseError;
 /// died). A failed request moves on when its dead job is run again: to purging (the purge),
 /// or back to purged (the confirmation or the ledger entry, once the purge had finished).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "storage",
+    derive(crate::storage::EnumIter, crate::storage::DeriveActiveEnum),
+    sea_orm(rs_type = "String", db_type = "String(crate::storage::StringLen::N(16))")
+)]
 pub enum DeletionStatus {
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "pending"))]
     Pending,
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "purging"))]
     Purging,
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "purged"))]
     Purged,
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "completed"))]
     Completed,
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "failed"))]
     Failed,
 }
 
@@ -45,13 +55,9 @@ impl DeletionStatus {
         Self::Failed,
     ];
 
-    /// The names of the statuses that may move to `next`: what a compare-and-set filters on.
-    pub fn names_that_can_become(next: Self) -> Vec<&'static str> {
-        Self::ALL
-            .into_iter()
-            .filter(|s| s.can_become(next))
-            .map(Self::as_str)
-            .collect()
+    /// The statuses that may move to `next`: what a compare-and-set filters on.
+    pub fn that_can_become(next: Self) -> Vec<Self> {
+        Self::ALL.into_iter().filter(|s| s.can_become(next)).collect()
     }
 
     pub fn can_become(self, next: Self) -> bool {
@@ -77,6 +83,39 @@ pub enum Actor {
     Agent(i64),
 }
 
+/// What kind of actor, as stored beside the actor's id (none for the account holder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "storage",
+    derive(crate::storage::EnumIter, crate::storage::DeriveActiveEnum),
+    sea_orm(rs_type = "String", db_type = "String(crate::storage::StringLen::N(16))")
+)]
+pub enum ActorKind {
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "account_holder"))]
+    AccountHolder,
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "agent"))]
+    Agent,
+}
+
+impl Actor {
+    /// The actor as stored: its kind and, for staff, its id.
+    pub fn parts(&self) -> (ActorKind, Option<i64>) {
+        match self {
+            Self::AccountHolder => (ActorKind::AccountHolder, None),
+            Self::Agent(id) => (ActorKind::Agent, Some(*id)),
+        }
+    }
+
+    /// The actor from its stored parts; None when they do not fit together.
+    pub fn from_parts(kind: ActorKind, id: Option<i64>) -> Option<Self> {
+        match (kind, id) {
+            (ActorKind::AccountHolder, None) => Some(Self::AccountHolder),
+            (ActorKind::Agent, Some(id)) => Some(Self::Agent(id)),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Actor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -88,9 +127,17 @@ impl fmt::Display for Actor {
 
 /// Which door the request came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "storage",
+    derive(crate::storage::EnumIter, crate::storage::DeriveActiveEnum),
+    sea_orm(rs_type = "String", db_type = "String(crate::storage::StringLen::N(16))")
+)]
 pub enum Channel {
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "web"))]
     Web,
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "api"))]
     Api,
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "support"))]
     Support,
 }
 
@@ -124,10 +171,7 @@ mod tests {
         }
         assert!(!Pending.can_become(Completed));
         assert!(Purging.can_become(Purging), "a crashed purge resumes");
-        assert_eq!(
-            DeletionStatus::names_that_can_become(Purged),
-            ["purging", "failed"]
-        );
+        assert_eq!(DeletionStatus::that_can_become(Purged), [Purging, Failed]);
         assert!(
             Failed.can_become(Purged),
             "a dead confirmation or ledger job run again"

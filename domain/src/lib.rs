@@ -13,10 +13,16 @@ mod email;
 mod text;
 mod token;
 
-pub use account::{Password, PersonName, Plan, VseeId};
-pub use deletion::{Actor, Channel, DeletionStatus};
+pub use account::{AccountStatus, Password, PersonName, Plan, VseeId};
+pub use deletion::{Actor, ActorKind, Channel, DeletionStatus};
 pub use email::Email;
 pub use token::{SecretToken, TokenHash};
+
+/// What the storage-enum derives need in scope (`storage` feature).
+#[cfg(feature = "storage")]
+mod storage {
+    pub use sea_orm::entity::prelude::{DeriveActiveEnum, EnumIter, StringLen};
+}
 
 /// Why a value was refused; the message is safe to show to the user who typed it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -12,6 +12,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261124_000001_initial;
 mod m20261125_000002_queue_operations;
 mod m20261128_000003_hardening;
+mod m20261128_000004_typed_storage;
 
 /// Applies the erasure schema migrations, in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_initial::Migration),
             Box::new(m20261125_000002_queue_operations::Migration),
             Box::new(m20261128_000003_hardening::Migration),
+            Box::new(m20261128_000004_typed_storage::Migration),
         ]
     }
 }

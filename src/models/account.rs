@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::{AccountStatus, Plan};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "accounts")]
 pub struct Model {
@@ -12,11 +14,11 @@ pub struct Model {
     pub first_name: String,
     pub last_name: String,
     pub password_hash: String,
-    pub plan: String,
+    pub plan: Plan,
     pub offline_notification_email: Option<String>,
     pub offline_notification_enabled: bool,
     pub avatar_file: Option<String>,
-    pub status: String,
+    pub status: AccountStatus,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }
@@ -25,6 +27,3 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
-
-pub const STATUS_ACTIVE: &str = "active";
-pub const STATUS_DELETING: &str = "deleting";

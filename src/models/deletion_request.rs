@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::{ActorKind, Channel, DeletionStatus};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "deletion_requests")]
 pub struct Model {
@@ -10,9 +12,13 @@ pub struct Model {
     pub account_id: i64,
     /// Pseudonym (HMAC) of the VSee ID: what the ledger names.
     pub subject: String,
-    pub actor: String,
-    pub channel: String,
-    pub status: String,
+    /// Pseudonym of the normalised email (requests made before it was kept have none).
+    pub subject_email: Option<String>,
+    pub actor_kind: ActorKind,
+    /// The staff id, for staff actors.
+    pub actor_id: Option<i64>,
+    pub channel: Channel,
+    pub status: DeletionStatus,
     /// Where the confirmation goes; cleared as soon as it has been sent.
     pub notify_email: Option<String>,
     pub requested_at: DateTimeUtc,

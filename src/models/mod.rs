@@ -6,6 +6,7 @@ pub mod account;
 pub mod dead_job;
 pub mod deletion_request;
 pub mod ledger_entry;
+pub mod ledger_subject;
 pub mod notification;
 pub mod outbox;
 pub mod password_reset;

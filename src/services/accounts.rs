@@ -7,9 +7,9 @@ use sea_orm::{
 use crate::{
     clock::Clock,
     db::Database,
-    domain::{Email, Password, PersonName, Plan, VseeId},
+    domain::{AccountStatus, Email, Password, PersonName, Plan, VseeId},
     error::{AppError, AppResult},
-    models::account::{self, STATUS_ACTIVE},
+    models::account,
 };
 
 #[derive(Debug)]
@@ -88,11 +88,11 @@ pub async fn create(db: &Database, clock: &dyn Clock, new: NewAccount) -> AppRes
         first_name: Set(new.first_name.as_str().to_owned()),
         last_name: Set(new.last_name.as_str().to_owned()),
         password_hash: Set(hash),
-        plan: Set(new.plan.as_str().to_owned()),
+        plan: Set(new.plan),
         offline_notification_email: Set(None),
         offline_notification_enabled: Set(false),
         avatar_file: Set(None),
-        status: Set(STATUS_ACTIVE.to_owned()),
+        status: Set(AccountStatus::Active),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
@@ -127,7 +127,7 @@ pub async fn authenticate(db: &Database, vsee_id: &str, password: &str) -> AppRe
         Err(_) => None,
     };
     match account {
-        Some(a) if a.status == STATUS_ACTIVE => {
+        Some(a) if a.status == AccountStatus::Active => {
             if password_matches(password, &a.password_hash).await? {
                 Ok(a)
             } else {
@@ -159,5 +159,5 @@ pub async fn set_password_hash<C: ConnectionTrait>(
 }
 
 pub fn plan_of(account: &account::Model) -> Plan {
-    Plan::parse(&account.plan).unwrap_or(Plan::Paid)
+    account.plan
 }

@@ -13,7 +13,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
-    domain::{Actor, Channel, DeletionStatus, Email, Plan, SecretToken},
+    domain::{AccountStatus, Actor, Channel, DeletionStatus, Email, Plan, SecretToken},
     error::{AppError, AppResult},
     models::{account, deletion_request, password_reset},
     services::{accounts, outbox, sessions},
@@ -71,13 +71,14 @@ pub async fn open_request(
     let now = state.clock.now();
     let request_id = Uuid::new_v4();
     let receipt = state.keys.receipt(&request_id.to_string());
+    let (actor_kind, actor_id) = actor.parts();
     let tx = state.db.begin_write().await?;
 
     let locked = account::Entity::update_many()
-        .col_expr(account::Column::Status, Expr::value(account::STATUS_DELETING))
+        .col_expr(account::Column::Status, Expr::value(AccountStatus::Deleting))
         .col_expr(account::Column::UpdatedAt, Expr::value(now))
         .filter(account::Column::Id.eq(account.id))
-        .filter(account::Column::Status.eq(account::STATUS_ACTIVE))
+        .filter(account::Column::Status.eq(AccountStatus::Active))
         .exec(&tx)
         .await?
         .rows_affected;
@@ -95,9 +96,11 @@ pub async fn open_request(
         receipt_hash: Set(receipt.hash().0),
         account_id: Set(account.id),
         subject: Set(state.keys.pseudonym("vsee_id", &account.vsee_id)),
-        actor: Set(actor.to_string()),
-        channel: Set(channel.as_str().to_owned()),
-        status: Set(DeletionStatus::Pending.as_str().to_owned()),
+        subject_email: Set(Some(state.keys.pseudonym("email", &account.email))),
+        actor_kind: Set(actor_kind),
+        actor_id: Set(actor_id),
+        channel: Set(channel),
+        status: Set(DeletionStatus::Pending),
         notify_email: Set(Some(account.email.clone())),
         requested_at: Set(now),
         purge_started_at: Set(None),
@@ -142,7 +145,7 @@ pub struct DeletionView {
 
 impl DeletionView {
     fn of(r: &deletion_request::Model) -> AppResult<Self> {
-        let status = DeletionStatus::parse(&r.status)?;
+        let status = r.status;
         let step = |name, at: Option<DateTime<Utc>>, running: bool| StepState {
             name,
             status: match (at, running, status) {
@@ -307,22 +310,19 @@ pub async fn step_died<C: ConnectionTrait>(
     let mut update = deletion_request::Entity::update_many()
         .col_expr(
             deletion_request::Column::Status,
-            Expr::value(DeletionStatus::Failed.as_str()),
+            Expr::value(DeletionStatus::Failed),
         )
         .col_expr(deletion_request::Column::LastError, Expr::value(error.to_owned()))
         .filter(deletion_request::Column::Id.eq(request_id.to_string()));
     update = match kind {
         JobKind::Purge => update.filter(
-            deletion_request::Column::Status
-                .is_in([DeletionStatus::Pending.as_str(), DeletionStatus::Purging.as_str()]),
+            deletion_request::Column::Status.is_in([DeletionStatus::Pending, DeletionStatus::Purging]),
         ),
         JobKind::ConfirmationEmail => update
-            .filter(deletion_request::Column::Status.eq(DeletionStatus::Purged.as_str()))
+            .filter(deletion_request::Column::Status.eq(DeletionStatus::Purged))
             .filter(deletion_request::Column::EmailSentAt.is_null())
             .filter(deletion_request::Column::EmailFailedAt.is_null()),
-        JobKind::LedgerEntry => {
-            update.filter(deletion_request::Column::Status.eq(DeletionStatus::Purged.as_str()))
-        }
+        JobKind::LedgerEntry => update.filter(deletion_request::Column::Status.eq(DeletionStatus::Purged)),
         JobKind::Notification => return Ok(()),
     };
     update.exec(conn).await?;
@@ -335,10 +335,10 @@ pub async fn resume_after_purge<C: ConnectionTrait>(conn: &C, request_id: Uuid) 
     deletion_request::Entity::update_many()
         .col_expr(
             deletion_request::Column::Status,
-            Expr::value(DeletionStatus::Purged.as_str()),
+            Expr::value(DeletionStatus::Purged),
         )
         .filter(deletion_request::Column::Id.eq(request_id.to_string()))
-        .filter(deletion_request::Column::Status.eq(DeletionStatus::Failed.as_str()))
+        .filter(deletion_request::Column::Status.eq(DeletionStatus::Failed))
         .filter(deletion_request::Column::PurgedAt.is_not_null())
         .exec(conn)
         .await?;
@@ -356,7 +356,7 @@ pub async fn overdue(
 ) -> AppResult<Vec<deletion_request::Model>> {
     use sea_orm::{QueryOrder, QuerySelect};
     Ok(deletion_request::Entity::find()
-        .filter(deletion_request::Column::Status.ne(DeletionStatus::Completed.as_str()))
+        .filter(deletion_request::Column::Status.ne(DeletionStatus::Completed))
         .filter(deletion_request::Column::RequestedAt.lt(now - bound))
         .order_by_asc(deletion_request::Column::RequestedAt)
         .limit(limit)

@@ -15,7 +15,7 @@ use crate::{
 };
 
 pub async fn snapshot(state: &AppState) -> AppResult<Snapshot> {
-    let counts: Vec<(String, i64)> = deletion_request::Entity::find()
+    let counts: Vec<(DeletionStatus, i64)> = deletion_request::Entity::find()
         .select_only()
         .column(deletion_request::Column::Status)
         .column_as(Expr::col(deletion_request::Column::Id).count(), "n")
@@ -28,7 +28,7 @@ pub async fn snapshot(state: &AppState) -> AppResult<Snapshot> {
         .map(|status| {
             let n = counts
                 .iter()
-                .find(|(s, _)| s == status.as_str())
+                .find(|(s, _)| *s == status)
                 .map_or(0, |(_, n)| u64::try_from(*n).unwrap_or(0));
             (status.as_str(), n)
         })

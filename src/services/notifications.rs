@@ -12,6 +12,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
+    domain::AccountStatus,
     error::{AppError, AppResult},
     models::{account, notification, password_reset},
     services::{accounts, mail, outbox},
@@ -92,7 +93,7 @@ pub async fn send(state: &AppState, id: Uuid) -> AppResult<()> {
     let account = match notice.account_id {
         Some(account_id) => accounts::find(&state.db, account_id)
             .await?
-            .filter(|a| a.status == account::STATUS_ACTIVE),
+            .filter(|a| a.status == AccountStatus::Active),
         None => None,
     };
     let Some(account) = account else {

@@ -8,9 +8,9 @@
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
 use crate::{
-    domain::{Email, Password, SecretToken, VseeId},
+    domain::{AccountStatus, Email, Password, SecretToken, VseeId},
     error::{AppError, AppResult},
-    models::{account, password_reset},
+    models::password_reset,
     services::{
         accounts,
         notifications::{self, NoticeKind},
@@ -39,7 +39,7 @@ pub async fn request(state: &AppState, login: &str, address: &str) -> AppResult<
         }
     };
     let account_id = account
-        .filter(|a| a.status == account::STATUS_ACTIVE)
+        .filter(|a| a.status == AccountStatus::Active)
         .map(|a| a.id);
     let tx = state.db.begin_write().await?;
     notifications::add(&tx, NoticeKind::PasswordReset, account_id, None, now).await?;
@@ -71,7 +71,7 @@ pub async fn reset(state: &AppState, raw_token: &str, new_password: &Password) -
     }
     let account = accounts::find(&state.db, reset.account_id)
         .await?
-        .filter(|a| a.status == account::STATUS_ACTIVE)
+        .filter(|a| a.status == AccountStatus::Active)
         .ok_or_else(invalid)?;
     let hash = accounts::hash_password(new_password).await?;
     let tx = state.db.begin_write().await?;

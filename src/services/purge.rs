@@ -64,7 +64,7 @@ async fn claim(state: &AppState, request_id: Uuid) -> AppResult<Option<deletion_
     let claimed = deletion_request::Entity::update_many()
         .col_expr(
             deletion_request::Column::Status,
-            Expr::value(DeletionStatus::Purging.as_str()),
+            Expr::value(DeletionStatus::Purging),
         )
         .col_expr(
             deletion_request::Column::PurgeStartedAt,
@@ -76,8 +76,7 @@ async fn claim(state: &AppState, request_id: Uuid) -> AppResult<Option<deletion_
         )
         .filter(deletion_request::Column::Id.eq(&rid))
         .filter(
-            deletion_request::Column::Status
-                .is_in(DeletionStatus::names_that_can_become(DeletionStatus::Purging)),
+            deletion_request::Column::Status.is_in(DeletionStatus::that_can_become(DeletionStatus::Purging)),
         )
         .exec(&state.db.conn)
         .await?
@@ -279,7 +278,7 @@ async fn finish(state: &AppState, request_id: Uuid, counts: &BTreeMap<String, i6
     deletion_request::Entity::update_many()
         .col_expr(
             deletion_request::Column::Status,
-            Expr::value(DeletionStatus::Purged.as_str()),
+            Expr::value(DeletionStatus::Purged),
         )
         .col_expr(deletion_request::Column::PurgedAt, Expr::value(now))
         .col_expr(deletion_request::Column::StoreCounts, Expr::value(json))
@@ -289,8 +288,7 @@ async fn finish(state: &AppState, request_id: Uuid, counts: &BTreeMap<String, i6
         )
         .filter(deletion_request::Column::Id.eq(request_id.to_string()))
         .filter(
-            deletion_request::Column::Status
-                .is_in(DeletionStatus::names_that_can_become(DeletionStatus::Purged)),
+            deletion_request::Column::Status.is_in(DeletionStatus::that_can_become(DeletionStatus::Purged)),
         )
         .exec(&tx)
         .await?;

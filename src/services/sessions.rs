@@ -7,7 +7,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use crate::{
     clock::Clock,
     db::Database,
-    domain::SecretToken,
+    domain::{AccountStatus, SecretToken},
     error::{AppError, AppResult},
     models::{account, session},
     services::accounts,
@@ -66,7 +66,7 @@ pub async fn resolve(db: &Database, clock: &dyn Clock, raw_token: &str) -> AppRe
     else {
         return Ok(None);
     };
-    if session.expires_at <= clock.now() || account.status != account::STATUS_ACTIVE {
+    if session.expires_at <= clock.now() || account.status != AccountStatus::Active {
         return Ok(None);
     }
     Ok(Some(CurrentSession { session, account }))

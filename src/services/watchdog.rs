@@ -54,9 +54,9 @@ pub async fn redeliver_stalled(
     let values: Vec<Value> = vec![
         (now - stall_after).into(),
         (now - horizon).into(),
-        DeletionStatus::Pending.as_str().into(),
-        DeletionStatus::Purging.as_str().into(),
-        DeletionStatus::Purged.as_str().into(),
+        DeletionStatus::Pending.into(),
+        DeletionStatus::Purging.into(),
+        DeletionStatus::Purged.into(),
     ];
     let rows = db
         .conn

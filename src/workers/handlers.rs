@@ -56,9 +56,11 @@ pub async fn confirmation_email(job: SendConfirmation, state: Data<AppState>) ->
 pub async fn ledger_entry(job: RecordLedgerEntry, state: Data<AppState>) -> Result<(), BoxDynError> {
     let request_id = job.request_id();
     let started = Instant::now();
-    let outcome = ledger::record_deletion(&state, request_id).await.map(|()| {
-        tracing::info!(%request_id, "deletion recorded in the ledger");
-    });
+    let outcome = ledger::record_deletion(&state.db, &state.keys, state.clock.as_ref(), request_id)
+        .await
+        .map(|()| {
+            tracing::info!(%request_id, "deletion recorded in the ledger");
+        });
     conclude(
         &state,
         JobKind::LedgerEntry,

@@ -15,7 +15,9 @@ async fn the_ledger_verifies_and_names_subjects_by_pseudonym_only(stack: Stack) 
     delete_account(&app, "ada", "ada@example.org").await;
 
     assert_eq!(
-        erasure::services::ledger::verify(&app.state).await.unwrap(),
+        erasure::services::ledger::verify(&app.state.db, &app.state.keys)
+            .await
+            .unwrap(),
         Ok(2)
     );
 
@@ -30,11 +32,27 @@ async fn the_ledger_verifies_and_names_subjects_by_pseudonym_only(stack: Stack) 
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[1]["prev_hash"], lines[0]["hash"]);
     let entry = &lines[0]["entry"];
+    assert_eq!(entry["v"], 2);
     assert_eq!(entry["event"], "account_deleted");
-    assert_eq!(entry["actor"], "account_holder");
-    assert_eq!(entry["channel"], "api");
-    assert_eq!(entry["rows_removed"]["accounts"], 1);
-    assert_eq!(entry["subject"], app.state.keys.pseudonym("vsee_id", "mark08"));
+    assert_eq!(entry["actor"], serde_json::json!({ "kind": "account_holder" }));
+    assert_eq!(entry["data"]["channel"], "api");
+    assert_eq!(entry["data"]["rows_removed"]["accounts"], 1);
+    assert_eq!(
+        entry["subjects"]["vsee_id"],
+        app.state.keys.pseudonym("vsee_id", "mark08")
+    );
+    assert_eq!(
+        entry["subjects"]["email"],
+        app.state.keys.pseudonym("email", "mark+08@vsee.com")
+    );
+    // Either identifier finds the entry.
+    for pseudonym in [&entry["subjects"]["vsee_id"], &entry["subjects"]["email"]] {
+        let sql = format!(
+            "SELECT COUNT(*) FROM ledger_subjects WHERE pseudonym = '{}'",
+            pseudonym.as_str().unwrap()
+        );
+        assert_eq!(app.count(&sql).await, 1);
+    }
     for clear in ["mark08", "mark+08", "ada@example.org", "Zebediah", "Quillfeather"] {
         assert!(!text.contains(clear), "the export names {clear}");
     }
@@ -54,7 +72,7 @@ async fn an_altered_or_removed_entry_is_detected(stack: Stack) {
     )
     .await;
 
-    let broken = erasure::services::ledger::verify(&app.state)
+    let broken = erasure::services::ledger::verify(&app.state.db, &app.state.keys)
         .await
         .unwrap()
         .unwrap_err();
@@ -65,7 +83,7 @@ async fn an_altered_or_removed_entry_is_detected(stack: Stack) {
 
     // Re-signing is impossible without the key, and dropping the entry breaks the chain too.
     app.execute("DELETE FROM ledger_entries WHERE seq = 2").await;
-    let broken = erasure::services::ledger::verify(&app.state)
+    let broken = erasure::services::ledger::verify(&app.state.db, &app.state.keys)
         .await
         .unwrap()
         .unwrap_err();
@@ -76,7 +94,7 @@ async fn an_altered_or_removed_entry_is_detected(stack: Stack) {
     delete_account(&app, "five5", "five@example.org").await;
     delete_account(&app, "six6", "six@example.org").await;
     app.execute("DELETE FROM ledger_entries WHERE seq = 2").await;
-    let broken = erasure::services::ledger::verify(&app.state)
+    let broken = erasure::services::ledger::verify(&app.state.db, &app.state.keys)
         .await
         .unwrap()
         .unwrap_err();
@@ -88,13 +106,47 @@ async fn an_altered_or_removed_entry_is_detected(stack: Stack) {
     app.execute("UPDATE ledger_entries SET subject = 'someone-else' WHERE seq = 1")
         .await;
     assert_eq!(
-        erasure::services::ledger::verify(&app.state)
+        erasure::services::ledger::verify(&app.state.db, &app.state.keys)
             .await
             .unwrap()
             .unwrap_err()
             .seq,
         1
     );
+}
+
+/// An entry written before events were typed (a version-1 body) keeps verifying, and new
+/// entries chain onto it: history is read as written, never rewritten.
+async fn entries_written_before_typed_events_keep_verifying(stack: Stack) {
+    let app = spawn_app_on(stack).await;
+    let body = format!(
+        r#"{{"seq":1,"event":"account_deleted","request_id":"00000000-0000-0000-0000-000000000001","subject":"{}","actor":"account_holder","channel":"web","requested_at":"2026-11-25T10:00:00.000000Z","purged_at":"2026-11-25T10:00:01.000000Z","confirmation_sent_at":"2026-11-25T10:00:02.000000Z","recorded_at":"2026-11-25T10:00:03.000000Z","rows_removed":{{"accounts":1}},"prev_hash":"{}"}}"#,
+        app.state.keys.pseudonym("vsee_id", "old1"),
+        erasure::services::ledger::GENESIS_HASH
+    );
+    let hash = app
+        .state
+        .keys
+        .ledger_mac(erasure::services::ledger::GENESIS_HASH, &body);
+    app.execute(&format!(
+        "INSERT INTO ledger_entries (seq, request_id, event, subject, recorded_at, body, prev_hash, hash) \
+         VALUES (1, '00000000-0000-0000-0000-000000000001', 'account_deleted', '{}', '2026-11-25 10:00:03+00:00', '{}', '{}', '{hash}')",
+        app.state.keys.pseudonym("vsee_id", "old1"),
+        body.replace('\'', "''"),
+        erasure::services::ledger::GENESIS_HASH,
+    ))
+    .await;
+    delete_account(&app, "new2", "new2@example.org").await;
+    assert_eq!(
+        erasure::services::ledger::verify(&app.state.db, &app.state.keys)
+            .await
+            .unwrap(),
+        Ok(2)
+    );
+    let bodies = app.strings("SELECT body FROM ledger_entries ORDER BY seq").await;
+    assert_eq!(bodies[0], body, "the old entry is untouched");
+    let newer: Value = serde_json::from_str(&bodies[1]).unwrap();
+    assert_eq!((newer["v"].as_i64(), newer["seq"].as_i64()), (Some(2), Some(2)));
 }
 
 async fn an_empty_ledger_verifies(stack: Stack) {
@@ -135,13 +187,16 @@ async fn concurrent_deletions_append_one_unbroken_chain(stack: Stack) {
             .await;
     }
     assert_eq!(
-        erasure::services::ledger::verify(&app.state).await.unwrap(),
+        erasure::services::ledger::verify(&app.state.db, &app.state.keys)
+            .await
+            .unwrap(),
         Ok(6)
     );
     assert_eq!(app.outbox_files().len(), 6, "one email each");
 }
 
 crate::on_both_stacks!(
+    entries_written_before_typed_events_keep_verifying,
     the_ledger_verifies_and_names_subjects_by_pseudonym_only,
     an_altered_or_removed_entry_is_detected,
     an_empty_ledger_verifies,

@@ -77,7 +77,10 @@ async fn the_purge_run_twice_leaves_the_same_end_state(stack: Stack) {
     assert_eq!(second, PurgeOutcome::AlreadyPurged);
     assert_eq!(snapshot(&app).await, after_first);
     assert_eq!(app.request().await, request_after_first);
-    assert_eq!(request_after_first.status, "purged");
+    assert_eq!(
+        request_after_first.status,
+        erasure::domain::DeletionStatus::Purged
+    );
 }
 
 async fn two_purges_racing_count_every_row_once(stack: Stack) {
@@ -128,7 +131,10 @@ async fn a_purge_that_fails_part_way_completes_on_retry_with_correct_counts(stac
         app.count("SELECT COUNT(*) FROM messages").await,
         MESSAGES as i64 - 50
     );
-    assert_eq!(app.request().await.status, "purging");
+    assert_eq!(
+        app.request().await.status,
+        erasure::domain::DeletionStatus::Purging
+    );
 
     app.stop_failing_deletes("messages").await;
     assert_eq!(
@@ -162,7 +168,7 @@ async fn a_failing_purge_job_is_retried_by_the_worker_until_it_succeeds(stack: S
     app.stop_failing_deletes("devices").await;
 
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
-    while app.request().await.status != "completed" {
+    while app.request().await.status != erasure::domain::DeletionStatus::Completed {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the purge never completed"

@@ -218,7 +218,10 @@ async fn a_worker_killed_mid_purge_loses_nothing(stack: Stack) {
         app.count("SELECT COUNT(*) FROM messages").await > 0,
         "killed before the purge could finish"
     );
-    assert_eq!(app.request().await.status, "purging");
+    assert_eq!(
+        app.request().await.status,
+        erasure::domain::DeletionStatus::Purging
+    );
     another_worker_finishes(&app, "bigone@example.org", MESSAGES).await;
 }
 

@@ -9,7 +9,7 @@ use sea_orm::{ConnectionTrait, Statement};
 use crate::helpers::test_vars;
 
 async fn check_schema(db: &Database) {
-    db.migrate().await.unwrap();
+    rows_written_before_typed_storage_are_carried_over(db).await;
     Migrator::down(&db.conn, None).await.unwrap();
     db.migrate().await.unwrap();
     assert_eq!(db.pending_migrations().await.unwrap(), 0);
@@ -29,6 +29,73 @@ async fn check_schema(db: &Database) {
         .expect_err("an unmapped reference is refused")
         .to_string();
     assert!(err.contains("stickers") && err.contains("owner"), "{err}");
+}
+
+/// Migration 4 turns the actor text into a kind and an id, and indexes the subjects of
+/// entries already written: rows written by the schema before it read the same after.
+async fn rows_written_before_typed_storage_are_carried_over(db: &Database) {
+    Migrator::up(&db.conn, Some(3)).await.unwrap();
+    let insert = "INSERT INTO deletion_requests (id, receipt_hash, account_id, subject, actor, channel, status, \
+                  requested_at, attempts) VALUES \
+                  ('r-agent', 'h1', 1, 's1', 'agent:42', 'support', 'completed', '2026-11-25 10:00:00+00:00', 1), \
+                  ('r-self', 'h2', 2, 's2', 'account_holder', 'web', 'completed', '2026-11-25 10:00:00+00:00', 1)";
+    db.conn.execute_unprepared(insert).await.unwrap();
+    db.conn
+        .execute_unprepared(
+            "INSERT INTO ledger_entries (seq, request_id, event, subject, recorded_at, body, prev_hash, hash) \
+             VALUES (1, 'r-agent', 'account_deleted', 's1', '2026-11-25 10:00:00+00:00', '{}', 'p', 'h')",
+        )
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    let backend = db.backend();
+    let rows = db
+        .conn
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT id, actor_kind, actor_id FROM deletion_requests ORDER BY id",
+        ))
+        .await
+        .unwrap();
+    let actors: Vec<(String, String, Option<i64>)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get_by_index(0).unwrap(),
+                r.try_get_by_index(1).unwrap(),
+                r.try_get_by_index(2).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actors,
+        [
+            ("r-agent".to_owned(), "agent".to_owned(), Some(42)),
+            ("r-self".to_owned(), "account_holder".to_owned(), None)
+        ]
+    );
+    let subjects = db
+        .conn
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT pseudonym, seq FROM ledger_subjects",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(subjects.len(), 1);
+    assert_eq!(subjects[0].try_get_by_index::<String>(0).unwrap(), "s1");
+    db.conn
+        .execute_unprepared("DELETE FROM ledger_subjects")
+        .await
+        .unwrap();
+    db.conn
+        .execute_unprepared("DELETE FROM ledger_entries")
+        .await
+        .unwrap();
+    db.conn
+        .execute_unprepared("DELETE FROM deletion_requests")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]

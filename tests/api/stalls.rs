@@ -61,13 +61,13 @@ async fn an_undeliverable_confirmation_does_not_hold_the_deletion(stack: Stack) 
     let entry = app.strings("SELECT body FROM ledger_entries").await.remove(0);
     let entry: Value = serde_json::from_str(&entry).unwrap();
     assert!(
-        entry["confirmation_not_sent"]
+        entry["data"]["confirmation_not_sent"]
             .as_str()
             .unwrap()
             .contains("undeliverable"),
         "{entry}"
     );
-    assert_eq!(entry["confirmation_sent_at"], Value::Null);
+    assert_eq!(entry["data"]["confirmation_sent_at"], Value::Null);
     assert!(app.outbox_files().is_empty());
     assert_eq!(
         app.count("SELECT COUNT(*) FROM deletion_requests WHERE notify_email IS NOT NULL")

@@ -48,7 +48,7 @@ impl AccountView {
             email: a.email.clone(),
             first_name: a.first_name.clone(),
             last_name: a.last_name.clone(),
-            plan: a.plan.clone(),
+            plan: a.plan.as_str().to_owned(),
             offline_notification: OfflineNotification {
                 email: a.offline_notification_email.clone(),
                 enabled: a.offline_notification_enabled,

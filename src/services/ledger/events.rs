@@ -1,0 +1,253 @@
+//! What the ledger records, as typed events, and the body each one signs. Building a body is
+//! a pure function of the event and its place in the chain, so the same event always signs the
+//! same bytes, and a test can check a body without a database.
+//!
+//! Bodies are versioned. Version 2 (this one) is an envelope every event shares (sequence,
+//! event, key, subjects, actor, time, link) and the event's own `data`. Version 1 bodies,
+//! written before events were typed, are read as they are: history is never rewritten.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::domain::{Actor, Channel};
+
+/// Everything the ledger records. Only deletions today; ticket decisions, staff sign-ins and
+/// auditor reads join as variants, each with its own data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditEvent {
+    /// An account's data was erased.
+    AccountDeleted(AccountDeleted),
+}
+
+/// The pseudonyms (keyed HMACs) of a subject's identifiers: the ledger never holds one in
+/// clear, and a lookup by any of them finds the entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subjects {
+    pub vsee_id: String,
+    /// Requests made before the email's pseudonym was kept have none.
+    pub email: Option<String>,
+}
+
+impl Subjects {
+    pub fn all(&self) -> Vec<&str> {
+        std::iter::once(self.vsee_id.as_str())
+            .chain(self.email.as_deref())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountDeleted {
+    pub request_id: String,
+    pub subjects: Subjects,
+    /// Staff are named by a pseudonymous staff id, never in clear.
+    pub actor: Actor,
+    pub channel: Channel,
+    pub requested_at: DateTime<Utc>,
+    pub purged_at: Option<DateTime<Utc>>,
+    pub confirmation_sent_at: Option<DateTime<Utc>>,
+    /// Why the confirmation could not be sent, when it could not.
+    pub confirmation_not_sent: Option<String>,
+    pub rows_removed: BTreeMap<String, i64>,
+}
+
+pub const BODY_VERSION: u32 = 2;
+
+/// The signed body, version 2. Field order is fixed by the struct; maps are sorted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryBody {
+    pub v: u32,
+    pub seq: i64,
+    pub event: String,
+    /// What the event is about, unique per event kind (a deletion's request id).
+    pub key: String,
+    /// Pseudonyms by identifier kind.
+    pub subjects: BTreeMap<String, String>,
+    pub actor: ActorRecord,
+    pub recorded_at: String,
+    pub prev_hash: String,
+    pub data: Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActorRecord {
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// A version-1 body, as written before events were typed: deletions only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryBodyV1 {
+    pub seq: i64,
+    pub event: String,
+    pub request_id: String,
+    pub subject: String,
+    pub actor: String,
+    pub channel: String,
+    pub requested_at: String,
+    pub purged_at: Option<String>,
+    pub confirmation_sent_at: Option<String>,
+    pub recorded_at: String,
+    pub rows_removed: BTreeMap<String, i64>,
+    pub prev_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmation_not_sent: Option<String>,
+}
+
+/// Any body the ledger holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoredBody {
+    V2(EntryBody),
+    V1(EntryBodyV1),
+}
+
+impl StoredBody {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let value: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        match value.get("v") {
+            Some(v) if v == &json!(BODY_VERSION) => serde_json::from_value(value).map(Self::V2),
+            Some(v) => return Err(format!("unknown body version {v}")),
+            None => serde_json::from_value(value).map(Self::V1),
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// (sequence, event, key, primary subject, previous hash): what the indexed columns repeat.
+    pub fn indexed(&self) -> (i64, &str, &str, &str, &str) {
+        match self {
+            Self::V2(b) => (
+                b.seq,
+                &b.event,
+                &b.key,
+                b.subjects.get("vsee_id").map_or("", String::as_str),
+                &b.prev_hash,
+            ),
+            Self::V1(b) => (b.seq, &b.event, &b.request_id, &b.subject, &b.prev_hash),
+        }
+    }
+}
+
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+impl AuditEvent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::AccountDeleted(_) => "account_deleted",
+        }
+    }
+
+    /// The key: what the event is about, unique per kind.
+    pub fn key(&self) -> &str {
+        match self {
+            Self::AccountDeleted(e) => &e.request_id,
+        }
+    }
+
+    pub fn subjects(&self) -> &Subjects {
+        match self {
+            Self::AccountDeleted(e) => &e.subjects,
+        }
+    }
+
+    /// The body this event signs as entry `seq` after `prev_hash`, recorded at `recorded_at`.
+    pub fn body(&self, seq: i64, prev_hash: &str, recorded_at: DateTime<Utc>) -> EntryBody {
+        let subjects = self.subjects();
+        let mut named = BTreeMap::from([("vsee_id".to_owned(), subjects.vsee_id.clone())]);
+        if let Some(email) = &subjects.email {
+            named.insert("email".to_owned(), email.clone());
+        }
+        let (actor, data) = match self {
+            Self::AccountDeleted(e) => (
+                actor_record(&e.actor),
+                json!({
+                    "channel": e.channel.as_str(),
+                    "requested_at": timestamp(e.requested_at),
+                    "purged_at": e.purged_at.map(timestamp),
+                    "confirmation_sent_at": e.confirmation_sent_at.map(timestamp),
+                    "confirmation_not_sent": e.confirmation_not_sent,
+                    "rows_removed": e.rows_removed,
+                }),
+            ),
+        };
+        EntryBody {
+            v: BODY_VERSION,
+            seq,
+            event: self.kind().to_owned(),
+            key: self.key().to_owned(),
+            subjects: named,
+            actor,
+            recorded_at: timestamp(recorded_at),
+            prev_hash: prev_hash.to_owned(),
+            data,
+        }
+    }
+}
+
+fn actor_record(actor: &Actor) -> ActorRecord {
+    let (kind, id) = actor.parts();
+    ActorRecord {
+        kind: match kind {
+            crate::domain::ActorKind::AccountHolder => "account_holder".to_owned(),
+            crate::domain::ActorKind::Agent => "agent".to_owned(),
+        },
+        id: id.map(|id| id.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deletion() -> AuditEvent {
+        let at = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        AuditEvent::AccountDeleted(AccountDeleted {
+            request_id: "r1".into(),
+            subjects: Subjects {
+                vsee_id: "p-vsee".into(),
+                email: Some("p-email".into()),
+            },
+            actor: Actor::AccountHolder,
+            channel: Channel::Api,
+            requested_at: at,
+            purged_at: Some(at),
+            confirmation_sent_at: None,
+            confirmation_not_sent: Some("undeliverable".into()),
+            rows_removed: BTreeMap::from([("messages".into(), 3)]),
+        })
+    }
+
+    #[test]
+    fn a_body_is_a_pure_function_of_the_event_and_its_place() {
+        let at = DateTime::parse_from_rfc3339("2026-11-28T11:00:00Z")
+            .unwrap()
+            .to_utc();
+        let body = deletion().body(7, "abc", at);
+        assert_eq!(body, deletion().body(7, "abc", at));
+        let json = serde_json::to_string(&body).unwrap();
+        assert_eq!(
+            json,
+            r#"{"v":2,"seq":7,"event":"account_deleted","key":"r1","subjects":{"email":"p-email","vsee_id":"p-vsee"},"actor":{"kind":"account_holder"},"recorded_at":"2026-11-28T11:00:00.000000Z","prev_hash":"abc","data":{"channel":"api","confirmation_not_sent":"undeliverable","confirmation_sent_at":null,"purged_at":"2026-11-28T10:00:00.000000Z","requested_at":"2026-11-28T10:00:00.000000Z","rows_removed":{"messages":3}}}"#
+        );
+        let parsed = StoredBody::parse(&json).unwrap();
+        assert_eq!(parsed.indexed(), (7, "account_deleted", "r1", "p-vsee", "abc"));
+    }
+
+    #[test]
+    fn version_1_bodies_still_read() {
+        let v1 = r#"{"seq":1,"event":"account_deleted","request_id":"r0","subject":"p","actor":"account_holder","channel":"web","requested_at":"t","purged_at":null,"confirmation_sent_at":null,"recorded_at":"t","rows_removed":{},"prev_hash":"0"}"#;
+        let parsed = StoredBody::parse(v1).unwrap();
+        assert_eq!(parsed.indexed(), (1, "account_deleted", "r0", "p", "0"));
+        assert!(StoredBody::parse(r#"{"v":9}"#).is_err());
+    }
+}

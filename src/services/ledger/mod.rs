@@ -1,0 +1,284 @@
+//! The audit ledger: an append-only, hash-chained list of typed events (`events`). Each
+//! entry's MAC (keyed by the server key) covers the previous entry's MAC and the entry's
+//! canonical body, so altering, removing or reordering any entry breaks verification from
+//! there on. Entries name subjects by pseudonym only (every identifier of the subject: the
+//! VSee ID and the email), indexed in `ledger_subjects` so a lookup by either finds them.
+//!
+//! Appends are serialised (SQLite's write lock; a PostgreSQL advisory lock), and the unique
+//! `prev_hash` is the guard that the chain can never fork.
+
+pub mod events;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+    sea_query::{Expr, OnConflict},
+};
+use uuid::Uuid;
+
+use crate::{
+    clock::Clock,
+    db::Database,
+    domain::{Actor, DeletionStatus},
+    error::{AppError, AppResult},
+    keys::Keys,
+    models::{deletion_request, ledger_entry, ledger_subject},
+};
+use events::{AccountDeleted, AuditEvent, StoredBody, Subjects};
+
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// The advisory lock key under which ledger appends are serialised on PostgreSQL.
+const LEDGER_LOCK: i64 = 0x6c65_6467_6572; // "ledger"
+/// How often an append that lost the race for the head is tried again.
+const APPEND_TRIES: usize = 20;
+
+/// Appends `event` in `tx` (which must serialise appends: see `Database::serialize_on`), and
+/// indexes its subjects. Returns false, writing nothing, when the head moved under us.
+async fn append(
+    tx: &DatabaseTransaction,
+    keys: &Keys,
+    event: &AuditEvent,
+    now: DateTime<Utc>,
+) -> AppResult<bool> {
+    let head = ledger_entry::Entity::find()
+        .order_by_desc(ledger_entry::Column::Seq)
+        .limit(1)
+        .one(tx)
+        .await?;
+    let (prev_seq, prev_hash) = head.map_or((0, GENESIS_HASH.to_owned()), |h| (h.seq, h.hash));
+    let body = event.body(prev_seq + 1, &prev_hash, now);
+    let body_json = serde_json::to_string(&body).map_err(AppError::internal)?;
+    let hash = keys.ledger_mac(&prev_hash, &body_json);
+    let inserted = ledger_entry::ActiveModel {
+        seq: Set(body.seq),
+        request_id: Set(event.key().to_owned()),
+        event: Set(event.kind().to_owned()),
+        subject: Set(event.subjects().vsee_id.clone()),
+        recorded_at: Set(now),
+        body: Set(body_json),
+        prev_hash: Set(prev_hash),
+        hash: Set(hash),
+    }
+    .insert(tx)
+    .await;
+    match inserted {
+        Ok(_) => {}
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    for pseudonym in event.subjects().all() {
+        ledger_subject::Entity::insert(ledger_subject::ActiveModel {
+            pseudonym: Set(pseudonym.to_owned()),
+            seq: Set(body.seq),
+        })
+        .on_conflict(
+            OnConflict::columns([ledger_subject::Column::Pseudonym, ledger_subject::Column::Seq])
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(tx)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// The deletion's event, from its request.
+fn account_deleted(request: &deletion_request::Model) -> AppResult<AuditEvent> {
+    let actor = Actor::from_parts(request.actor_kind, request.actor_id).ok_or_else(|| {
+        AppError::internal(anyhow::anyhow!(
+            "request {} has an inconsistent actor",
+            request.id
+        ))
+    })?;
+    let rows_removed: BTreeMap<String, i64> = request
+        .store_counts
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(AppError::internal)?
+        .unwrap_or_default();
+    Ok(AuditEvent::AccountDeleted(AccountDeleted {
+        request_id: request.id.clone(),
+        subjects: Subjects {
+            vsee_id: request.subject.clone(),
+            email: request.subject_email.clone(),
+        },
+        actor,
+        channel: request.channel,
+        requested_at: request.requested_at,
+        purged_at: request.purged_at,
+        confirmation_sent_at: request.email_sent_at,
+        confirmation_not_sent: request
+            .email_failed_at
+            .map(|_| "undeliverable: the address or the mail server refused it".to_owned()),
+        rows_removed,
+    }))
+}
+
+/// Appends the deletion's entry and completes the request, in one transaction. Running it
+/// again for the same request adds nothing.
+pub async fn record_deletion(
+    db: &Database,
+    keys: &Keys,
+    clock: &dyn Clock,
+    request_id: Uuid,
+) -> AppResult<()> {
+    let rid = request_id.to_string();
+    for _ in 0..APPEND_TRIES {
+        let tx = db.begin_write().await?;
+        db.serialize_on(&tx, LEDGER_LOCK).await?;
+        let request = deletion_request::Entity::find_by_id(&rid)
+            .one(&tx)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        if request.status == DeletionStatus::Completed {
+            tx.rollback().await?;
+            return Ok(());
+        }
+        if !request.status.can_become(DeletionStatus::Completed) {
+            return Err(AppError::Conflict(format!(
+                "request {rid} is {}, not purged: no ledger entry yet",
+                request.status.as_str()
+            )));
+        }
+        let now = clock.now();
+        if !append(&tx, keys, &account_deleted(&request)?, now).await? {
+            tx.rollback().await?;
+            continue;
+        }
+        deletion_request::Entity::update_many()
+            .col_expr(
+                deletion_request::Column::Status,
+                Expr::value(DeletionStatus::Completed),
+            )
+            .col_expr(deletion_request::Column::CompletedAt, Expr::value(now))
+            .filter(deletion_request::Column::Id.eq(&rid))
+            .exec(&tx)
+            .await?;
+        tx.commit().await?;
+        db.checkpoint().await?;
+        return Ok(());
+    }
+    Err(AppError::internal(anyhow::anyhow!(
+        "ledger append kept losing the race"
+    )))
+}
+
+/// The first entry that does not verify, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("ledger entry {seq} does not verify: {reason}")]
+pub struct Broken {
+    pub seq: i64,
+    pub reason: String,
+}
+
+const PAGE: u64 = 1000;
+
+/// Walks the whole chain in order. `Ok(n)`: all n entries verify.
+pub async fn verify(db: &Database, keys: &Keys) -> AppResult<Result<u64, Broken>> {
+    let mut expected_seq = 1i64;
+    let mut prev_hash = GENESIS_HASH.to_owned();
+    let mut count = 0u64;
+    loop {
+        let page = ledger_entry::Entity::find()
+            .filter(ledger_entry::Column::Seq.gte(expected_seq))
+            .order_by_asc(ledger_entry::Column::Seq)
+            .limit(PAGE)
+            .all(&db.conn)
+            .await?;
+        let full_page = page.len() as u64 == PAGE;
+        for entry in &page {
+            if let Err(reason) = check_entry(keys, entry, expected_seq, &prev_hash) {
+                return Ok(Err(Broken {
+                    seq: entry.seq,
+                    reason,
+                }));
+            }
+            prev_hash = entry.hash.clone();
+            expected_seq += 1;
+            count += 1;
+        }
+        if !full_page {
+            break;
+        }
+    }
+    // The chain cannot show that its newest entries were cut off; the requests can: every
+    // completed deletion must have its entry.
+    let completed = deletion_request::Entity::find()
+        .filter(deletion_request::Column::Status.eq(DeletionStatus::Completed))
+        .count(&db.conn)
+        .await?;
+    if completed > count {
+        return Ok(Err(Broken {
+            seq: i64::try_from(count).unwrap_or(i64::MAX) + 1,
+            reason: format!(
+                "{completed} deletions are completed but the ledger holds {count} entries: entries were removed"
+            ),
+        }));
+    }
+    Ok(Ok(count))
+}
+
+fn check_entry(
+    keys: &Keys,
+    e: &ledger_entry::Model,
+    expected_seq: i64,
+    prev_hash: &str,
+) -> Result<(), String> {
+    if e.seq != expected_seq {
+        return Err(format!("expected entry {expected_seq} next: an entry is missing"));
+    }
+    if e.prev_hash != prev_hash {
+        return Err("it does not link to the entry before it".into());
+    }
+    if keys.ledger_mac(&e.prev_hash, &e.body) != e.hash {
+        return Err("its content was altered (MAC mismatch)".into());
+    }
+    let body = StoredBody::parse(&e.body).map_err(|err| format!("its body is unreadable: {err}"))?;
+    let columns = (
+        e.seq,
+        e.event.as_str(),
+        e.request_id.as_str(),
+        e.subject.as_str(),
+        e.prev_hash.as_str(),
+    );
+    if body.indexed() != columns {
+        return Err("its indexed columns disagree with its signed body".into());
+    }
+    Ok(())
+}
+
+/// One exported line: the signed body plus the chain links, as NDJSON.
+pub fn export_line(e: &ledger_entry::Model) -> String {
+    format!(
+        "{{\"seq\":{},\"prev_hash\":\"{}\",\"hash\":\"{}\",\"entry\":{}}}",
+        e.seq, e.prev_hash, e.hash, e.body
+    )
+}
+
+/// Streams every entry in order to `out`, one page in memory at a time.
+pub async fn export(db: &Database, out: &mut dyn std::io::Write) -> AppResult<u64> {
+    let mut after = 0i64;
+    let mut count = 0;
+    loop {
+        let page = ledger_entry::Entity::find()
+            .filter(ledger_entry::Column::Seq.gt(after))
+            .order_by_asc(ledger_entry::Column::Seq)
+            .limit(PAGE)
+            .all(&db.conn)
+            .await?;
+        let Some(last) = page.last() else {
+            return Ok(count);
+        };
+        after = last.seq;
+        for e in &page {
+            writeln!(out, "{}", export_line(e)).map_err(AppError::internal)?;
+            count += 1;
+        }
+    }
+}
