@@ -168,7 +168,10 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let total = args.messages + args.contacts * 2 + args.calls + args.devices;
             let bar = progress_bar(total);
-            let report = seed::seed_account(&state, spec, &|done| bar.set_position(done)).await?;
+            let report = seed::seed_account(state.env(), &state.settings.storage.data_dir, spec, &|done| {
+                bar.set_position(done)
+            })
+            .await?;
             bar.finish_and_clear();
             println!(
                 "seeded account {} with {} messages, {} contacts, {} calls, {} devices",
@@ -255,7 +258,7 @@ async fn jobs(settings: Settings, clock: Arc<SystemClock>, command: JobsCommand)
             }
         }
         JobsCommand::Retry { id } => {
-            let job = dead_jobs::retry(&state, id).await?;
+            let job = dead_jobs::retry(state.env(), id).await?;
             // The relay of this short-lived process pushes it now; a running one would too.
             outbox::relay_batch(
                 &state.db,
@@ -268,7 +271,7 @@ async fn jobs(settings: Settings, clock: Arc<SystemClock>, command: JobsCommand)
             println!("requeued {} job of request {}", job.job_kind, job.request_id);
         }
         JobsCommand::Status => {
-            let snapshot = monitoring::snapshot(&state).await?;
+            let snapshot = monitoring::snapshot(state.env(), &state.queue).await?;
             println!("queue backend: {}", snapshot.queue_backend);
             for kind in erasure_jobs::JobKind::ALL {
                 println!("waiting {}: {}", kind.as_str(), snapshot.queue_waiting.of(kind));

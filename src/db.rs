@@ -13,6 +13,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::config::Settings;
 
+/// How long a statement waits for a PostgreSQL connection before it fails as unavailable (a
+/// 503 with Retry-After at the HTTP edge). sqlx's default is 30 s, and it spends all of it
+/// reconnecting while the server refuses connections: every request hung that long while
+/// PostgreSQL was down (tests/api/outages.rs).
+const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
 #[derive(Debug, Clone)]
 pub struct Database {
     pub conn: DatabaseConnection,
@@ -61,6 +67,7 @@ impl Database {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = sqlx::postgres::PgPoolOptions::new()
                 .max_connections(settings.database.max_connections.max(1))
+                .acquire_timeout(PG_ACQUIRE_TIMEOUT)
                 .connect(url)
                 .await?;
             Ok(Self {

@@ -13,12 +13,14 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     clock::SharedClock,
     config::Settings,
+    datamap::{self, PurgePlan},
     db::Database,
     http,
     keys::Keys,
+    mailer::Mailer,
     metrics::Metrics,
-    services::{datamap, mail::Mailer, throttle::Throttle},
     state::{AppState, Inner},
+    throttle::Throttle,
     workers,
 };
 
@@ -68,8 +70,13 @@ async fn assemble_state(
             anyhow::bail!("the database has {pending} pending migration(s): run `erasure migrate` first");
         }
     }
-    let datamap = datamap::load(&settings.purge.datamap)?;
-    datamap::check(&datamap, &db).await?;
+    let map = datamap::load(&settings.purge.datamap)?;
+    datamap::check(&map, &db).await?;
+    let purge_plan = PurgePlan {
+        map,
+        data_dir: settings.storage.data_dir.clone(),
+        chunk_size: settings.purge.chunk_size,
+    };
     let mailer = Mailer::from_settings(&settings)?;
     let queue = open_queue(&settings, &db).await?;
     let throttle = Throttle::new(keys.throttle_key(), &settings.security);
@@ -80,7 +87,7 @@ async fn assemble_state(
         keys,
         mailer,
         queue,
-        datamap,
+        purge_plan,
         throttle,
         metrics: Metrics::default(),
         outbox_written: Notify::new(),

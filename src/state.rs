@@ -1,4 +1,7 @@
-//! What every handler and worker shares: built once by `startup`, cloned cheaply.
+//! What every handler and worker shares: built once by `startup`, cloned cheaply. It is
+//! assembled from leaf modules only (the database, the clock, the keys, the mailer, the data
+//! map, the throttle, the queue); services never see it: callers hand each use case the parts
+//! it uses (`env()` for the common ones).
 
 use std::sync::Arc;
 
@@ -7,8 +10,8 @@ use erasure_jobs::JobQueue;
 use tokio::sync::Notify;
 
 use crate::{
-    clock::SharedClock, config::Settings, db::Database, keys::Keys, metrics::Metrics,
-    services::datamap::DataMap, services::mail::Mailer, services::throttle::Throttle,
+    clock::SharedClock, config::Settings, datamap::PurgePlan, db::Database, env::Env, keys::Keys,
+    mailer::Mailer, metrics::Metrics, throttle::Throttle,
 };
 
 #[derive(Debug, Clone)]
@@ -22,7 +25,7 @@ pub struct Inner {
     pub keys: Keys,
     pub mailer: Mailer,
     pub queue: JobQueue,
-    pub datamap: DataMap,
+    pub purge_plan: PurgePlan,
     pub throttle: Throttle,
     pub metrics: Metrics,
     /// Wakes the outbox relay as soon as a transaction has written an outbox row.
@@ -39,6 +42,15 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(inner: Inner) -> Self {
         Self(Arc::new(inner))
+    }
+
+    /// The database, the clock and the relay's wake-up: what every use case works in.
+    pub fn env(&self) -> Env<'_> {
+        Env {
+            db: &self.db,
+            clock: self.clock.as_ref(),
+            relay: &self.outbox_written,
+        }
     }
 
     pub fn reauth_window(&self) -> Duration {

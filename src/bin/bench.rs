@@ -41,12 +41,12 @@ use clap::{Parser, ValueEnum};
 use erasure::{
     clock::SystemClock,
     config::Settings,
+    datamap::Action,
     db::Database,
     domain::{Actor, Channel, Email, Password, PersonName, Plan, VseeId},
     error::AppError,
     models::{account, deletion_request},
     services::{
-        datamap::Action,
         deletion,
         purge::{self, PurgeOutcome},
         seed::{self, SeedSpec},
@@ -940,7 +940,8 @@ static ACCOUNT_SEQ: AtomicU64 = AtomicU64::new(1);
 async fn seed_one(state: &AppState, shape: Shape) -> anyhow::Result<account::Model> {
     let n = ACCOUNT_SEQ.fetch_add(1, Ordering::Relaxed);
     let report = seed::seed_account(
-        state,
+        state.env(),
+        &state.settings.storage.data_dir,
         SeedSpec {
             vsee_id: VseeId::parse(&format!("bench{n}"))?,
             email: Email::parse(&format!("bench{n}@bench.example"))?,
@@ -1346,9 +1347,15 @@ async fn deletions(ctx: &StackCtx, shape: Shape, k: usize) -> anyhow::Result<Del
         let before = count_status(&app.probe, "completed").await?;
         let t0 = Instant::now();
         for account in &accounts {
-            deletion::open_request(&app.state, account, Actor::AccountHolder, Channel::Api)
-                .await
-                .map_err(app_err)?;
+            deletion::open_request(
+                app.state.env(),
+                &app.state.keys,
+                account,
+                Actor::AccountHolder,
+                Channel::Api,
+            )
+            .await
+            .map_err(app_err)?;
         }
         wait_completed(&app.probe, before + k as u64, Duration::from_secs(1200)).await?;
         if std::env::var("BENCH_DEBUG").is_ok() {
@@ -1384,7 +1391,8 @@ const RAW_RULES: [(&str, &str, bool); 10] = [
 
 fn check_raw_rules(state: &AppState) -> anyhow::Result<()> {
     let map: Vec<(String, String, bool)> = state
-        .datamap
+        .purge_plan
+        .map
         .stores
         .iter()
         .map(|r| (r.table.clone(), r.column.clone(), r.action == Action::Nullify))
@@ -1454,7 +1462,13 @@ fn purged_rows(state: &AppState, outcome: PurgeOutcome) -> anyhow::Result<u64> {
     let PurgeOutcome::Purged(counts) = outcome else {
         bail!("the purge had already run");
     };
-    let files: Vec<&str> = state.datamap.files.iter().map(|f| f.name.as_str()).collect();
+    let files: Vec<&str> = state
+        .purge_plan
+        .map
+        .files
+        .iter()
+        .map(|f| f.name.as_str())
+        .collect();
     Ok(counts
         .iter()
         .filter(|(store, _)| !files.contains(&store.as_str()))
@@ -1472,9 +1486,15 @@ async fn purge_compare(ctx: &StackCtx, shape: Shape, per_side: usize) -> anyhow:
         // Requests for the purge half, opened before the clock starts.
         let mut requests = HashMap::new();
         for account in accounts.iter().step_by(2) {
-            let receipt = deletion::open_request(&app.state, account, Actor::AccountHolder, Channel::Api)
-                .await
-                .map_err(app_err)?;
+            let receipt = deletion::open_request(
+                app.state.env(),
+                &app.state.keys,
+                account,
+                Actor::AccountHolder,
+                Channel::Api,
+            )
+            .await
+            .map_err(app_err)?;
             requests.insert(account.id, receipt.request_id);
         }
         let (mut ours, mut raw) = (PurgeSide::default(), PurgeSide::default());
@@ -1483,7 +1503,9 @@ async fn purge_compare(ctx: &StackCtx, shape: Shape, per_side: usize) -> anyhow:
             if let Some(request_id) = requests.get(&account.id) {
                 stats.recording.store(true, Ordering::Relaxed);
                 let t = Instant::now();
-                let outcome = purge::run(&app.state, *request_id).await.map_err(app_err)?;
+                let outcome = purge::run(app.state.env(), &app.state.purge_plan, *request_id)
+                    .await
+                    .map_err(app_err)?;
                 stats.recording.store(false, Ordering::Relaxed);
                 ours.secs += t.elapsed().as_secs_f64();
                 ours.rows += purged_rows(&app.state, outcome)?;
@@ -1528,9 +1550,15 @@ async fn latency(ctx: &StackCtx, queue: &QueueTarget) -> anyhow::Result<LatencyC
         let start = tokio::time::Instant::now();
         for (i, account) in accounts.iter().enumerate() {
             tokio::time::sleep_until(start + interval.mul_f64(i as f64)).await;
-            let receipt = deletion::open_request(&app.state, account, Actor::AccountHolder, Channel::Api)
-                .await
-                .map_err(app_err)?;
+            let receipt = deletion::open_request(
+                app.state.env(),
+                &app.state.keys,
+                account,
+                Actor::AccountHolder,
+                Channel::Api,
+            )
+            .await
+            .map_err(app_err)?;
             ids.push(receipt.request_id.to_string());
         }
         wait_completed(&app.probe, before + count, Duration::from_secs(300)).await?;
@@ -1593,7 +1621,8 @@ async fn seed_child(messages: u64) -> anyhow::Result<i64> {
     let state = erasure::startup::build_state(settings, Arc::new(SystemClock)).await?;
     let tag = &uuid::Uuid::new_v4().simple().to_string()[..12];
     seed::seed_account(
-        &state,
+        state.env(),
+        &state.settings.storage.data_dir,
         SeedSpec {
             vsee_id: VseeId::parse(&format!("big{tag}"))?,
             email: Email::parse(&format!("big{tag}@bench.example"))?,
@@ -1673,14 +1702,20 @@ async fn big_account(ctx: &StackCtx) -> anyhow::Result<BigCompare> {
         let rss_before = reset_peak_rss();
         stats.start();
         let t0 = Instant::now();
-        let receipt = deletion::open_request(&app.state, &account, Actor::AccountHolder, Channel::Api)
-            .await
-            .map_err(app_err)?;
+        let receipt = deletion::open_request(
+            app.state.env(),
+            &app.state.keys,
+            &account,
+            Actor::AccountHolder,
+            Channel::Api,
+        )
+        .await
+        .map_err(app_err)?;
         wait_completed(&app.probe, before + 1, Duration::from_secs(1800)).await?;
         let secs = t0.elapsed().as_secs_f64();
         let (longest, longest_sql, statements) = stats.stop();
         let rss_growth = peak_growth(rss_before);
-        let request = deletion::find(&app.state, receipt.request_id)
+        let request = deletion::find(&app.state.db, receipt.request_id)
             .await
             .map_err(app_err)?;
         let counts: HashMap<String, i64> = request
@@ -1689,7 +1724,14 @@ async fn big_account(ctx: &StackCtx) -> anyhow::Result<BigCompare> {
             .map(serde_json::from_str)
             .transpose()?
             .unwrap_or_default();
-        let files: Vec<&str> = app.state.datamap.files.iter().map(|f| f.name.as_str()).collect();
+        let files: Vec<&str> = app
+            .state
+            .purge_plan
+            .map
+            .files
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
         let rows = counts
             .iter()
             .filter(|(k, _)| !files.contains(&k.as_str()))

@@ -11,7 +11,7 @@ use serde::{Deserialize, de::DeserializeOwned};
 use crate::{
     error::AppError,
     http::{pages, session},
-    services::sessions::CurrentSession,
+    services::sessions::{Attempt, CurrentSession},
     state::AppState,
 };
 
@@ -33,6 +33,14 @@ pub struct ClientAddress(pub String);
 impl ClientAddress {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// A password attempt from this client, throttled by the application's throttle.
+    pub fn attempt<'a>(&'a self, state: &'a AppState) -> Attempt<'a> {
+        Attempt {
+            throttle: &state.throttle,
+            address: &self.0,
+        }
     }
 
     fn of(req: &Request, header: &str) -> Self {

@@ -67,6 +67,14 @@ pub fn app(state: AppState) -> impl Endpoint {
         .data(state)
 }
 
+/// The rules a self-service deletion is checked against, from the settings.
+pub(crate) fn self_service(state: &AppState) -> services::deletion::SelfService<'_> {
+    services::deletion::SelfService {
+        support_email: &state.settings.support.email,
+        reauth_window: state.reauth_window(),
+    }
+}
+
 /// Pages are never framed (a framed DELETE MY ACCOUNT button is the classic clickjacking
 /// target), load nothing from elsewhere, never send their URLs (which may carry reset or
 /// receipt tokens) to other sites, and are not cached: they show personal data.
@@ -135,7 +143,12 @@ async fn readyz(state: Data<&AppState>) -> (StatusCode, &'static str) {
 /// Prometheus text format. Names no account: counts, durations and route patterns only.
 #[handler]
 async fn metrics(state: Data<&AppState>) -> poem::Response {
-    match tokio::time::timeout(READINESS_BUDGET, services::monitoring::snapshot(&state)).await {
+    match tokio::time::timeout(
+        READINESS_BUDGET,
+        services::monitoring::snapshot(state.env(), &state.queue),
+    )
+    .await
+    {
         Ok(Ok(snapshot)) => poem::Response::builder()
             .content_type("text/plain; version=0.0.4; charset=utf-8")
             .body(state.metrics.render(&snapshot)),

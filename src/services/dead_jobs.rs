@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use crate::{
     db::Database,
+    env::Env,
     error::{AppError, AppResult},
     models::dead_job,
     services::{deletion, outbox},
-    state::AppState,
 };
 
 /// Records that `kind` for `id` died after `attempts` attempts and, for a step of a deletion,
@@ -30,7 +30,7 @@ pub async fn died(
 ) -> AppResult<()> {
     let tx = db.begin_write().await?;
     record(&tx, kind, id, attempts, error, now).await?;
-    deletion::step_died(&tx, kind, id, error).await?;
+    deletion::failure::step_died(&tx, kind, id, error).await?;
     tx.commit().await?;
     Ok(())
 }
@@ -87,9 +87,9 @@ pub async fn count(db: &Database) -> AppResult<u64> {
 /// Runs a dead job again: marks it retried and puts it back on the outbox with a fresh
 /// idempotency key, in one transaction. A job that is not dead (unknown id, already retried)
 /// is refused and nothing changes.
-pub async fn retry(state: &AppState, id: i64) -> AppResult<dead_job::Model> {
-    let now = state.clock.now();
-    let tx = state.db.begin_write().await?;
+pub async fn retry(env: Env<'_>, id: i64) -> AppResult<dead_job::Model> {
+    let now = env.now();
+    let tx = env.db.begin_write().await?;
     let job = dead_job::Entity::find_by_id(id)
         .one(&tx)
         .await?
@@ -117,9 +117,9 @@ pub async fn retry(state: &AppState, id: i64) -> AppResult<dead_job::Model> {
     }
     outbox::requeue(&tx, kind, request_id, now).await?;
     if matches!(kind, JobKind::ConfirmationEmail | JobKind::LedgerEntry) {
-        deletion::resume_after_purge(&tx, request_id).await?;
+        deletion::failure::resume_after_purge(&tx, request_id).await?;
     }
     tx.commit().await?;
-    state.outbox_written.notify_one();
+    env.wake_relay();
     Ok(job)
 }

@@ -1,11 +1,9 @@
 //! Use cases. Handlers and workers call these; only these (and `models`) touch the database.
 
 pub mod accounts;
-pub mod datamap;
 pub mod dead_jobs;
 pub mod deletion;
 pub mod ledger;
-pub mod mail;
 pub mod monitoring;
 pub mod notifications;
 pub mod outbox;
@@ -14,5 +12,4 @@ pub mod profile;
 pub mod purge;
 pub mod seed;
 pub mod sessions;
-pub mod throttle;
 pub mod watchdog;

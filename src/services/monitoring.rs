@@ -1,5 +1,6 @@
 //! What GET /metrics reads from the shared stores at scrape time.
 
+use erasure_jobs::JobQueue;
 use sea_orm::{
     EntityTrait, QuerySelect,
     sea_query::{Expr, ExprTrait},
@@ -7,21 +8,21 @@ use sea_orm::{
 
 use crate::{
     domain::DeletionStatus,
+    env::Env,
     error::{AppError, AppResult},
     metrics::Snapshot,
     models::deletion_request,
     services::{dead_jobs, outbox},
-    state::AppState,
 };
 
-pub async fn snapshot(state: &AppState) -> AppResult<Snapshot> {
+pub async fn snapshot(env: Env<'_>, queue: &JobQueue) -> AppResult<Snapshot> {
     let counts: Vec<(DeletionStatus, i64)> = deletion_request::Entity::find()
         .select_only()
         .column(deletion_request::Column::Status)
         .column_as(Expr::col(deletion_request::Column::Id).count(), "n")
         .group_by(deletion_request::Column::Status)
         .into_tuple()
-        .all(&state.db.conn)
+        .all(&env.db.conn)
         .await?;
     let deletions_by_status = DeletionStatus::ALL
         .into_iter()
@@ -33,16 +34,15 @@ pub async fn snapshot(state: &AppState) -> AppResult<Snapshot> {
             (status.as_str(), n)
         })
         .collect();
-    let (outbox_waiting, outbox_lag_secs) = outbox::pending(&state.db, state.clock.now()).await?;
+    let (outbox_waiting, outbox_lag_secs) = outbox::pending(env.db, env.now()).await?;
     Ok(Snapshot {
         deletions_by_status,
-        queue_backend: state.queue.backend_name(),
-        queue_waiting: state
-            .queue
+        queue_backend: queue.backend_name(),
+        queue_waiting: queue
             .backlog()
             .await
             .map_err(|e| AppError::Unavailable(e.into()))?,
-        dead_jobs: dead_jobs::count(&state.db).await?,
+        dead_jobs: dead_jobs::count(env.db).await?,
         outbox_waiting,
         outbox_lag_secs,
     })

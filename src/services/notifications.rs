@@ -13,10 +13,12 @@ use uuid::Uuid;
 
 use crate::{
     domain::AccountStatus,
+    env::Env,
     error::{AppError, AppResult},
+    keys::Keys,
+    mailer::{Mailer, stored_address},
     models::{account, notification, password_reset},
-    services::{accounts, mail, outbox},
-    state::AppState,
+    services::{accounts, outbox},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,11 +78,20 @@ pub async fn add<C: ConnectionTrait>(
     Ok(id)
 }
 
+/// What sending notices uses besides the environment.
+#[derive(Debug, Clone, Copy)]
+pub struct Sender<'a> {
+    pub keys: &'a Keys,
+    pub mailer: &'a Mailer,
+    /// How long a reset link works, counted from the request.
+    pub reset_ttl: chrono::Duration,
+}
+
 /// Sends notice `id` once. A notice whose account is gone (purged, or never existed) is done
 /// without sending anything.
-pub async fn send(state: &AppState, id: Uuid) -> AppResult<()> {
+pub async fn send(env: Env<'_>, sender: Sender<'_>, id: Uuid) -> AppResult<()> {
     let Some(notice) = notification::Entity::find_by_id(id.to_string())
-        .one(&state.db.conn)
+        .one(&env.db.conn)
         .await?
     else {
         return Ok(());
@@ -91,38 +102,34 @@ pub async fn send(state: &AppState, id: Uuid) -> AppResult<()> {
     let kind = NoticeKind::parse(&notice.kind)
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("notice {id} has unknown kind {}", notice.kind)))?;
     let account = match notice.account_id {
-        Some(account_id) => accounts::find(&state.db, account_id)
+        Some(account_id) => accounts::find(env.db, account_id)
             .await?
             .filter(|a| a.status == AccountStatus::Active),
         None => None,
     };
     let Some(account) = account else {
-        return mark_sent(state, &notice.id).await;
+        return mark_sent(env, &notice.id).await;
     };
+    let mailer = sender.mailer;
     let message = match kind {
-        NoticeKind::PasswordReset => match issue_reset_link(state, &notice, &account).await? {
-            Some(link) => mail::stored_address(&account.email).and_then(|to| {
-                let minutes = state.settings.security.password_reset_ttl_minutes;
-                mail::password_reset(&state.settings, &to, &notice.id, &link, minutes)
+        NoticeKind::PasswordReset => match issue_reset_link(env, sender, &notice, &account).await? {
+            Some(link) => stored_address(&account.email).and_then(|to| {
+                let minutes = sender.reset_ttl.num_minutes();
+                mailer.password_reset(&to, &notice.id, &link, minutes)
             }),
             // A newer link superseded this one before it was sent.
-            None => return mark_sent(state, &notice.id).await,
+            None => return mark_sent(env, &notice.id).await,
         },
-        NoticeKind::EmailChanged => mail::stored_address(notice.recipient.as_deref().unwrap_or_default())
-            .and_then(|to| mail::account_changed(&state.settings, &to, &notice.id, "email address")),
-        NoticeKind::PasswordChanged => mail::stored_address(&account.email)
-            .and_then(|to| mail::account_changed(&state.settings, &to, &notice.id, "password")),
-        NoticeKind::NotificationEmailChanged => mail::stored_address(&account.email).and_then(|to| {
-            mail::account_changed(&state.settings, &to, &notice.id, "offline-notification address")
-        }),
+        NoticeKind::EmailChanged => stored_address(notice.recipient.as_deref().unwrap_or_default())
+            .and_then(|to| mailer.account_changed(&to, &notice.id, "email address")),
+        NoticeKind::PasswordChanged => {
+            stored_address(&account.email).and_then(|to| mailer.account_changed(&to, &notice.id, "password"))
+        }
+        NoticeKind::NotificationEmailChanged => stored_address(&account.email)
+            .and_then(|to| mailer.account_changed(&to, &notice.id, "offline-notification address")),
     };
     let sent = match message {
-        Ok(message) => {
-            state
-                .mailer
-                .send(message, &format!("notification-{}", notice.id))
-                .await
-        }
+        Ok(message) => mailer.send(message, &format!("notification-{}", notice.id)).await,
         Err(e) => Err(e),
     };
     match sent {
@@ -132,20 +139,21 @@ pub async fn send(state: &AppState, id: Uuid) -> AppResult<()> {
         }
         Err(e) => return Err(AppError::internal(e)),
     }
-    mark_sent(state, &notice.id).await
+    mark_sent(env, &notice.id).await
 }
 
 /// Makes the notice's reset link the account's only live one, unless a newer request's link
 /// already is. Returns the link, or None when superseded. Running it twice issues the same
 /// link (its token derives from the notice).
 async fn issue_reset_link(
-    state: &AppState,
+    env: Env<'_>,
+    sender: Sender<'_>,
     notice: &notification::Model,
     account: &account::Model,
 ) -> AppResult<Option<String>> {
-    let token = state.keys.reset_token(&notice.id);
+    let token = sender.keys.reset_token(&notice.id);
     let token_hash = token.hash().0;
-    let tx = state.db.begin_write().await?;
+    let tx = env.db.begin_write().await?;
     let newer = password_reset::Entity::find()
         .filter(password_reset::Column::AccountId.eq(account.id))
         .filter(password_reset::Column::CreatedAt.gt(notice.created_at))
@@ -170,29 +178,29 @@ async fn issue_reset_link(
             id: Set(token_hash),
             account_id: Set(account.id),
             created_at: Set(notice.created_at),
-            expires_at: Set(notice.created_at + state.settings.security.password_reset_ttl()),
+            expires_at: Set(notice.created_at + sender.reset_ttl),
             used_at: Set(None),
         }
         .insert(&tx)
         .await?;
     }
     tx.commit().await?;
-    Ok(Some(format!(
-        "{}/reset-password?token={}",
-        state.settings.server.public_url.trim_end_matches('/'),
-        token.expose()
-    )))
+    Ok(Some(
+        sender
+            .mailer
+            .link(&format!("/reset-password?token={}", token.expose())),
+    ))
 }
 
-async fn mark_sent(state: &AppState, id: &str) -> AppResult<()> {
+async fn mark_sent(env: Env<'_>, id: &str) -> AppResult<()> {
     notification::Entity::update_many()
-        .col_expr(notification::Column::SentAt, Expr::value(state.clock.now()))
+        .col_expr(notification::Column::SentAt, Expr::value(env.now()))
         .col_expr(
             notification::Column::Recipient,
             Expr::value(Option::<String>::None),
         )
         .filter(notification::Column::Id.eq(id))
-        .exec(&state.db.conn)
+        .exec(&env.db.conn)
         .await?;
     Ok(())
 }

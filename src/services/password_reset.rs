@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
 use crate::{
     domain::{AccountStatus, Email, Password, SecretToken, VseeId},
+    env::Env,
     error::{AppError, AppResult},
     models::password_reset,
     services::{
@@ -16,45 +17,42 @@ use crate::{
         notifications::{self, NoticeKind},
         sessions,
     },
-    state::AppState,
+    throttle::Throttle,
 };
 
 /// Asks for a reset link for `login` (a VSee ID or an email), from `address`. Throttled per
 /// login and per address.
-pub async fn request(state: &AppState, login: &str, address: &str) -> AppResult<()> {
-    let now = state.clock.now();
-    state
-        .throttle
-        .reset_requested(&state.db, login, address, now)
-        .await?;
+pub async fn request(env: Env<'_>, throttle: &Throttle, login: &str, address: &str) -> AppResult<()> {
+    let now = env.now();
+    throttle.reset_requested(env.db, login, address, now).await?;
     let account = if login.contains('@') {
         match Email::parse(login) {
-            Ok(e) => accounts::find_by_email(&state.db, &e).await?,
+            Ok(e) => accounts::find_by_email(env.db, &e).await?,
             Err(_) => None,
         }
     } else {
         match VseeId::parse(login) {
-            Ok(id) => accounts::find_by_vsee_id(&state.db, &id).await?,
+            Ok(id) => accounts::find_by_vsee_id(env.db, &id).await?,
             Err(_) => None,
         }
     };
     let account_id = account
         .filter(|a| a.status == AccountStatus::Active)
         .map(|a| a.id);
-    let tx = state.db.begin_write().await?;
+    let tx = env.db.begin_write().await?;
     notifications::add(&tx, NoticeKind::PasswordReset, account_id, None, now).await?;
     tx.commit().await?;
-    state.outbox_written.notify_one();
+    env.wake_relay();
     Ok(())
 }
 
-pub async fn reset(state: &AppState, raw_token: &str, new_password: &Password) -> AppResult<()> {
+pub async fn reset(env: Env<'_>, raw_token: &str, new_password: &Password) -> AppResult<()> {
     let invalid =
         || AppError::InvalidInput("this reset link is invalid, used or expired; ask for a new one".into());
     let token = SecretToken::parse(raw_token).ok_or_else(invalid)?;
-    let now = state.clock.now();
+    let now = env.now();
     let reset = password_reset::Entity::find_by_id(token.hash().0)
-        .one(&state.db.conn)
+        .one(&env.db.conn)
         .await?
         .filter(|r| r.used_at.is_none() && r.expires_at > now)
         .ok_or_else(invalid)?;
@@ -63,18 +61,18 @@ pub async fn reset(state: &AppState, raw_token: &str, new_password: &Password) -
         .col_expr(password_reset::Column::UsedAt, Expr::value(now))
         .filter(password_reset::Column::Id.eq(&reset.id))
         .filter(password_reset::Column::UsedAt.is_null())
-        .exec(&state.db.conn)
+        .exec(&env.db.conn)
         .await?
         .rows_affected;
     if claimed != 1 {
         return Err(invalid());
     }
-    let account = accounts::find(&state.db, reset.account_id)
+    let account = accounts::find(env.db, reset.account_id)
         .await?
         .filter(|a| a.status == AccountStatus::Active)
         .ok_or_else(invalid)?;
     let hash = accounts::hash_password(new_password).await?;
-    let tx = state.db.begin_write().await?;
+    let tx = env.db.begin_write().await?;
     accounts::set_password_hash(&tx, account.id, hash, now).await?;
     // A reset means the old password may be known to someone else: log every device out,
     // end every other link, and tell the holder.
@@ -82,7 +80,7 @@ pub async fn reset(state: &AppState, raw_token: &str, new_password: &Password) -
     end_links(&tx, account.id).await?;
     notifications::add(&tx, NoticeKind::PasswordChanged, Some(account.id), None, now).await?;
     tx.commit().await?;
-    state.outbox_written.notify_one();
+    env.wake_relay();
     Ok(())
 }
 

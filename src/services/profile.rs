@@ -15,15 +15,15 @@ use sea_orm::{ActiveModelTrait, Set};
 
 use crate::{
     domain::{Email, Password, PersonName},
+    env::Env,
     error::{AppError, AppResult},
     models::account,
     services::{
         accounts,
         notifications::{self, NoticeKind},
         password_reset, sessions,
-        sessions::CurrentSession,
+        sessions::{Attempt, CurrentSession},
     },
-    state::AppState,
 };
 
 /// A change to an account's profile or credentials; absent fields stay as they are.
@@ -57,12 +57,15 @@ impl AccountChange {
     }
 }
 
+/// Applies `change` for the holder of `current`; `reauth_window` is how recent a log-in must
+/// be to change an address without the password.
 pub async fn update(
-    state: &AppState,
+    env: Env<'_>,
+    attempt: Attempt<'_>,
+    reauth_window: chrono::Duration,
     current: &CurrentSession,
     change: AccountChange,
     current_password: Option<&str>,
-    address: &str,
 ) -> AppResult<account::Model> {
     let account = &current.account;
     let sensitive = change.sensitive(account);
@@ -74,8 +77,8 @@ pub async fn update(
     }
     if sensitive.email || sensitive.notification_email || sensitive.password {
         match given {
-            Some(password) => sessions::check_password(state, current, password, address).await?,
-            None if current.login_is_older_than(state.clock.now(), state.reauth_window()) => {
+            Some(password) => sessions::check_password(env, attempt, current, password).await?,
+            None if current.login_is_older_than(env.now(), reauth_window) => {
                 return Err(AppError::ReauthenticationRequired);
             }
             None => {}
@@ -83,7 +86,7 @@ pub async fn update(
     }
     if let Some(email) = &change.email
         && sensitive.email
-        && accounts::find_by_email(&state.db, email).await?.is_some()
+        && accounts::find_by_email(env.db, email).await?.is_some()
     {
         return Err(AppError::Conflict(
             "an account with that email already exists".into(),
@@ -94,8 +97,8 @@ pub async fn update(
         None => None,
     };
 
-    let now = state.clock.now();
-    let tx = state.db.begin_write().await?;
+    let now = env.now();
+    let tx = env.db.begin_write().await?;
     let mut active: account::ActiveModel = account.clone().into();
     if let Some(n) = change.first_name {
         active.first_name = Set(n.as_str().to_owned());
@@ -145,7 +148,7 @@ pub async fn update(
     }
     tx.commit().await?;
     if sensitive.email || sensitive.notification_email || sensitive.password {
-        state.outbox_written.notify_one();
+        env.wake_relay();
         tracing::info!(account_id = account.id, "credentials changed");
     }
     Ok(updated)

@@ -14,14 +14,12 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
+    datamap::{ACCOUNTS_TABLE, Action, PurgePlan, StoreRule},
     domain::DeletionStatus,
+    env::Env,
     error::{AppError, AppResult},
     models::{deletion_request, purge_progress},
-    services::{
-        datamap::{ACCOUNTS_TABLE, Action, StoreRule},
-        outbox,
-    },
-    state::AppState,
+    services::outbox,
 };
 
 /// What a purge run ended with.
@@ -35,31 +33,31 @@ pub enum PurgeOutcome {
 
 const ACCOUNT_STEP: &str = "accounts";
 
-pub async fn run(state: &AppState, request_id: Uuid) -> AppResult<PurgeOutcome> {
-    let request = claim(state, request_id).await?;
+pub async fn run(env: Env<'_>, plan: &PurgePlan, request_id: Uuid) -> AppResult<PurgeOutcome> {
+    let request = claim(env, request_id).await?;
     let Some(request) = request else {
         return Ok(PurgeOutcome::AlreadyPurged);
     };
     let account_id = request.account_id;
     let rid = request_id.to_string();
-    let chunk = state.settings.purge.chunk_size;
+    let chunk = plan.chunk_size;
 
-    for rule in &state.datamap.stores {
-        purge_store(state, &rid, account_id, rule, chunk).await?;
+    for rule in &plan.map.stores {
+        purge_store(env, &rid, account_id, rule, chunk).await?;
     }
-    for store in &state.datamap.files {
-        purge_files(state, &rid, account_id, &store.name, &store.dir).await?;
+    for store in &plan.map.files {
+        purge_files(env, &plan.data_dir, &rid, account_id, &store.name, &store.dir).await?;
     }
-    purge_account_row(state, &rid, account_id).await?;
+    purge_account_row(env, &rid, account_id).await?;
 
-    let counts = store_counts(state, &rid).await?;
-    finish(state, request_id, &counts).await?;
+    let counts = store_counts(env, &rid).await?;
+    finish(env, request_id, &counts).await?;
     Ok(PurgeOutcome::Purged(counts))
 }
 
 /// Compare-and-set into `purging`. Returns None when the request is already past the purge.
-async fn claim(state: &AppState, request_id: Uuid) -> AppResult<Option<deletion_request::Model>> {
-    let now = state.clock.now();
+async fn claim(env: Env<'_>, request_id: Uuid) -> AppResult<Option<deletion_request::Model>> {
+    let now = env.now();
     let rid = request_id.to_string();
     let claimed = deletion_request::Entity::update_many()
         .col_expr(
@@ -78,20 +76,20 @@ async fn claim(state: &AppState, request_id: Uuid) -> AppResult<Option<deletion_
         .filter(
             deletion_request::Column::Status.is_in(DeletionStatus::that_can_become(DeletionStatus::Purging)),
         )
-        .exec(&state.db.conn)
+        .exec(&env.db.conn)
         .await?
         .rows_affected;
     let request = deletion_request::Entity::find_by_id(&rid)
-        .one(&state.db.conn)
+        .one(&env.db.conn)
         .await?
         .ok_or(AppError::NotFound)?;
     Ok((claimed == 1).then_some(request))
 }
 
-async fn progress(state: &AppState, rid: &str, step: &str) -> AppResult<Option<purge_progress::Model>> {
+async fn progress(env: Env<'_>, rid: &str, step: &str) -> AppResult<Option<purge_progress::Model>> {
     Ok(
         purge_progress::Entity::find_by_id((rid.to_owned(), step.to_owned()))
-            .one(&state.db.conn)
+            .one(&env.db.conn)
             .await?,
     )
 }
@@ -127,14 +125,14 @@ async fn record<C: ConnectionTrait>(
 }
 
 async fn purge_store(
-    state: &AppState,
+    env: Env<'_>,
     rid: &str,
     account_id: i64,
     rule: &StoreRule,
     chunk: u64,
 ) -> AppResult<()> {
     let step = rule.step();
-    if progress(state, rid, &step)
+    if progress(env, rid, &step)
         .await?
         .is_some_and(|p| p.completed_at.is_some())
     {
@@ -153,7 +151,7 @@ async fn purge_store(
         .limit(chunk)
         .to_owned();
     loop {
-        let tx = state.db.begin_write().await?;
+        let tx = env.db.begin_write().await?;
         let affected = match rule.action {
             Action::Delete => {
                 let stmt = Query::delete()
@@ -174,7 +172,7 @@ async fn purge_store(
             }
         };
         let done = affected < chunk;
-        let now = state.clock.now();
+        let now = env.now();
         record(
             &tx,
             rid,
@@ -190,20 +188,27 @@ async fn purge_store(
     }
 }
 
-async fn purge_files(state: &AppState, rid: &str, account_id: i64, name: &str, dir: &str) -> AppResult<()> {
+async fn purge_files(
+    env: Env<'_>,
+    data_dir: &std::path::Path,
+    rid: &str,
+    account_id: i64,
+    name: &str,
+    dir: &str,
+) -> AppResult<()> {
     let step = format!("files.{name}");
-    if progress(state, rid, &step)
+    if progress(env, rid, &step)
         .await?
         .is_some_and(|p| p.completed_at.is_some())
     {
         return Ok(());
     }
-    let dir = state.settings.storage.data_dir.join(dir);
+    let dir = data_dir.join(dir);
     let prefix = format!("{account_id}.");
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return record(&state.db.conn, rid, &step, 0, Some(state.clock.now())).await;
+            return record(&env.db.conn, rid, &step, 0, Some(env.now())).await;
         }
         Err(e) => return Err(AppError::internal(e)),
     };
@@ -214,7 +219,7 @@ async fn purge_files(state: &AppState, rid: &str, account_id: i64, name: &str, d
         }
         // Remove and count under the write lock, as the table chunks do: a purge racing this
         // one either waits and then finds the file gone (counting nothing), or removed it first.
-        let tx = state.db.begin_write().await?;
+        let tx = env.db.begin_write().await?;
         match std::fs::remove_file(entry.path()) {
             Ok(()) => {
                 record(&tx, rid, &step, 1, None).await?;
@@ -224,17 +229,17 @@ async fn purge_files(state: &AppState, rid: &str, account_id: i64, name: &str, d
             Err(e) => return Err(AppError::internal(e)),
         }
     }
-    record(&state.db.conn, rid, &step, 0, Some(state.clock.now())).await
+    record(&env.db.conn, rid, &step, 0, Some(env.now())).await
 }
 
-async fn purge_account_row(state: &AppState, rid: &str, account_id: i64) -> AppResult<()> {
-    if progress(state, rid, ACCOUNT_STEP)
+async fn purge_account_row(env: Env<'_>, rid: &str, account_id: i64) -> AppResult<()> {
+    if progress(env, rid, ACCOUNT_STEP)
         .await?
         .is_some_and(|p| p.completed_at.is_some())
     {
         return Ok(());
     }
-    let tx = state.db.begin_write().await?;
+    let tx = env.db.begin_write().await?;
     let stmt = Query::delete()
         .from_table(Alias::new(ACCOUNTS_TABLE))
         .and_where(Expr::col(Alias::new("id")).eq(account_id))
@@ -246,7 +251,7 @@ async fn purge_account_row(state: &AppState, rid: &str, account_id: i64) -> AppR
         rid,
         ACCOUNT_STEP,
         i64::try_from(removed).unwrap_or(0),
-        Some(state.clock.now()),
+        Some(env.now()),
     )
     .await?;
     tx.commit().await?;
@@ -254,10 +259,10 @@ async fn purge_account_row(state: &AppState, rid: &str, account_id: i64) -> AppR
 }
 
 /// Rows removed per store (table, or file store), summed over the rules that touch it.
-pub async fn store_counts(state: &AppState, rid: &str) -> AppResult<BTreeMap<String, i64>> {
+pub async fn store_counts(env: Env<'_>, rid: &str) -> AppResult<BTreeMap<String, i64>> {
     let rows = purge_progress::Entity::find()
         .filter(purge_progress::Column::RequestId.eq(rid))
-        .all(&state.db.conn)
+        .all(&env.db.conn)
         .await?;
     let mut counts = BTreeMap::new();
     for row in rows {
@@ -271,9 +276,9 @@ pub async fn store_counts(state: &AppState, rid: &str) -> AppResult<BTreeMap<Str
     Ok(counts)
 }
 
-async fn finish(state: &AppState, request_id: Uuid, counts: &BTreeMap<String, i64>) -> AppResult<()> {
-    let now = state.clock.now();
-    let tx = state.db.begin_write().await?;
+async fn finish(env: Env<'_>, request_id: Uuid, counts: &BTreeMap<String, i64>) -> AppResult<()> {
+    let now = env.now();
+    let tx = env.db.begin_write().await?;
     let json = serde_json::to_string(counts).map_err(AppError::internal)?;
     deletion_request::Entity::update_many()
         .col_expr(
@@ -294,7 +299,7 @@ async fn finish(state: &AppState, request_id: Uuid, counts: &BTreeMap<String, i6
         .await?;
     outbox::add(&tx, JobKind::ConfirmationEmail, request_id, now).await?;
     tx.commit().await?;
-    state.outbox_written.notify_one();
-    state.db.checkpoint().await?;
+    env.wake_relay();
+    env.db.checkpoint().await?;
     Ok(())
 }

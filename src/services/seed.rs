@@ -11,10 +11,10 @@ use sea_orm::{
 
 use crate::{
     domain::{Email, Password, PersonName, Plan, VseeId},
+    env::Env,
     error::{AppError, AppResult},
     models::account,
     services::accounts::{self, NewAccount},
-    state::AppState,
 };
 
 #[derive(Debug)]
@@ -54,14 +54,16 @@ fn random_hex(bytes: usize) -> String {
 }
 
 /// Seeds the account and reports progress (rows written so far) through `progress`.
+/// Seeds one account; its avatar goes under `data_dir` (the storage data directory).
 pub async fn seed_account(
-    state: &AppState,
+    env: Env<'_>,
+    data_dir: &std::path::Path,
     spec: SeedSpec,
     progress: &(dyn Fn(u64) + Sync),
 ) -> AppResult<SeedReport> {
-    let clock = state.clock.as_ref();
+    let clock = env.clock;
     let account = accounts::create(
-        &state.db,
+        env.db,
         clock,
         NewAccount {
             vsee_id: spec.vsee_id.clone(),
@@ -82,7 +84,7 @@ pub async fn seed_account(
     let peer_hash = accounts::hash_password(&Password::parse(&random_hex(16))?).await?;
     let mut peers = Vec::new();
     let wanted_peers = spec.contacts.max(u64::from(spec.messages > 0 || spec.calls > 0));
-    let tx = state.db.begin_write().await?;
+    let tx = env.db.begin_write().await?;
     for _ in 0..wanted_peers {
         let tag = random_hex(6);
         let peer = insert_returning_id(
@@ -133,7 +135,7 @@ pub async fn seed_account(
         ]);
     }
     written += bulk_insert(
-        state,
+        env,
         "contacts",
         &["owner_id", "contact_id", "nickname", "created_at"],
         rows,
@@ -146,7 +148,7 @@ pub async fn seed_account(
     // Conversations with members, then the messages in them.
     let mut conversations = Vec::new();
     if spec.messages > 0 {
-        let tx = state.db.begin_write().await?;
+        let tx = env.db.begin_write().await?;
         for &peer in peers.iter().take(MAX_CONVERSATIONS as usize) {
             let conversation = insert_returning_id(
                 &tx,
@@ -189,7 +191,7 @@ pub async fn seed_account(
             })
             .collect();
         written += bulk_insert(
-            state,
+            env,
             "messages",
             &["conversation_id", "sender_id", "body", "sent_at"],
             rows,
@@ -214,7 +216,7 @@ pub async fn seed_account(
         })
         .collect();
     written += bulk_insert(
-        state,
+        env,
         "calls",
         &["caller_id", "callee_id", "started_at", "duration_seconds"],
         rows,
@@ -235,7 +237,7 @@ pub async fn seed_account(
         })
         .collect();
     bulk_insert(
-        state,
+        env,
         "devices",
         &["account_id", "name", "platform", "push_token", "last_seen_at"],
         rows,
@@ -245,7 +247,7 @@ pub async fn seed_account(
     .await?;
 
     // An avatar on disk, named by account id as the data map's file store expects.
-    let avatar_dir = state.settings.storage.data_dir.join("avatars");
+    let avatar_dir = data_dir.join("avatars");
     tokio::fs::create_dir_all(&avatar_dir)
         .await
         .map_err(AppError::internal)?;
@@ -260,7 +262,7 @@ pub async fn seed_account(
     account::Entity::update_many()
         .col_expr(account::Column::AvatarFile, Expr::value(file))
         .filter(account::Column::Id.eq(me))
-        .exec(&state.db.conn)
+        .exec(&env.db.conn)
         .await?;
 
     Ok(SeedReport {
@@ -320,7 +322,7 @@ async fn insert_rows(
 }
 
 async fn bulk_insert(
-    state: &AppState,
+    env: Env<'_>,
     table: &str,
     columns: &[&str],
     rows: Vec<Vec<Value>>,
@@ -331,7 +333,7 @@ async fn bulk_insert(
         return Ok(0);
     }
     let n = rows.len() as u64;
-    let tx = state.db.begin_write().await?;
+    let tx = env.db.begin_write().await?;
     insert_rows(&tx, table, columns, rows).await?;
     tx.commit().await?;
     progress(written_before + n);

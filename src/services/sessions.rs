@@ -8,10 +8,11 @@ use crate::{
     clock::Clock,
     db::Database,
     domain::{AccountStatus, SecretToken},
+    env::Env,
     error::{AppError, AppResult},
     models::{account, session},
     services::accounts,
-    state::AppState,
+    throttle::Throttle,
 };
 
 /// The session cookie's name, for pages and API alike.
@@ -104,33 +105,34 @@ pub async fn end_all<C: ConnectionTrait>(conn: &C, account_id: i64) -> AppResult
         .rows_affected)
 }
 
-/// The log-in use case: throttle, check the password, open a session.
+/// Who is proving a password, and how hard that is made: the throttle and the client's
+/// address it counts under.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub throttle: &'a Throttle,
+    pub address: &'a str,
+}
+
+/// The log-in use case: throttle, check the password, open a session lasting `ttl`.
 pub async fn log_in(
-    state: &AppState,
+    env: Env<'_>,
+    attempt: Attempt<'_>,
+    ttl: Duration,
     vsee_id: &str,
     password: &str,
-    address: &str,
 ) -> AppResult<(account::Model, SecretToken)> {
-    let now = state.clock.now();
-    state
-        .throttle
-        .check_login(&state.db, vsee_id, address, now)
-        .await?;
-    match accounts::authenticate(&state.db, vsee_id, password).await {
+    let now = env.now();
+    let Attempt { throttle, address } = attempt;
+    throttle.check_login(env.db, vsee_id, address, now).await?;
+    match accounts::authenticate(env.db, vsee_id, password).await {
         Ok(account) => {
-            state
-                .throttle
-                .login_succeeded(&state.db, vsee_id, address)
-                .await?;
-            let token = start(&state.db, state.clock.as_ref(), account.id, state.session_ttl()).await?;
+            throttle.login_succeeded(env.db, vsee_id, address).await?;
+            let token = start(env.db, env.clock, account.id, ttl).await?;
             tracing::info!(account_id = account.id, "logged in");
             Ok((account, token))
         }
         Err(e @ AppError::InvalidCredentials) => {
-            state
-                .throttle
-                .login_failed(&state.db, vsee_id, address, now)
-                .await?;
+            throttle.login_failed(env.db, vsee_id, address, now).await?;
             Err(e)
         }
         Err(e) => Err(e),
@@ -139,28 +141,34 @@ pub async fn log_in(
 
 /// Proves the password again within a live session, restarting the re-authentication window.
 pub async fn reauthenticate(
-    state: &AppState,
+    env: Env<'_>,
+    attempt: Attempt<'_>,
     current: &CurrentSession,
     password: &str,
-    address: &str,
 ) -> AppResult<()> {
-    check_password(state, current, password, address).await?;
-    mark_reauthenticated(&state.db, state.clock.as_ref(), &current.session.id).await
+    check_password(env, attempt, current, password).await?;
+    mark_reauthenticated(env.db, env.clock, &current.session.id).await
 }
 
 /// Checks the session's account password (throttled like log-ins) without recording
 /// anything, for forms that prove it and act in the same request.
 pub async fn check_password(
-    state: &AppState,
+    env: Env<'_>,
+    attempt: Attempt<'_>,
     current: &CurrentSession,
     password: &str,
-    address: &str,
 ) -> AppResult<()> {
-    let now = state.clock.now();
+    let now = env.now();
     let id = &current.account.vsee_id;
-    state.throttle.check_login(&state.db, id, address, now).await?;
+    attempt
+        .throttle
+        .check_login(env.db, id, attempt.address, now)
+        .await?;
     if !accounts::password_matches(password, &current.account.password_hash).await? {
-        state.throttle.login_failed(&state.db, id, address, now).await?;
+        attempt
+            .throttle
+            .login_failed(env.db, id, attempt.address, now)
+            .await?;
         return Err(AppError::InvalidCredentials);
     }
     Ok(())

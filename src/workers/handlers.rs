@@ -14,19 +14,22 @@ use uuid::Uuid;
 
 use crate::{
     error::{AppError, AppResult},
-    services::{dead_jobs, deletion, ledger, mail, notifications, outbox, purge},
+    services::{
+        dead_jobs,
+        deletion::{self, confirmation},
+        ledger, notifications, outbox, purge,
+    },
     state::AppState,
 };
-
-/// How long one worker may hold the sending of a confirmation before another may take over.
-const EMAIL_LEASE_SECS: i64 = 60;
 
 pub async fn purge(job: PurgeAccount, state: Data<AppState>) -> Result<(), BoxDynError> {
     let request_id = job.request_id();
     let started = Instant::now();
-    let outcome = purge::run(&state, request_id).await.map(|outcome| {
-        tracing::info!(%request_id, ?outcome, "purge finished");
-    });
+    let outcome = purge::run(state.env(), &state.purge_plan, request_id)
+        .await
+        .map(|outcome| {
+            tracing::info!(%request_id, ?outcome, "purge finished");
+        });
     conclude(
         &state,
         JobKind::Purge,
@@ -41,7 +44,7 @@ pub async fn purge(job: PurgeAccount, state: Data<AppState>) -> Result<(), BoxDy
 pub async fn confirmation_email(job: SendConfirmation, state: Data<AppState>) -> Result<(), BoxDynError> {
     let request_id = job.request_id();
     let started = Instant::now();
-    let outcome = send_confirmation(&state, request_id).await;
+    let outcome = confirmation::send(state.env(), &state.keys, &state.mailer, request_id).await;
     conclude(
         &state,
         JobKind::ConfirmationEmail,
@@ -75,53 +78,13 @@ pub async fn ledger_entry(job: RecordLedgerEntry, state: Data<AppState>) -> Resu
 pub async fn notification(job: SendNotification, state: Data<AppState>) -> Result<(), BoxDynError> {
     let id = job.notification_id();
     let started = Instant::now();
-    let outcome = notifications::send(&state, id).await;
+    let sender = notifications::Sender {
+        keys: &state.keys,
+        mailer: &state.mailer,
+        reset_ttl: state.settings.security.password_reset_ttl(),
+    };
+    let outcome = notifications::send(state.env(), sender, id).await;
     conclude(&state, JobKind::Notification, id, job.attempt(), started, outcome).await
-}
-
-async fn send_confirmation(state: &AppState, request_id: Uuid) -> AppResult<()> {
-    let lease = chrono::Duration::seconds(EMAIL_LEASE_SECS);
-    loop {
-        let request = deletion::find(state, request_id).await?;
-        let pending = request.email_sent_at.is_none() && request.email_failed_at.is_none();
-        let Some(to) = request.notify_email.as_deref().filter(|_| pending) else {
-            break;
-        };
-        // Two workers can be handed the same job (a redelivery after a missed heartbeat):
-        // only the lease holder sends; the other waits for it to finish or its lease to end.
-        if !deletion::claim_confirmation(state, request_id, lease).await? {
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            continue;
-        }
-        let rid = request_id.to_string();
-        let receipt = state.keys.receipt(&rid);
-        let sent = match mail::stored_address(to) {
-            Ok(to) => match mail::deletion_confirmation(&state.settings, &to, &rid, receipt.expose()) {
-                // Named by request id: a re-run after a crash rewrites the same file.
-                Ok(message) => state.mailer.send(message, &format!("deletion-{rid}")).await,
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        match sent {
-            Ok(()) => {
-                tracing::info!(%request_id, "confirmation email sent");
-                break;
-            }
-            // Erasure does not wait on a mailbox: the deletion completes, and its ledger
-            // entry records that the confirmation could not be sent.
-            Err(e) if e.is_permanent() => {
-                tracing::warn!(%request_id, error = %e, "confirmation cannot be delivered; completing without it");
-                return deletion::confirmation_undeliverable(state, request_id, &e.to_string()).await;
-            }
-            Err(e) => {
-                // Let the retry take the lease at once.
-                deletion::release_confirmation(state, request_id).await?;
-                return Err(AppError::internal(e));
-            }
-        }
-    }
-    deletion::confirmation_sent(state, request_id).await
 }
 
 /// Records how an attempt ended: nothing on success; otherwise the next attempt scheduled
@@ -157,7 +120,7 @@ async fn conclude(
     let tx = state.db.begin_write().await?;
     outbox::reschedule(&tx, kind, id, attempt + 1, not_before, &detail, now).await?;
     if kind.is_deletion_step() {
-        deletion::note_error(&tx, id, &detail).await?;
+        deletion::failure::note_error(&tx, id, &detail).await?;
     }
     tx.commit().await?;
     tracing::warn!(

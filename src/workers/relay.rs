@@ -5,8 +5,9 @@
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    services::{notifications, outbox, throttle, watchdog},
+    services::{notifications, outbox, watchdog},
     state::AppState,
+    throttle,
 };
 
 const BATCH: u64 = 100;

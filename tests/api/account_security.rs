@@ -168,7 +168,9 @@ async fn a_reset_request_runs_the_same_statements_whether_or_not_the_account_exi
     let mut runs = Vec::new();
     for login in ["mark08", "nobody99", "mark@vsee.com", "nobody@vsee.com"] {
         seen.lock().unwrap().clear();
-        password_reset::request(state, login, "192.0.2.7").await.unwrap();
+        password_reset::request(state.env(), &state.throttle, login, "192.0.2.7")
+            .await
+            .unwrap();
         runs.push(seen.lock().unwrap().clone());
     }
     assert!(!runs[0].is_empty());

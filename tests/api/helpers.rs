@@ -424,9 +424,14 @@ impl TestApp {
             calls,
             devices,
         };
-        seed::seed_account(&self.state, spec, &|_| {})
-            .await
-            .expect("seeded")
+        seed::seed_account(
+            self.state.env(),
+            &self.state.settings.storage.data_dir,
+            spec,
+            &|_| {},
+        )
+        .await
+        .expect("seeded")
     }
 
     /// Polls the receipt until the deletion reaches `status` (or fails the test after 15 s).
@@ -684,7 +689,7 @@ impl TestApp {
     }
 
     pub async fn request(&self) -> erasure::models::deletion_request::Model {
-        erasure::services::deletion::find(&self.state, self.only_request_id().await)
+        erasure::services::deletion::find(&self.state.db, self.only_request_id().await)
             .await
             .unwrap()
     }

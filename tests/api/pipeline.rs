@@ -68,12 +68,16 @@ async fn the_purge_run_twice_leaves_the_same_end_state(stack: Stack) {
     let app = spawn_app_without_workers(stack).await;
     let id = seeded_and_requested(&app).await;
 
-    let first = purge::run(&app.state, id).await.unwrap();
+    let first = purge::run(app.state.env(), &app.state.purge_plan, id)
+        .await
+        .unwrap();
     assert_eq!(first, PurgeOutcome::Purged(expected_counts()));
     let after_first = snapshot(&app).await;
     let request_after_first = app.request().await;
 
-    let second = purge::run(&app.state, id).await.unwrap();
+    let second = purge::run(app.state.env(), &app.state.purge_plan, id)
+        .await
+        .unwrap();
     assert_eq!(second, PurgeOutcome::AlreadyPurged);
     assert_eq!(snapshot(&app).await, after_first);
     assert_eq!(app.request().await, request_after_first);
@@ -86,7 +90,10 @@ async fn the_purge_run_twice_leaves_the_same_end_state(stack: Stack) {
 async fn two_purges_racing_count_every_row_once(stack: Stack) {
     let app = spawn_app_without_workers(stack).await;
     let id = seeded_and_requested(&app).await;
-    let (a, b) = tokio::join!(purge::run(&app.state, id), purge::run(&app.state, id));
+    let (a, b) = tokio::join!(
+        purge::run(app.state.env(), &app.state.purge_plan, id),
+        purge::run(app.state.env(), &app.state.purge_plan, id)
+    );
     let (a, b) = (a.unwrap(), b.unwrap());
     for outcome in [a, b] {
         if let PurgeOutcome::Purged(counts) = outcome {
@@ -106,7 +113,11 @@ async fn a_purge_that_fails_part_way_completes_on_retry_with_correct_counts(stac
     app.fail_deletes("messages", Some(&format!("OLD.id >= {}", first_message + 75)))
         .await;
 
-    assert!(purge::run(&app.state, id).await.is_err());
+    assert!(
+        purge::run(app.state.env(), &app.state.purge_plan, id)
+            .await
+            .is_err()
+    );
     let rid = id.to_string();
     let done = |step: &str| {
         format!(
@@ -138,7 +149,9 @@ async fn a_purge_that_fails_part_way_completes_on_retry_with_correct_counts(stac
 
     app.stop_failing_deletes("messages").await;
     assert_eq!(
-        purge::run(&app.state, id).await.unwrap(),
+        purge::run(app.state.env(), &app.state.purge_plan, id)
+            .await
+            .unwrap(),
         PurgeOutcome::Purged(expected_counts())
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 0);

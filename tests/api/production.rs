@@ -171,9 +171,15 @@ async fn purge_under_way(app: &TestApp, vsee_id: &str, messages: u64, started_af
     app.seed(vsee_id, &email, "free", messages).await;
     let worker = Process::start(&["worker"], &app.vars, false);
     let account = account_model(app, vsee_id).await;
-    let receipt = deletion::open_request(&app.state, &account, Actor::AccountHolder, Channel::Api)
-        .await
-        .unwrap();
+    let receipt = deletion::open_request(
+        app.state.env(),
+        &app.state.keys,
+        &account,
+        Actor::AccountHolder,
+        Channel::Api,
+    )
+    .await
+    .unwrap();
     let removed = format!(
         "SELECT COALESCE(MAX(rows_removed), 0) FROM purge_progress \
          WHERE request_id = '{}' AND step = 'messages.sender_id'",

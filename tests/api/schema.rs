@@ -2,7 +2,7 @@
 //! reads each one's catalog. SQLite always; PostgreSQL when ERASURE_TEST_DATABASE_URL names a
 //! server (CI sets it), each run in a database of its own.
 
-use erasure::{config::Settings, db::Database, services::datamap};
+use erasure::{config::Settings, datamap, db::Database};
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectionTrait, Statement};
 

@@ -233,9 +233,15 @@ async fn a_step_the_queue_lost_is_sent_again(stack: Stack) {
     .await
     .unwrap()
     .unwrap();
-    deletion::open_request(&app.state, &account, Actor::AccountHolder, Channel::Api)
-        .await
-        .unwrap();
+    deletion::open_request(
+        app.state.env(),
+        &app.state.keys,
+        &account,
+        Actor::AccountHolder,
+        Channel::Api,
+    )
+    .await
+    .unwrap();
     // The relay handed the purge to the queue, and the queue lost it.
     app.execute("UPDATE outbox SET dispatched_at = created_at").await;
 

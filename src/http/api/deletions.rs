@@ -61,7 +61,7 @@ impl DeletionsApi {
         operation_id = "getDeletion"
     )]
     async fn status(&self, state: Data<&AppState>, receipt_id: Path<String>) -> ApiResult<StatusResponse> {
-        let view = deletion::by_receipt(&state, &receipt_id).await?;
+        let view = deletion::by_receipt(&state.db, &receipt_id).await?;
         Ok(StatusResponse::Ok(Json(DeletionStatusView::of(&view))))
     }
 }

@@ -8,7 +8,7 @@ use super::{
 use crate::{
     domain::{Channel, Email, Password, PersonName},
     error::AppError,
-    http::{error::ApiResult, extract::ClientAddress, session},
+    http::{error::ApiResult, extract::ClientAddress, self_service, session},
     models::account,
     services::{
         deletion,
@@ -166,7 +166,15 @@ impl MeApi {
     ) -> ApiResult<AccountResponse> {
         let change = body.parse()?;
         let password = body.current_password.as_ref().map(PasswordText::as_str);
-        let account = profile::update(&state, &current, change, password, address.as_str()).await?;
+        let account = profile::update(
+            state.env(),
+            address.attempt(&state),
+            state.reauth_window(),
+            &current,
+            change,
+            password,
+        )
+        .await?;
         Ok(AccountResponse::Ok(Json(AccountView::of(&account))))
     }
 
@@ -183,7 +191,13 @@ impl MeApi {
         address: ClientAddress,
         body: Json<Reauthentication>,
     ) -> ApiResult<ReauthResponse> {
-        sessions::reauthenticate(&state, &current, body.password.as_str(), address.as_str()).await?;
+        sessions::reauthenticate(
+            state.env(),
+            address.attempt(&state),
+            &current,
+            body.password.as_str(),
+        )
+        .await?;
         Ok(ReauthResponse::NoContent)
     }
 
@@ -198,9 +212,15 @@ impl MeApi {
         SessionCookie(current): SessionCookie,
         body: Json<DeletionConfirmation>,
     ) -> ApiResult<DeletionResponse> {
-        let receipt =
-            deletion::request_by_account_holder(&state, &current, body.confirm_email.as_str(), Channel::Api)
-                .await?;
+        let receipt = deletion::request_by_account_holder(
+            state.env(),
+            &state.keys,
+            self_service(&state),
+            &current,
+            body.confirm_email.as_str(),
+            Channel::Api,
+        )
+        .await?;
         session::clear(&state, jar);
         Ok(DeletionResponse::Accepted(Json(DeletionReceipt {
             receipt_id: receipt.receipt.expose().to_owned(),

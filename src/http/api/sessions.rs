@@ -49,10 +49,11 @@ impl SessionsApi {
         body: Json<LogIn>,
     ) -> ApiResult<LogInResponse> {
         let (account, token) = sessions::log_in(
-            &state,
+            state.env(),
+            address.attempt(&state),
+            state.session_ttl(),
             body.vsee_id.as_str(),
             body.password.as_str(),
-            address.as_str(),
         )
         .await?;
         session::set(&state, jar, &token);

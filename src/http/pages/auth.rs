@@ -57,7 +57,16 @@ pub(super) async fn login(
     token: &CsrfToken,
     CsrfForm(form): CsrfForm<LoginForm>,
 ) -> Response {
-    match sessions::log_in(&state, &form.vsee_id, &form.password, address.as_str()).await {
+    let attempt = address.attempt(&state);
+    match sessions::log_in(
+        state.env(),
+        attempt,
+        state.session_ttl(),
+        &form.vsee_id,
+        &form.password,
+    )
+    .await
+    {
         Ok((_, session_token)) => {
             session::set(&state, jar, &session_token);
             see_other("/account/profile")

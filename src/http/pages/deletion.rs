@@ -17,7 +17,7 @@ use crate::{
     error::AppError,
     http::{
         extract::{ClientAddress, CsrfForm, LoggedIn},
-        session,
+        self_service, session,
     },
     services::{accounts, deletion, sessions},
     state::AppState,
@@ -65,10 +65,18 @@ pub(super) async fn confirm(
         let mut current = current.clone();
         if let Some(password) = form.password.as_deref().filter(|p| !p.is_empty()) {
             // Proven for this request only: if the deletion is refused, nothing is recorded.
-            sessions::check_password(&state, &current, password, address.as_str()).await?;
+            sessions::check_password(state.env(), address.attempt(&state), &current, password).await?;
             current.session.authenticated_at = state.clock.now();
         }
-        deletion::request_by_account_holder(&state, &current, &form.email, Channel::Web).await
+        deletion::request_by_account_holder(
+            state.env(),
+            &state.keys,
+            self_service(&state),
+            &current,
+            &form.email,
+            Channel::Web,
+        )
+        .await
     }
     .await;
     match result {
@@ -100,7 +108,7 @@ pub(super) async fn confirm(
 #[handler]
 pub(super) async fn status(state: Data<&AppState>, Path(receipt): Path<String>) -> Response {
     let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
-    match deletion::by_receipt(&state, &receipt).await {
+    match deletion::by_receipt(&state.db, &receipt).await {
         Ok(view) => ok(&DeletionStatusPage {
             status: view.status.as_str().to_owned(),
             requested_at: fmt(view.requested_at),

@@ -44,7 +44,7 @@ pub(super) async fn forgot(
         if form.login.trim().is_empty() {
             return Err(AppError::InvalidInput("type your VSee ID or email".into()));
         }
-        password_reset::request(&state, &form.login, address.as_str()).await
+        password_reset::request(state.env(), &state.throttle, &form.login, address.as_str()).await
     }
     .await;
     let page = |sent, error| ForgotPasswordPage {
@@ -90,7 +90,7 @@ pub(super) async fn reset(
 ) -> Response {
     let result = async {
         let password = Password::parse(&form.new_password)?;
-        password_reset::reset(&state, &form.token, &password).await
+        password_reset::reset(state.env(), &form.token, &password).await
     }
     .await;
     let page = |done, error| ResetPasswordPage {

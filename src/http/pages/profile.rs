@@ -90,7 +90,15 @@ async fn apply(
 ) -> Response {
     let result = async {
         let (change, password) = change()?;
-        profile::update(state, &current, change, password.as_deref(), address.as_str()).await
+        profile::update(
+            state.env(),
+            address.attempt(state),
+            state.reauth_window(),
+            &current,
+            change,
+            password.as_deref(),
+        )
+        .await
     }
     .await;
     match result {

@@ -25,6 +25,16 @@ pub enum DataMapError {
     Schema(#[from] sea_orm::DbErr),
 }
 
+/// What the purge works from: the map, where file stores live, and how many rows one
+/// statement removes.
+#[derive(Debug, Clone)]
+pub struct PurgePlan {
+    pub map: DataMap,
+    /// The storage data directory; file stores are folders under it.
+    pub data_dir: std::path::PathBuf,
+    pub chunk_size: u64,
+}
+
 /// The compiled-in map, or the file named by `purge.datamap`.
 pub fn load(path: &str) -> Result<DataMap, DataMapError> {
     if path.is_empty() {
