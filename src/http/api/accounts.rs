@@ -3,7 +3,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 
 use super::{
     ApiTags,
-    fields::{EmailText, NameText, NewPasswordText, VseeIdText},
+    fields::{EmailText, NameText, NewPasswordText, Optional, VseeIdText},
     me::AccountView,
 };
 use crate::{
@@ -21,14 +21,10 @@ pub struct SignUp {
     pub vsee_id: VseeIdText,
     pub email: EmailText,
     pub password: NewPasswordText,
-    #[oai(default = "empty_name")]
-    pub first_name: NameText,
-    #[oai(default = "empty_name")]
-    pub last_name: NameText,
-}
-
-fn empty_name() -> NameText {
-    NameText(String::new())
+    /// May be left out (empty).
+    pub first_name: Optional<NameText>,
+    /// May be left out (empty).
+    pub last_name: Optional<NameText>,
 }
 
 #[derive(ApiResponse)]
@@ -47,8 +43,8 @@ impl AccountsApi {
             body.vsee_id.as_str(),
             body.email.as_str(),
             body.password.as_str(),
-            body.first_name.as_str(),
-            body.last_name.as_str(),
+            body.first_name.as_ref().map_or("", NameText::as_str),
+            body.last_name.as_ref().map_or("", NameText::as_str),
         )
         .map_err(AppError::from)?;
         let account = accounts::create(&state.db, state.clock.as_ref(), new).await?;

@@ -13,6 +13,8 @@ pub struct DeletionStatusView {
     /// pending | purging | purged | completed | failed
     pub status: String,
     pub requested_at: DateTime<Utc>,
+    /// `null` until the deletion completes.
+    #[oai(nullable)]
     pub completed_at: Option<DateTime<Utc>>,
     pub steps: Vec<StepView>,
 }
@@ -23,6 +25,8 @@ pub struct StepView {
     pub name: String,
     /// waiting | running | done | failed
     pub status: String,
+    /// When the step finished (or failed); `null` while it has not.
+    #[oai(nullable)]
     pub at: Option<DateTime<Utc>>,
 }
 

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 
 use poem_openapi::{
-    registry::{MetaSchema, MetaSchemaRef},
+    registry::{MetaSchema, MetaSchemaRef, Registry},
     types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
 };
 use serde_json::Value;
@@ -111,6 +111,71 @@ text_field!(
     max = PersonName::MAX_LEN
 );
 
+/// An optional field that may be left out, but not sent as `null`: poem-openapi's `Option`
+/// takes `null` as "absent", which the spec (not nullable) does not say, and which a client
+/// sending `"first_name": null` to clear a name would silently see ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Optional<T>(pub Option<T>);
+
+impl<T> Optional<T> {
+    pub fn as_ref(&self) -> Option<&T> {
+        self.0.as_ref()
+    }
+}
+
+impl<T: Type> Type for Optional<T> {
+    const IS_REQUIRED: bool = false;
+    type RawValueType = T::RawValueType;
+    type RawElementValueType = T::RawElementValueType;
+
+    fn name() -> Cow<'static, str> {
+        format!("optional_{}", T::name()).into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        T::schema_ref()
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        self.0.as_ref().and_then(Type::as_raw_value)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        match &self.0 {
+            Some(value) => value.raw_element_iter(),
+            None => Box::new(std::iter::empty()),
+        }
+    }
+
+    fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl<T: ParseFromJSON> ParseFromJSON for Optional<T> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            None => Ok(Self(None)),
+            Some(Value::Null) => Err(ParseError::custom(
+                "null is not accepted here: leave the field out to keep its value",
+            )),
+            Some(value) => T::parse_from_json(Some(value))
+                .map(|v| Self(Some(v)))
+                .map_err(ParseError::propagate),
+        }
+    }
+}
+
+impl<T: ToJSON> ToJSON for Optional<T> {
+    fn to_json(&self) -> Option<Value> {
+        self.0.as_ref().and_then(ToJSON::to_json)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,5 +195,13 @@ mod tests {
         }
         assert!(VseeIdText::parse_from_json(Some(json!("ab"))).is_err());
         assert!(VseeIdText::parse_from_json(None).is_err());
+    }
+
+    #[test]
+    fn an_optional_field_may_be_absent_but_not_null() {
+        assert_eq!(Optional::<bool>::parse_from_json(None).unwrap(), Optional(None));
+        assert_eq!(Optional::<bool>::parse_from_json(Some(json!(true))).unwrap(), Optional(Some(true)));
+        assert!(Optional::<bool>::parse_from_json(Some(json!(null))).is_err());
+        assert!(Optional::<NameText>::parse_from_json(Some(json!(null))).is_err());
     }
 }

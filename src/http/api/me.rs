@@ -3,7 +3,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::MaybeUnde
 
 use super::{
     ApiTags, SessionCookie,
-    fields::{EmailText, NameText, NewPasswordText, PasswordText},
+    fields::{EmailText, NameText, NewPasswordText, Optional, PasswordText},
 };
 use crate::{
     domain::{Channel, Email, Password, PersonName},
@@ -62,16 +62,16 @@ impl AccountView {
 /// the re-authentication window or `current_password`. All of it is applied, or none.
 #[derive(Object)]
 pub struct AccountPatch {
-    pub first_name: Option<NameText>,
-    pub last_name: Option<NameText>,
+    pub first_name: Optional<NameText>,
+    pub last_name: Optional<NameText>,
     /// `null` clears it.
     #[oai(nullable)]
     pub offline_notification_email: MaybeUndefined<EmailText>,
-    pub offline_notification_enabled: Option<bool>,
-    pub email: Option<EmailText>,
+    pub offline_notification_enabled: Optional<bool>,
+    pub email: Optional<EmailText>,
     /// The new password.
-    pub password: Option<NewPasswordText>,
-    pub current_password: Option<PasswordText>,
+    pub password: Optional<NewPasswordText>,
+    pub current_password: Optional<PasswordText>,
 }
 
 impl AccountPatch {
@@ -92,7 +92,7 @@ impl AccountPatch {
                 MaybeUndefined::Null => Some(None),
                 MaybeUndefined::Value(v) => Some(Some(Email::parse(v.as_str())?)),
             },
-            offline_notification_enabled: self.offline_notification_enabled,
+            offline_notification_enabled: self.offline_notification_enabled.0,
             email: self
                 .email
                 .as_ref()

@@ -69,13 +69,52 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
     .server(format!("{}/api", state.settings.server.public_url.trim_end_matches('/')))
 }
 
+/// The workflow between operations, as OpenAPI links (sign-up → log-in → deletion →
+/// receipt): what a client, or schemathesis' stateful phase, follows. Request bodies name the
+/// fields they carry over, and the session cookie is taken from `Set-Cookie`.
+const LINKS: &str = include_str!("links.json");
+
+/// poem-openapi's document, completed with what its derives cannot say: the links, and that
+/// a new password comes with the current one.
+pub fn spec_document(state: &AppState) -> serde_json::Value {
+    let mut spec: serde_json::Value = serde_json::from_str(&openapi(state).spec()).unwrap_or_default();
+    if let Ok(links) = serde_json::from_str::<serde_json::Value>(LINKS) {
+        merge(&mut spec, &links);
+    }
+    spec["components"]["schemas"]["AccountPatch"]["anyOf"] = serde_json::json!([
+        { "not": { "required": ["password"] } },
+        { "required": ["current_password"] },
+    ]);
+    spec
+}
+
+/// Adds `extra`'s keys into `into`, recursively.
+fn merge(into: &mut serde_json::Value, extra: &serde_json::Value) {
+    match (into, extra) {
+        (serde_json::Value::Object(into), serde_json::Value::Object(extra)) => {
+            for (key, value) in extra {
+                merge(into.entry(key.clone()).or_insert(serde_json::Value::Null), value);
+            }
+        }
+        (into, extra) => *into = extra.clone(),
+    }
+}
+
 pub fn service(state: &AppState) -> impl Endpoint + use<> {
     let api = openapi(state);
-    let allowed = AllowedMethods::of(&api.spec());
-    let spec = api.spec_endpoint();
+    let document = spec_document(state);
+    let allowed = AllowedMethods::of(&document);
+    let spec_json = serde_json::to_string_pretty(&document).unwrap_or_default();
     let docs = api.swagger_ui();
     Route::new()
-        .at("/openapi.json", spec)
+        .at(
+            "/openapi.json",
+            poem::get(poem::endpoint::make_sync(move |_| {
+                poem::Response::builder()
+                    .content_type("application/json; charset=utf-8")
+                    .body(spec_json.clone())
+            })),
+        )
         .nest("/docs", docs)
         .nest("/", api)
         .catch_all_error(api_fallback)
@@ -98,8 +137,7 @@ pub fn service(state: &AppState) -> impl Endpoint + use<> {
 struct AllowedMethods(std::sync::Arc<Vec<(Vec<String>, String)>>);
 
 impl AllowedMethods {
-    fn of(spec_json: &str) -> Self {
-        let spec: serde_json::Value = serde_json::from_str(spec_json).unwrap_or_default();
+    fn of(spec: &serde_json::Value) -> Self {
         let mut table = Vec::new();
         if let Some(paths) = spec["paths"].as_object() {
             for (path, operations) in paths {
