@@ -1,43 +1,67 @@
-//! Prometheus metrics, rendered by GET /metrics. Counters kept in the process (requests, job
-//! durations) are per application, not global, so the tests can run many in one process.
-//! Gauges that describe shared state (deletions by status, queue depth, dead jobs, outbox
-//! lag) are read from the database and the queue at scrape time, so every process reports the
-//! same truth.
+//! Prometheus metrics (the Prometheus project's `prometheus-client`), served by GET /metrics in
+//! the OpenMetrics text format. One `Registry` per application, not a global one, so the tests
+//! run many applications in one process. Counters and histograms are this process's (requests,
+//! job durations); gauges that describe shared state (deletions by status, queue depth, dead
+//! jobs, outbox lag) are read from the database and the queue at scrape time, so every
+//! process reports the same truth.
 
-use std::{collections::BTreeMap, fmt::Write, sync::Mutex, time::Duration};
+use std::{sync::atomic::AtomicU64, time::Duration};
 
 use erasure_jobs::{Backlog, JobKind};
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
+    registry::Registry,
+};
 
 /// Upper bounds (seconds) of the job-duration histogram buckets.
 const BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-#[derive(Debug, Default, Clone)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
+/// The content type of what `render` returns.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    /// The route pattern, never the path: paths carry tokens, and one series per path would
+    /// grow without bound.
+    route: String,
+    status: u16,
 }
 
-impl Histogram {
-    fn observe(&mut self, secs: f64) {
-        for (bound, count) in BUCKETS.iter().zip(self.counts.iter_mut()) {
-            if secs <= *bound {
-                *count += 1;
-            }
-        }
-        self.sum += secs;
-        self.count += 1;
-    }
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    job: &'static str,
+    outcome: &'static str,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueueLabels {
+    backend: &'static str,
+    job: &'static str,
+}
+
+fn job_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
+}
+
+#[derive(Debug)]
 pub struct Metrics {
-    /// (method, route pattern, status) → count
-    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
-    /// (job kind, outcome) → durations
-    jobs: Mutex<BTreeMap<(&'static str, &'static str), Histogram>>,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    jobs: Family<JobLabels, Histogram, fn() -> Histogram>,
+    deletions: Family<StatusLabels, Gauge>,
+    queue_waiting: Family<QueueLabels, Gauge>,
+    dead_jobs: Gauge,
+    outbox_waiting: Gauge,
+    outbox_lag: Gauge<f64, AtomicU64>,
 }
 
 /// What is read from the shared stores at scrape time.
@@ -51,127 +75,108 @@ pub struct Snapshot {
     pub outbox_lag_secs: f64,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("erasure");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route pattern and status.",
+            requests.clone(),
+        );
+        let jobs = Family::<JobLabels, Histogram, fn() -> Histogram>::new_with_constructor(job_histogram);
+        registry.register(
+            "job_duration_seconds",
+            "Job run time by kind and outcome, in this process.",
+            jobs.clone(),
+        );
+        let deletions = Family::<StatusLabels, Gauge>::default();
+        registry.register("deletions", "Deletion requests by status.", deletions.clone());
+        let queue_waiting = Family::<QueueLabels, Gauge>::default();
+        registry.register(
+            "queue_waiting_jobs",
+            "Jobs queued and not yet taken by a worker.",
+            queue_waiting.clone(),
+        );
+        let dead_jobs = Gauge::default();
+        registry.register(
+            "dead_jobs",
+            "Jobs that failed their last attempt and were not retried.",
+            dead_jobs.clone(),
+        );
+        let outbox_waiting = Gauge::default();
+        registry.register(
+            "outbox_waiting",
+            "Outbox rows not yet relayed to the queue.",
+            outbox_waiting.clone(),
+        );
+        let outbox_lag = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "outbox_lag_seconds",
+            "How long the oldest due outbox row has waited for the relay.",
+            outbox_lag.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            jobs,
+            deletions,
+            queue_waiting,
+            dead_jobs,
+            outbox_waiting,
+            outbox_lag,
+        }
+    }
+}
+
+fn gauge_value(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 impl Metrics {
     pub fn request(&self, method: &str, route: &str, status: u16) {
-        if let Ok(mut map) = self.requests.lock() {
-            *map.entry((method.to_owned(), route.to_owned(), status))
-                .or_insert(0) += 1;
-        }
+        self.requests
+            .get_or_create(&RequestLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status,
+            })
+            .inc();
     }
 
     pub fn job_finished(&self, kind: JobKind, took: Duration, ok: bool) {
-        if let Ok(mut map) = self.jobs.lock() {
-            map.entry((kind.as_str(), if ok { "ok" } else { "error" }))
-                .or_default()
-                .observe(took.as_secs_f64());
-        }
+        let labels = JobLabels {
+            job: kind.as_str(),
+            outcome: if ok { "ok" } else { "error" },
+        };
+        self.jobs.get_or_create(&labels).observe(took.as_secs_f64());
     }
 
+    /// The registry as OpenMetrics text, with the shared gauges set from `snapshot`.
     pub fn render(&self, snapshot: &Snapshot) -> String {
-        let mut out = String::new();
-        let requests = self.requests.lock().map(|m| m.clone()).unwrap_or_default();
-        let jobs = self.jobs.lock().map(|m| m.clone()).unwrap_or_default();
-
-        header(
-            &mut out,
-            "erasure_http_requests_total",
-            "counter",
-            "HTTP requests by route pattern and status.",
-        );
-        for ((method, route, status), n) in &requests {
-            let _ = writeln!(
-                out,
-                "erasure_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {n}",
-                escape(method),
-                escape(route)
-            );
-        }
-
-        header(
-            &mut out,
-            "erasure_deletions",
-            "gauge",
-            "Deletion requests by status.",
-        );
         for (status, n) in &snapshot.deletions_by_status {
-            let _ = writeln!(out, "erasure_deletions{{status=\"{status}\"}} {n}");
+            self.deletions
+                .get_or_create(&StatusLabels { status })
+                .set(gauge_value(*n));
         }
-
-        header(
-            &mut out,
-            "erasure_queue_waiting_jobs",
-            "gauge",
-            "Jobs queued and not yet taken by a worker.",
-        );
         for kind in JobKind::ALL {
-            let _ = writeln!(
-                out,
-                "erasure_queue_waiting_jobs{{backend=\"{}\",job=\"{}\"}} {}",
-                snapshot.queue_backend,
-                kind.as_str(),
-                snapshot.queue_waiting.of(kind)
-            );
+            let labels = QueueLabels {
+                backend: snapshot.queue_backend,
+                job: kind.as_str(),
+            };
+            self.queue_waiting
+                .get_or_create(&labels)
+                .set(gauge_value(snapshot.queue_waiting.of(kind)));
         }
-
-        header(
-            &mut out,
-            "erasure_dead_jobs",
-            "gauge",
-            "Jobs that failed their last attempt and were not retried.",
-        );
-        let _ = writeln!(out, "erasure_dead_jobs {}", snapshot.dead_jobs);
-
-        header(
-            &mut out,
-            "erasure_outbox_waiting",
-            "gauge",
-            "Outbox rows not yet relayed to the queue.",
-        );
-        let _ = writeln!(out, "erasure_outbox_waiting {}", snapshot.outbox_waiting);
-        header(
-            &mut out,
-            "erasure_outbox_lag_seconds",
-            "gauge",
-            "Age of the oldest outbox row not yet relayed.",
-        );
-        let _ = writeln!(out, "erasure_outbox_lag_seconds {:.3}", snapshot.outbox_lag_secs);
-
-        header(
-            &mut out,
-            "erasure_job_duration_seconds",
-            "histogram",
-            "Job run time by kind and outcome, in this process.",
-        );
-        for ((kind, outcome), h) in &jobs {
-            let labels = format!("job=\"{kind}\",outcome=\"{outcome}\"");
-            for (bound, count) in BUCKETS.iter().zip(h.counts.iter()) {
-                let _ = writeln!(
-                    out,
-                    "erasure_job_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "erasure_job_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                h.count
-            );
-            let _ = writeln!(out, "erasure_job_duration_seconds_sum{{{labels}}} {:.6}", h.sum);
-            let _ = writeln!(out, "erasure_job_duration_seconds_count{{{labels}}} {}", h.count);
+        self.dead_jobs.set(gauge_value(snapshot.dead_jobs));
+        self.outbox_waiting.set(gauge_value(snapshot.outbox_waiting));
+        self.outbox_lag.set(snapshot.outbox_lag_secs);
+        let mut out = String::new();
+        if let Err(e) = encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "metrics could not be encoded");
         }
         out
     }
-}
-
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-fn escape(label: &str) -> String {
-    label
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -186,14 +191,27 @@ mod tests {
         m.request("GET", "/a\"b", 200);
         let text = m.render(&Snapshot::default());
         assert!(
-            text.contains("erasure_job_duration_seconds_bucket{job=\"purge\",outcome=\"ok\",le=\"0.025\"} 1"),
+            text.contains("erasure_job_duration_seconds_bucket{le=\"0.025\",job=\"purge\",outcome=\"ok\"} 1")
+                || text.contains(
+                    "erasure_job_duration_seconds_bucket{job=\"purge\",outcome=\"ok\",le=\"0.025\"} 1"
+                ),
             "{text}"
         );
         assert!(
-            text.contains("erasure_job_duration_seconds_bucket{job=\"purge\",outcome=\"ok\",le=\"5\"} 2"),
+            text.contains("erasure_job_duration_seconds_count{job=\"purge\",outcome=\"ok\"} 2"),
             "{text}"
         );
-        assert!(text.contains("erasure_job_duration_seconds_count{job=\"purge\",outcome=\"ok\"} 2"));
-        assert!(text.contains("route=\"/a\\\"b\",status=\"200\"} 1"), "{text}");
+        assert!(
+            text.contains("erasure_http_requests_total{method=\"GET\",route=\"/a\\\"b\",status=\"200\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn each_application_counts_on_its_own() {
+        let (a, b) = (Metrics::default(), Metrics::default());
+        a.request("GET", "/x", 200);
+        assert!(a.render(&Snapshot::default()).contains("route=\"/x\""));
+        assert!(!b.render(&Snapshot::default()).contains("route=\"/x\""));
     }
 }

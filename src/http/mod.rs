@@ -150,7 +150,7 @@ async fn metrics(state: Data<&AppState>) -> poem::Response {
     .await
     {
         Ok(Ok(snapshot)) => poem::Response::builder()
-            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .content_type(crate::metrics::CONTENT_TYPE)
             .body(state.metrics.render(&snapshot)),
         outcome => {
             let cause = match outcome {

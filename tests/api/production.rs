@@ -357,7 +357,7 @@ async fn metrics_describe_the_pipeline(stack: Stack) {
         r.headers()["content-type"]
             .to_str()
             .unwrap()
-            .starts_with("text/plain; version=0.0.4")
+            .starts_with("application/openmetrics-text")
     );
     let text = r.text().await.unwrap();
     for expected in [
