@@ -200,7 +200,10 @@ mod tests {
     #[test]
     fn an_optional_field_may_be_absent_but_not_null() {
         assert_eq!(Optional::<bool>::parse_from_json(None).unwrap(), Optional(None));
-        assert_eq!(Optional::<bool>::parse_from_json(Some(json!(true))).unwrap(), Optional(Some(true)));
+        assert_eq!(
+            Optional::<bool>::parse_from_json(Some(json!(true))).unwrap(),
+            Optional(Some(true))
+        );
         assert!(Optional::<bool>::parse_from_json(Some(json!(null))).is_err());
         assert!(Optional::<NameText>::parse_from_json(Some(json!(null))).is_err());
     }
