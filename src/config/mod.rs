@@ -8,15 +8,15 @@ use config::{Config, File, FileFormat};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-const DEFAULT_TOML: &str = include_str!("../config/default.toml");
-const TEST_TOML: &str = include_str!("../config/test.toml");
-const PRODUCTION_TOML: &str = include_str!("../config/production.toml");
-pub const DATAMAP_TOML: &str = include_str!("../config/datamap.toml");
+const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+const TEST_TOML: &str = include_str!("../../config/test.toml");
+const PRODUCTION_TOML: &str = include_str!("../../config/production.toml");
+pub const DATAMAP_TOML: &str = include_str!("../../config/datamap.toml");
 
 const ENV_PREFIX: &str = "ERASURE_";
 /// Ten years: longer makes no sense for finished jobs, and keeps the date arithmetic in range.
-const MAX_RETENTION_HOURS: u64 = 24 * 365 * 10;
-const MAX_MINUTES: i64 = 60 * 24 * 365 * 10;
+pub(crate) const MAX_RETENTION_HOURS: u64 = 24 * 365 * 10;
+pub(crate) const MAX_MINUTES: i64 = 60 * 24 * 365 * 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Environment {
@@ -282,175 +282,11 @@ impl Settings {
         Ok(settings)
     }
 
-    fn check(&self) -> Result<(), ConfigError> {
-        if self.purge.chunk_size == 0 {
-            return Err(ConfigError::Invalid("purge.chunk_size must be at least 1".into()));
-        }
-        if self.queue.max_attempts == 0 {
-            return Err(ConfigError::Invalid(
-                "queue.max_attempts must be at least 1".into(),
-            ));
-        }
-        if self.queue.batch_size == 0
-            || self.queue.heartbeat_interval_secs == 0
-            || self.queue.missed_heartbeats == 0
-        {
-            return Err(ConfigError::Invalid(
-                "queue.batch_size, concurrency, heartbeat_interval_secs and missed_heartbeats must be at least 1".into(),
-            ));
-        }
-        if self.queue.max_backlog == 0 || self.queue.max_backlog >= 8000 {
-            // apalis-redis 1.0 fails every fetch once 8,000 or more jobs are due at once.
-            return Err(ConfigError::Invalid(
-                "queue.max_backlog must be between 1 and 7999 (apalis-redis breaks at 8,000 due jobs)".into(),
-            ));
-        }
-        if self.queue.stall_after_secs == 0 || self.queue.stall_after_secs > MAX_RETENTION_HOURS * 3600 {
-            return Err(ConfigError::Invalid(
-                "queue.stall_after_secs must be positive and at most ten years".into(),
-            ));
-        }
-        if self.queue.retention_hours > MAX_RETENTION_HOURS {
-            return Err(ConfigError::Invalid(format!(
-                "queue.retention_hours must be at most {MAX_RETENTION_HOURS} (ten years)"
-            )));
-        }
-        let minutes = [
-            (
-                "security.reauth_window_minutes",
-                self.security.reauth_window_minutes,
-            ),
-            (
-                "security.session_ttl_hours",
-                self.security.session_ttl_hours.saturating_mul(60),
-            ),
-            (
-                "security.login_window_minutes",
-                self.security.login_window_minutes,
-            ),
-            (
-                "security.password_reset_ttl_minutes",
-                self.security.password_reset_ttl_minutes,
-            ),
-            (
-                "audit.completion_bound_minutes",
-                self.audit.completion_bound_minutes,
-            ),
-        ];
-        for (name, value) in minutes {
-            // Bounded so the date arithmetic built on them stays in range.
-            if !(1..=MAX_MINUTES).contains(&value) {
-                return Err(ConfigError::Invalid(format!(
-                    "{name} must be positive and at most ten years"
-                )));
-            }
-        }
-        let server = &self.server;
-        if server.max_body_bytes < 1024 || server.max_connections == 0 {
-            return Err(ConfigError::Invalid(
-                "server.max_body_bytes must be at least 1024 and server.max_connections at least 1".into(),
-            ));
-        }
-        if !(1..=3600).contains(&server.header_read_timeout_secs)
-            || !(1..=3600).contains(&server.body_read_timeout_secs)
-        {
-            return Err(ConfigError::Invalid(
-                "server.header_read_timeout_secs and body_read_timeout_secs must be 1 to 3600".into(),
-            ));
-        }
-        let header = server.client_address_header.as_str();
-        if !header.is_empty() && poem::http::HeaderName::from_bytes(header.as_bytes()).is_err() {
-            return Err(ConfigError::Invalid(format!(
-                "server.client_address_header {header:?} is not a header name"
-            )));
-        }
-        Ok(())
-    }
-
     pub fn secure_cookies(&self) -> bool {
         self.server.public_url.starts_with("https://")
     }
 }
 
+mod check;
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use secrecy::ExposeSecret;
-
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn defaults_match_the_documented_values() {
-        let s = Settings::load_from(&vars(&[])).unwrap();
-        assert_eq!(s.server.addr.to_string(), "127.0.0.1:3000");
-        assert_eq!(
-            s.database.url.expose_secret(),
-            "sqlite://data/erasure.db?mode=rwc"
-        );
-        assert_eq!(s.queue.url.expose_secret(), "");
-        assert_eq!(s.mail.url.expose_secret(), "file://data/outbox");
-        assert_eq!(s.support.email, "help@vsee.com");
-        assert_eq!(s.env, Environment::Development);
-    }
-
-    #[test]
-    fn environment_variables_override_files() {
-        let s = Settings::load_from(&vars(&[
-            ("ERASURE_ENV", "test"),
-            ("ERASURE_SERVER__ADDR", "127.0.0.1:4000"),
-            ("ERASURE_QUEUE__BATCH_SIZE", "42"),
-            ("ERASURE_MAIL__URL", "smtp://127.0.0.1:2525"),
-        ]))
-        .unwrap();
-        assert_eq!(s.server.addr.port(), 4000);
-        assert_eq!(s.queue.batch_size, 42);
-        assert_eq!(s.queue.poll_interval_ms, 25, "test.toml applies");
-        assert_eq!(s.mail.url.expose_secret(), "smtp://127.0.0.1:2525");
-    }
-
-    #[test]
-    fn retry_backoff_doubles_up_to_its_cap() {
-        let s = Settings::load_from(&vars(&[
-            ("ERASURE_QUEUE__RETRY_BACKOFF_MS", "100"),
-            ("ERASURE_QUEUE__RETRY_BACKOFF_MAX_MS", "500"),
-        ]))
-        .unwrap();
-        let ms: Vec<u128> = (1..=5).map(|a| s.queue.retry_backoff(a).as_millis()).collect();
-        assert_eq!(ms, [100, 200, 400, 500, 500]);
-    }
-
-    #[test]
-    fn a_backlog_limit_apalis_redis_cannot_take_is_refused() {
-        let err = Settings::load_from(&vars(&[("ERASURE_QUEUE__MAX_BACKLOG", "8000")])).unwrap_err();
-        assert!(err.to_string().contains("max_backlog"), "{err}");
-    }
-
-    #[test]
-    fn a_retention_beyond_ten_years_is_refused() {
-        let err =
-            Settings::load_from(&vars(&[("ERASURE_QUEUE__RETENTION_HOURS", "999999999999")])).unwrap_err();
-        assert!(err.to_string().contains("retention_hours"), "{err}");
-    }
-
-    #[test]
-    fn unknown_keys_are_rejected() {
-        let err = Settings::load_from(&vars(&[("ERASURE_SERVER__ADRR", "x")])).unwrap_err();
-        assert!(err.to_string().contains("adrr"), "{err}");
-    }
-
-    #[test]
-    fn an_unknown_environment_is_rejected() {
-        assert!(Settings::load_from(&vars(&[("ERASURE_ENV", "staging")])).is_err());
-    }
-
-    #[test]
-    fn secrets_are_redacted_in_debug_output() {
-        let s = Settings::load_from(&vars(&[("ERASURE_SERVER__KEY", "00ff")])).unwrap();
-        assert!(!format!("{s:?}").contains("00ff"));
-    }
-}
+mod tests;

@@ -1,0 +1,91 @@
+//! The bounds the settings must keep: checked once at load, so nothing downstream meets a
+//! zero batch, an overflowing duration or a header name that is not one.
+
+use super::{ConfigError, MAX_MINUTES, MAX_RETENTION_HOURS, Settings};
+
+impl Settings {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if self.purge.chunk_size == 0 {
+            return Err(ConfigError::Invalid("purge.chunk_size must be at least 1".into()));
+        }
+        if self.queue.max_attempts == 0 {
+            return Err(ConfigError::Invalid(
+                "queue.max_attempts must be at least 1".into(),
+            ));
+        }
+        if self.queue.batch_size == 0
+            || self.queue.heartbeat_interval_secs == 0
+            || self.queue.missed_heartbeats == 0
+        {
+            return Err(ConfigError::Invalid(
+                "queue.batch_size, concurrency, heartbeat_interval_secs and missed_heartbeats must be at least 1".into(),
+            ));
+        }
+        if self.queue.max_backlog == 0 || self.queue.max_backlog >= 8000 {
+            // apalis-redis 1.0 fails every fetch once 8,000 or more jobs are due at once.
+            return Err(ConfigError::Invalid(
+                "queue.max_backlog must be between 1 and 7999 (apalis-redis breaks at 8,000 due jobs)".into(),
+            ));
+        }
+        if self.queue.stall_after_secs == 0 || self.queue.stall_after_secs > MAX_RETENTION_HOURS * 3600 {
+            return Err(ConfigError::Invalid(
+                "queue.stall_after_secs must be positive and at most ten years".into(),
+            ));
+        }
+        if self.queue.retention_hours > MAX_RETENTION_HOURS {
+            return Err(ConfigError::Invalid(format!(
+                "queue.retention_hours must be at most {MAX_RETENTION_HOURS} (ten years)"
+            )));
+        }
+        let minutes = [
+            (
+                "security.reauth_window_minutes",
+                self.security.reauth_window_minutes,
+            ),
+            (
+                "security.session_ttl_hours",
+                self.security.session_ttl_hours.saturating_mul(60),
+            ),
+            (
+                "security.login_window_minutes",
+                self.security.login_window_minutes,
+            ),
+            (
+                "security.password_reset_ttl_minutes",
+                self.security.password_reset_ttl_minutes,
+            ),
+            (
+                "audit.completion_bound_minutes",
+                self.audit.completion_bound_minutes,
+            ),
+        ];
+        for (name, value) in minutes {
+            // Bounded so the date arithmetic built on them stays in range.
+            if !(1..=MAX_MINUTES).contains(&value) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name} must be positive and at most ten years"
+                )));
+            }
+        }
+        let server = &self.server;
+        if server.max_body_bytes < 1024 || server.max_connections == 0 {
+            return Err(ConfigError::Invalid(
+                "server.max_body_bytes must be at least 1024 and server.max_connections at least 1".into(),
+            ));
+        }
+        if !(1..=3600).contains(&server.header_read_timeout_secs)
+            || !(1..=3600).contains(&server.body_read_timeout_secs)
+        {
+            return Err(ConfigError::Invalid(
+                "server.header_read_timeout_secs and body_read_timeout_secs must be 1 to 3600".into(),
+            ));
+        }
+        let header = server.client_address_header.as_str();
+        if !header.is_empty() && poem::http::HeaderName::from_bytes(header.as_bytes()).is_err() {
+            return Err(ConfigError::Invalid(format!(
+                "server.client_address_header {header:?} is not a header name"
+            )));
+        }
+        Ok(())
+    }
+}
