@@ -273,7 +273,7 @@ async fn jobs(settings: Settings, clock: Arc<SystemClock>, command: JobsCommand)
         JobsCommand::Status => {
             let snapshot = monitoring::snapshot(state.env(), &state.queue).await?;
             println!("queue backend: {}", snapshot.queue_backend);
-            for kind in erasure_jobs::JobKind::ALL {
+            for &kind in erasure_jobs::JobKind::ALL {
                 println!("waiting {}: {}", kind.as_str(), snapshot.queue_waiting.of(kind));
             }
             println!("dead jobs: {}", snapshot.dead_jobs);

@@ -159,7 +159,7 @@ impl Metrics {
                 .get_or_create(&StatusLabels { status })
                 .set(gauge_value(*n));
         }
-        for kind in JobKind::ALL {
+        for &kind in JobKind::ALL {
             let labels = QueueLabels {
                 backend: snapshot.queue_backend,
                 job: kind.as_str(),

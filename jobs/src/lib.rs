@@ -5,58 +5,21 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The three steps of a deletion, each its own queue, and the notices to account holders.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum JobKind {
-    Purge,
-    ConfirmationEmail,
-    LedgerEntry,
-    Notification,
-}
-
-impl JobKind {
-    pub const ALL: [JobKind; 4] = [
-        Self::Purge,
-        Self::ConfirmationEmail,
-        Self::LedgerEntry,
-        Self::Notification,
-    ];
-
-    /// The name stored in the outbox.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Purge => "purge",
-            Self::ConfirmationEmail => "confirmation_email",
-            Self::LedgerEntry => "ledger_entry",
-            Self::Notification => "notification",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == raw)
-    }
-
-    /// The apalis queue (job_type) name. Explicit, so a refactor cannot rename a queue.
-    pub fn queue(self) -> &'static str {
-        match self {
-            Self::Purge => "erasure.purge",
-            Self::ConfirmationEmail => "erasure.confirmation_email",
-            Self::LedgerEntry => "erasure.ledger_entry",
-            Self::Notification => "erasure.notification",
-        }
-    }
-
-    /// Whether the job is a step of a deletion request (its id is the request's).
-    pub fn is_deletion_step(self) -> bool {
-        !matches!(self, Self::Notification)
-    }
+/// A job payload: versioned, naming one id, knowing its kind and which attempt it is.
+pub trait Job: Serialize + for<'de> Deserialize<'de> + Clone + Send + Sync + Unpin + 'static {
+    const KIND: JobKind;
+    fn new(id: Uuid, attempt: u32) -> Self;
+    /// What the job acts on (a deletion request, a notice).
+    fn id(&self) -> Uuid;
+    /// Which run this is, from 1.
+    fn attempt(&self) -> u32;
 }
 
 /// Declares a versioned payload naming one id. Version 2 adds the attempt the job runs as:
 /// retries are new jobs scheduled by our outbox, so the attempt travels with the job; a
 /// version-1 job (queued before the upgrade) runs as attempt 1.
 macro_rules! payload {
-    ($(#[$doc:meta])* $ty:ident { $id:ident }) => {
+    ($(#[$doc:meta])* $ty:ident { $id:ident } = $kind:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
         #[serde(tag = "v")]
@@ -67,17 +30,17 @@ macro_rules! payload {
             V2 { $id: Uuid, attempt: u32 },
         }
 
-        impl $ty {
-            pub fn new($id: Uuid, attempt: u32) -> Self {
+        impl Job for $ty {
+            const KIND: JobKind = JobKind::$kind;
+            fn new($id: Uuid, attempt: u32) -> Self {
                 Self::V2 { $id, attempt }
             }
-            pub fn $id(&self) -> Uuid {
+            fn id(&self) -> Uuid {
                 match self {
                     Self::V1 { $id } | Self::V2 { $id, .. } => *$id,
                 }
             }
-            /// Which run this is, from 1.
-            pub fn attempt(&self) -> u32 {
+            fn attempt(&self) -> u32 {
                 match self {
                     Self::V1 { .. } => 1,
                     Self::V2 { attempt, .. } => (*attempt).max(1),
@@ -87,26 +50,75 @@ macro_rules! payload {
     };
 }
 
-payload!(
+/// The registry: every kind of job, once, with its name (in the outbox and the queue's name)
+/// and its payload. The kinds, their payloads, their queues on both backends, enqueueing,
+/// backlog and backpressure all follow from this list; each kind's handler is registered in
+/// one list in `erasure::workers`.
+macro_rules! registry {
+    ($( $(#[$doc:meta])* $kind:ident = $name:literal: $payload:ident { $id:ident }, )*) => {
+        /// Every kind of job, each its own queue.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum JobKind {
+            $($kind,)*
+        }
+
+        impl JobKind {
+            pub const ALL: &'static [JobKind] = &[$(Self::$kind,)*];
+
+            /// The name stored in the outbox.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$kind => $name,)*
+                }
+            }
+
+            /// The apalis queue (job_type) name. Explicit, so a refactor cannot rename a queue.
+            pub fn queue(self) -> &'static str {
+                match self {
+                    $(Self::$kind => concat!("erasure.", $name),)*
+                }
+            }
+
+            /// The payload of attempt `attempt` of this kind of job for `id`, as the queue
+            /// stores it (JSON).
+            pub fn payload(self, id: Uuid, attempt: u32) -> serde_json::Value {
+                let encoded = match self {
+                    $(Self::$kind => serde_json::to_value(<$payload as Job>::new(id, attempt)),)*
+                };
+                encoded.unwrap_or_default()
+            }
+        }
+
+        $( payload!($(#[$doc])* $payload { $id } = $kind); )*
+
+    };
+}
+
+registry! {
     /// Remove everything the data map lists for the account of one deletion request.
-    PurgeAccount { request_id }
-);
-payload!(
+    Purge = "purge": PurgeAccount { request_id },
     /// Send the "your account has been deleted" email of one deletion request.
-    SendConfirmation { request_id }
-);
-payload!(
+    ConfirmationEmail = "confirmation_email": SendConfirmation { request_id },
     /// Append the audit-ledger entry of one deletion request.
-    RecordLedgerEntry { request_id }
-);
-payload!(
+    LedgerEntry = "ledger_entry": RecordLedgerEntry { request_id },
     /// Send one notice to an account holder (a reset link, a changed email or password).
-    SendNotification { notification_id }
-);
+    Notification = "notification": SendNotification { notification_id },
+}
+
+impl JobKind {
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|k| k.as_str() == raw)
+    }
+
+    /// Whether the job is a step of a deletion request (its id is the request's).
+    pub fn is_deletion_step(self) -> bool {
+        !matches!(self, Self::Notification)
+    }
+}
 
 mod queue;
 
-pub use queue::{Backend, Backlog, JobQueue, QueueError, QueueOptions, RedisQueues, SqliteQueues};
+pub use queue::{Backend, Backlog, JobQueue, QueueError, QueueOptions};
 
 #[cfg(test)]
 mod tests {
@@ -121,7 +133,7 @@ mod tests {
             r#"{"v":"2","request_id":"00000000-0000-0000-0000-000000000000","attempt":3}"#
         );
         let back: PurgeAccount = serde_json::from_str(&json).unwrap_or(PurgeAccount::new(Uuid::max(), 9));
-        assert_eq!((back.request_id(), back.attempt()), (id, 3));
+        assert_eq!((back.id(), back.attempt()), (id, 3));
         let notice = serde_json::to_string(&SendNotification::new(id, 1)).unwrap_or_default();
         assert_eq!(
             notice,
@@ -134,7 +146,7 @@ mod tests {
         let v1 = r#"{"v":"1","request_id":"00000000-0000-0000-0000-000000000000"}"#;
         let job: RecordLedgerEntry =
             serde_json::from_str(v1).unwrap_or(RecordLedgerEntry::new(Uuid::max(), 9));
-        assert_eq!((job.request_id(), job.attempt()), (Uuid::nil(), 1));
+        assert_eq!((job.id(), job.attempt()), (Uuid::nil(), 1));
     }
 
     #[test]
@@ -145,9 +157,19 @@ mod tests {
     }
 
     #[test]
+    fn the_queue_stores_the_payload_the_worker_decodes() {
+        let id = Uuid::nil();
+        let stored = JobKind::Notification.payload(id, 2);
+        let job: SendNotification =
+            serde_json::from_value(stored).unwrap_or(SendNotification::new(Uuid::max(), 9));
+        assert_eq!((job.id(), job.attempt()), (id, 2));
+        assert_eq!(JobKind::Purge.queue(), "erasure.purge");
+    }
+
+    #[test]
     fn kinds_round_trip_through_their_names() {
         for k in JobKind::ALL {
-            assert_eq!(JobKind::parse(k.as_str()), Some(k));
+            assert_eq!(JobKind::parse(k.as_str()), Some(*k));
         }
         assert_eq!(JobKind::parse("nope"), None);
     }

@@ -9,7 +9,11 @@ use apalis_redis::{ConnectionManager, RedisStorage};
 use apalis_sqlite::{SqlitePool, SqliteStorage};
 use uuid::Uuid;
 
-use crate::{JobKind, PurgeAccount, RecordLedgerEntry, SendConfirmation, SendNotification};
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::JobKind;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
@@ -60,102 +64,80 @@ impl QueueOptions {
 }
 
 /// Jobs waiting to run, per queue: what the relay's backpressure looks at.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Backlog {
-    pub purge: u64,
-    pub email: u64,
-    pub ledger: u64,
-    pub notification: u64,
-}
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Backlog(BTreeMap<JobKind, u64>);
 
 impl Backlog {
     pub fn of(&self, kind: JobKind) -> u64 {
-        match kind {
-            JobKind::Purge => self.purge,
-            JobKind::ConfirmationEmail => self.email,
-            JobKind::LedgerEntry => self.ledger,
-            JobKind::Notification => self.notification,
-        }
+        self.0.get(&kind).copied().unwrap_or(0)
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct SqliteQueues {
-    pub pool: SqlitePool,
-    pub purge: SqliteStorage<PurgeAccount>,
-    pub email: SqliteStorage<SendConfirmation>,
-    pub ledger: SqliteStorage<RecordLedgerEntry>,
-    pub notification: SqliteStorage<SendNotification>,
-}
-
-#[derive(Debug, Clone)]
-pub struct RedisQueues {
-    pub conn: ConnectionManager,
-    pub purge: RedisStorage<PurgeAccount>,
-    pub email: RedisStorage<SendConfirmation>,
-    pub ledger: RedisStorage<RecordLedgerEntry>,
-    pub notification: RedisStorage<SendNotification>,
-}
-
+/// The enqueue side of a backend: one storage per kind, all taking the payload as JSON (the
+/// same bytes the workers' typed storages decode).
 #[derive(Debug, Clone)]
 pub enum Backend {
-    Sqlite(SqliteQueues),
-    Redis(RedisQueues),
+    Sqlite {
+        pool: SqlitePool,
+        storages: BTreeMap<JobKind, SqliteStorage<Value>>,
+    },
+    Redis {
+        conn: ConnectionManager,
+        storages: BTreeMap<JobKind, RedisStorage<Value>>,
+    },
 }
 
 /// How often a backend itself runs a job before giving up on it (see `JobQueue::enqueue`).
 const BACKEND_ATTEMPTS: usize = 3;
 
-/// Enqueues deletion jobs. Pushing the same (kind, key) twice enqueues it once, so the outbox
-/// relay may retry freely and several relays may race.
+/// Enqueues jobs of every kind. Pushing the same (kind, key) twice enqueues it once, so the
+/// outbox relay may retry freely and several relays may race.
 #[derive(Debug, Clone)]
 pub struct JobQueue {
     options: QueueOptions,
     backend: Backend,
 }
 
-/// Pushes one payload onto one storage with its idempotency key and attempt limit.
-macro_rules! push {
-    ($storage:expr, $payload:expr, $key:expr, $attempts:expr, $kind:expr) => {{
-        let task = TaskBuilder::new($payload)
-            .idempotency_key($key)
-            .max_attempts($attempts)
-            .build();
-        $storage
-            .clone()
-            .push_task(task)
-            .await
-            .map_err(|e| QueueError::Enqueue {
-                kind: $kind.as_str(),
-                message: e.to_string(),
-            })
-    }};
+fn enqueue_error(kind: JobKind, e: impl std::fmt::Display) -> QueueError {
+    QueueError::Enqueue {
+        kind: kind.as_str(),
+        message: e.to_string(),
+    }
 }
 
 impl JobQueue {
     pub fn sqlite(pool: &SqlitePool, options: QueueOptions) -> Self {
-        let backend = Backend::Sqlite(SqliteQueues {
+        let storages = JobKind::ALL
+            .iter()
+            .map(|&kind| {
+                (
+                    kind,
+                    SqliteStorage::new(pool).with_config(options.sqlite_config(kind)),
+                )
+            })
+            .collect();
+        let backend = Backend::Sqlite {
             pool: pool.clone(),
-            purge: SqliteStorage::new(pool).with_config(options.sqlite_config(JobKind::Purge)),
-            email: SqliteStorage::new(pool).with_config(options.sqlite_config(JobKind::ConfirmationEmail)),
-            ledger: SqliteStorage::new(pool).with_config(options.sqlite_config(JobKind::LedgerEntry)),
-            notification: SqliteStorage::new(pool).with_config(options.sqlite_config(JobKind::Notification)),
-        });
+            storages,
+        };
         Self { options, backend }
     }
 
     pub async fn redis(url: &str, options: QueueOptions) -> Result<Self, QueueError> {
         let conn = apalis_redis::connect(url).await.map_err(backend_error)?;
-        let backend = Backend::Redis(RedisQueues {
-            purge: RedisStorage::new(conn.clone()).with_config(options.redis_config(JobKind::Purge)),
-            email: RedisStorage::new(conn.clone())
-                .with_config(options.redis_config(JobKind::ConfirmationEmail)),
-            ledger: RedisStorage::new(conn.clone()).with_config(options.redis_config(JobKind::LedgerEntry)),
-            notification: RedisStorage::new(conn.clone())
-                .with_config(options.redis_config(JobKind::Notification)),
-            conn,
-        });
-        Ok(Self { options, backend })
+        let storages = JobKind::ALL
+            .iter()
+            .map(|&kind| {
+                (
+                    kind,
+                    RedisStorage::new(conn.clone()).with_config(options.redis_config(kind)),
+                )
+            })
+            .collect();
+        Ok(Self {
+            options,
+            backend: Backend::Redis { conn, storages },
+        })
     }
 
     pub fn options(&self) -> &QueueOptions {
@@ -168,8 +150,8 @@ impl JobQueue {
 
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
-            Backend::Sqlite(_) => "sqlite",
-            Backend::Redis(_) => "redis",
+            Backend::Sqlite { .. } => "sqlite",
+            Backend::Redis { .. } => "redis",
         }
     }
 
@@ -191,60 +173,29 @@ impl JobQueue {
         generation: i32,
         attempt: u32,
     ) -> Result<(), QueueError> {
-        let key = Self::idempotency_key(id, generation);
         // Retries are ours (a failed attempt schedules the next one through the outbox and is
         // acknowledged), so the backend's own retries only ever see a job that could not be
         // decoded or panicked: a few are enough.
-        let attempts = BACKEND_ATTEMPTS;
-        match (&self.backend, kind) {
-            (Backend::Sqlite(q), JobKind::Purge) => {
-                push!(q.purge, PurgeAccount::new(id, attempt), &key, attempts, kind)
-            }
-            (Backend::Sqlite(q), JobKind::ConfirmationEmail) => {
-                push!(q.email, SendConfirmation::new(id, attempt), &key, attempts, kind)
-            }
-            (Backend::Sqlite(q), JobKind::LedgerEntry) => {
-                push!(
-                    q.ledger,
-                    RecordLedgerEntry::new(id, attempt),
-                    &key,
-                    attempts,
-                    kind
-                )
-            }
-            (Backend::Sqlite(q), JobKind::Notification) => {
-                push!(
-                    q.notification,
-                    SendNotification::new(id, attempt),
-                    &key,
-                    attempts,
-                    kind
-                )
-            }
-            (Backend::Redis(q), JobKind::Purge) => {
-                push!(q.purge, PurgeAccount::new(id, attempt), &key, attempts, kind)
-            }
-            (Backend::Redis(q), JobKind::ConfirmationEmail) => {
-                push!(q.email, SendConfirmation::new(id, attempt), &key, attempts, kind)
-            }
-            (Backend::Redis(q), JobKind::LedgerEntry) => {
-                push!(
-                    q.ledger,
-                    RecordLedgerEntry::new(id, attempt),
-                    &key,
-                    attempts,
-                    kind
-                )
-            }
-            (Backend::Redis(q), JobKind::Notification) => {
-                push!(
-                    q.notification,
-                    SendNotification::new(id, attempt),
-                    &key,
-                    attempts,
-                    kind
-                )
-            }
+        let task = TaskBuilder::new(kind.payload(id, attempt))
+            .idempotency_key(Self::idempotency_key(id, generation))
+            .max_attempts(BACKEND_ATTEMPTS)
+            .build();
+        let missing = || enqueue_error(kind, "no storage for this kind");
+        match &self.backend {
+            Backend::Sqlite { storages, .. } => storages
+                .get(&kind)
+                .ok_or_else(missing)?
+                .clone()
+                .push_task(task)
+                .await
+                .map_err(|e| enqueue_error(kind, e)),
+            Backend::Redis { storages, .. } => storages
+                .get(&kind)
+                .ok_or_else(missing)?
+                .clone()
+                .push_task(task)
+                .await
+                .map_err(|e| enqueue_error(kind, e)),
         }
     }
 
@@ -252,19 +203,19 @@ impl JobQueue {
     pub async fn waiting(&self, kind: JobKind) -> Result<u64, QueueError> {
         let queue = self.options.queue_name(kind);
         match &self.backend {
-            Backend::Sqlite(q) => {
+            Backend::Sqlite { pool, .. } => {
                 let n: i64 = sqlx::query_scalar(
                     "SELECT COUNT(*) FROM Jobs WHERE job_type = ? AND status IN ('Pending', 'Failed')",
                 )
                 .bind(&queue)
-                .fetch_one(&q.pool)
+                .fetch_one(pool)
                 .await
                 .map_err(backend_error)?;
                 Ok(u64::try_from(n).unwrap_or(0))
             }
-            Backend::Redis(q) => {
+            Backend::Redis { conn, .. } => {
                 let config = self.options.redis_config(kind);
-                let mut conn = q.conn.clone();
+                let mut conn = conn.clone();
                 // apalis-redis pushes every job into the scheduled set; a fetch moves the due
                 // ones to the active list. Both count towards what a fetch has to unpack.
                 let (scheduled, active): (u64, u64) = redis::pipe()
@@ -281,12 +232,11 @@ impl JobQueue {
     }
 
     pub async fn backlog(&self) -> Result<Backlog, QueueError> {
-        Ok(Backlog {
-            purge: self.waiting(JobKind::Purge).await?,
-            email: self.waiting(JobKind::ConfirmationEmail).await?,
-            ledger: self.waiting(JobKind::LedgerEntry).await?,
-            notification: self.waiting(JobKind::Notification).await?,
-        })
+        let mut backlog = BTreeMap::new();
+        for &kind in JobKind::ALL {
+            backlog.insert(kind, self.waiting(kind).await?);
+        }
+        Ok(Backlog(backlog))
     }
 
     /// Removes jobs that finished more than `retention` ago (and, on SQLite, workers long
@@ -299,15 +249,15 @@ impl JobQueue {
             .map_or(0, |d| d.as_secs());
         let mut removed = 0u64;
         match &self.backend {
-            Backend::Sqlite(q) => {
-                for kind in JobKind::ALL {
+            Backend::Sqlite { pool, .. } => {
+                for &kind in JobKind::ALL {
                     let done = sqlx::query(
                         "DELETE FROM Jobs WHERE job_type = ? AND status IN ('Done', 'Killed') \
                          AND done_at IS NOT NULL AND done_at <= ?",
                     )
                     .bind(self.options.queue_name(kind))
                     .bind(i64::try_from(cutoff).unwrap_or(i64::MAX))
-                    .execute(&q.pool)
+                    .execute(pool)
                     .await
                     .map_err(backend_error)?;
                     removed += done.rows_affected();
@@ -318,15 +268,15 @@ impl JobQueue {
                      AND id NOT IN (SELECT lock_by FROM Jobs WHERE lock_by IS NOT NULL)",
                 )
                 .bind(i64::try_from(cutoff).unwrap_or(i64::MAX))
-                .execute(&q.pool)
+                .execute(pool)
                 .await
                 .map_err(backend_error)?;
             }
-            Backend::Redis(q) => {
-                for kind in JobKind::ALL {
+            Backend::Redis { conn, .. } => {
+                for &kind in JobKind::ALL {
                     let config = self.options.redis_config(kind);
                     for set in [config.done_jobs_set(), config.dead_jobs_set()] {
-                        removed += vacuum_redis_set(&q.conn, &config, &set, cutoff).await?;
+                        removed += vacuum_redis_set(conn, &config, &set, cutoff).await?;
                     }
                 }
             }

@@ -60,7 +60,7 @@ pub async fn relay_batch(
 ) -> AppResult<usize> {
     let backlog = queue.backlog().await.map_err(AppError::internal)?;
     let mut delivered = 0;
-    for kind in JobKind::ALL {
+    for &kind in JobKind::ALL {
         let room = Ord::min(max_backlog.saturating_sub(backlog.of(kind)), limit);
         if room == 0 {
             continue;
@@ -89,6 +89,9 @@ pub async fn relay_batch(
             let attempt = u32::try_from(row.attempt).unwrap_or(1);
             match queue.enqueue(kind, request_id, row.generation, attempt).await {
                 Ok(()) => {
+                    // Only the generation just pushed: the job may already have run and put
+                    // itself back (a retry, a new generation) before this line, and marking
+                    // that one dispatched would lose it.
                     outbox::Entity::update_many()
                         .col_expr(outbox::Column::DispatchedAt, Expr::value(now))
                         .col_expr(
@@ -96,6 +99,7 @@ pub async fn relay_batch(
                             Expr::col(outbox::Column::Attempts).add(1),
                         )
                         .filter(outbox::Column::Id.eq(row.id))
+                        .filter(outbox::Column::Generation.eq(row.generation))
                         .exec(&db.conn)
                         .await?;
                     delivered += 1;

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use apalis::prelude::{BoxDynError, Data};
-use erasure_jobs::{JobKind, PurgeAccount, RecordLedgerEntry, SendConfirmation, SendNotification};
+use erasure_jobs::{Job, JobKind, PurgeAccount, RecordLedgerEntry, SendConfirmation, SendNotification};
 use uuid::Uuid;
 
 use crate::{
@@ -23,7 +23,7 @@ use crate::{
 };
 
 pub async fn purge(job: PurgeAccount, state: Data<AppState>) -> Result<(), BoxDynError> {
-    let request_id = job.request_id();
+    let request_id = job.id();
     let started = Instant::now();
     let outcome = purge::run(state.env(), &state.purge_plan, request_id)
         .await
@@ -42,14 +42,24 @@ pub async fn purge(job: PurgeAccount, state: Data<AppState>) -> Result<(), BoxDy
 }
 
 pub async fn confirmation_email(job: SendConfirmation, state: Data<AppState>) -> Result<(), BoxDynError> {
-    let request_id = job.request_id();
+    let request_id = job.id();
+    let attempt = job.attempt();
     let started = Instant::now();
-    let outcome = confirmation::send(state.env(), &state.keys, &state.mailer, request_id).await;
+    // On its own task: apalis drops a worker's running jobs when the worker fails (a lost
+    // Redis connection, a missed heartbeat), and a send cut off there would leave its lease
+    // behind, the email perhaps delivered, and so never sent again. Spawned, the send and its
+    // record run to their end whatever happens to the job.
+    let sending = (*state).clone();
+    let outcome = tokio::spawn(async move {
+        confirmation::send(sending.env(), &sending.keys, &sending.mailer, request_id, attempt).await
+    })
+    .await
+    .unwrap_or_else(|e| Err(AppError::internal(e)));
     conclude(
         &state,
         JobKind::ConfirmationEmail,
         request_id,
-        job.attempt(),
+        attempt,
         started,
         outcome,
     )
@@ -57,7 +67,7 @@ pub async fn confirmation_email(job: SendConfirmation, state: Data<AppState>) ->
 }
 
 pub async fn ledger_entry(job: RecordLedgerEntry, state: Data<AppState>) -> Result<(), BoxDynError> {
-    let request_id = job.request_id();
+    let request_id = job.id();
     let started = Instant::now();
     let outcome = ledger::record_deletion(&state.db, &state.keys, state.clock.as_ref(), request_id)
         .await
@@ -76,7 +86,7 @@ pub async fn ledger_entry(job: RecordLedgerEntry, state: Data<AppState>) -> Resu
 }
 
 pub async fn notification(job: SendNotification, state: Data<AppState>) -> Result<(), BoxDynError> {
-    let id = job.notification_id();
+    let id = job.id();
     let started = Instant::now();
     let sender = notifications::Sender {
         keys: &state.keys,

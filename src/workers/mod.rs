@@ -13,7 +13,11 @@ use std::{
 
 use apalis::prelude::*;
 use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy};
-use erasure_jobs::{Backend, JobKind};
+use apalis_redis::RedisStorage;
+use apalis_sqlite::SqliteStorage;
+use erasure_jobs::{
+    Backend, Job, JobKind, PurgeAccount, RecordLedgerEntry, SendConfirmation, SendNotification,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
@@ -85,45 +89,53 @@ impl PollStrategy for PollEvery {
     }
 }
 
-/// Registers the four workers on one backend's storages and runs them until `shutdown`.
-/// A macro, not a generic function: each backend's storage is its own type, but the worker
-/// set, the handlers and the shutdown are the same.
+/// Every kind of job and its handler: adding a kind is its payload in `erasure_jobs`' registry
+/// and one line here. Each kind gets its worker on whichever backend runs.
+macro_rules! every_job {
+    ($register:ident) => {
+        $register!(PurgeAccount, handlers::purge);
+        $register!(SendConfirmation, handlers::confirmation_email);
+        $register!(RecordLedgerEntry, handlers::ledger_entry);
+        $register!(SendNotification, handlers::notification);
+    };
+}
+
+/// The kinds `every_job!` registers (checked against the registry by a test).
+#[cfg(test)]
+fn registered_kinds() -> Vec<JobKind> {
+    let mut kinds = Vec::new();
+    macro_rules! kind_of {
+        ($payload:ident, $handler:path) => {
+            kinds.push(<$payload as Job>::KIND)
+        };
+    }
+    every_job!(kind_of);
+    kinds
+}
+
+/// Registers a worker for every kind on one backend and runs them until `shutdown`. A macro,
+/// not a generic function: each backend's storage is its own type (`$storage!(Payload)` builds
+/// one), but the worker set, the handlers and the shutdown are the same.
 macro_rules! run_monitor {
-    ($state:expr, $shutdown:expr, $purge:expr, $email:expr, $ledger:expr, $notification:expr) => {{
+    ($state:expr, $shutdown:expr, $storage:ident) => {{
         let poll = $state.settings.queue.poll_interval();
         let concurrency = $state.settings.queue.concurrency;
-        let (purge_backend, email_backend, ledger_backend, notification_backend) =
-            ($purge, $email, $ledger, $notification);
-        let (s1, s2, s3, s4) = ($state.clone(), $state.clone(), $state.clone(), $state.clone());
-        Monitor::new()
-            .register(move |_| {
-                WorkerBuilder::new(worker_name(JobKind::Purge))
-                    .backend(purge_backend.clone().poll_with_strategy(PollEvery::new(poll)))
-                    .data(s1.clone())
-                    .concurrency(concurrency)
-                    .build(handlers::purge)
-            })
-            .register(move |_| {
-                WorkerBuilder::new(worker_name(JobKind::ConfirmationEmail))
-                    .backend(email_backend.clone().poll_with_strategy(PollEvery::new(poll)))
-                    .data(s2.clone())
-                    .concurrency(concurrency)
-                    .build(handlers::confirmation_email)
-            })
-            .register(move |_| {
-                WorkerBuilder::new(worker_name(JobKind::LedgerEntry))
-                    .backend(ledger_backend.clone().poll_with_strategy(PollEvery::new(poll)))
-                    .data(s3.clone())
-                    .concurrency(concurrency)
-                    .build(handlers::ledger_entry)
-            })
-            .register(move |_| {
-                WorkerBuilder::new(worker_name(JobKind::Notification))
-                    .backend(notification_backend.clone().poll_with_strategy(PollEvery::new(poll)))
-                    .data(s4.clone())
-                    .concurrency(concurrency)
-                    .build(handlers::notification)
-            })
+        let mut monitor = Monitor::new();
+        macro_rules! register {
+            ($payload:ident, $handler:path) => {{
+                let backend = $storage!($payload);
+                let state = $state.clone();
+                monitor = monitor.register(move |_| {
+                    WorkerBuilder::new(worker_name(<$payload as Job>::KIND))
+                        .backend(backend.clone().poll_with_strategy(PollEvery::new(poll)))
+                        .data(state.clone())
+                        .concurrency(concurrency)
+                        .build($handler)
+                });
+            }};
+        }
+        every_job!(register);
+        monitor
             // A worker the queue gave up on (missed heartbeats under load, a lost connection)
             // fails its next fetch or ack; it comes back under a new name instead of leaving
             // the process running without it. Its jobs were handed to others meanwhile.
@@ -144,11 +156,38 @@ macro_rules! run_monitor {
 
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
-/// Runs the four workers until `shutdown` fires, then lets running jobs finish.
+/// Runs a worker for every kind of job until `shutdown` fires, then lets running jobs finish.
 pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let options = state.queue.options().clone();
     match state.queue.backend().clone() {
-        Backend::Sqlite(q) => run_monitor!(state, shutdown, q.purge, q.email, q.ledger, q.notification)?,
-        Backend::Redis(q) => run_monitor!(state, shutdown, q.purge, q.email, q.ledger, q.notification)?,
+        Backend::Sqlite { pool, .. } => {
+            macro_rules! sqlite_storage {
+                ($payload:ident) => {
+                    SqliteStorage::<$payload>::new(&pool)
+                        .with_config(options.sqlite_config(<$payload as Job>::KIND))
+                };
+            }
+            run_monitor!(state, shutdown, sqlite_storage)?
+        }
+        Backend::Redis { conn, .. } => {
+            macro_rules! redis_storage {
+                ($payload:ident) => {
+                    RedisStorage::<$payload>::new(conn.clone())
+                        .with_config(options.redis_config(<$payload as Job>::KIND))
+                };
+            }
+            run_monitor!(state, shutdown, redis_storage)?
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_kind_in_the_registry_has_a_worker() {
+        let mut registered = super::registered_kinds();
+        registered.sort();
+        assert_eq!(registered, erasure_jobs::JobKind::ALL);
+    }
 }

@@ -2,8 +2,9 @@
 
 Usage: smtp_sink.py DIR. Listens on a free loopback port, prints that port on one line, and
 stores every message it accepts as DIR/<n>.eml (written to a temporary name first, so a reader
-never sees half a message). Exits when its standard input closes, so it never outlives the
-test that started it.
+never sees half a message). Recipients whose local part starts with "bounce" are refused for
+good (550 at RCPT), as a mail server refuses an unknown mailbox. Exits when its standard input
+closes, so it never outlives the test that started it.
 """
 
 import asyncio
@@ -19,6 +20,12 @@ class Store:
     def __init__(self, directory):
         self.directory = directory
         self.counter = itertools.count(1)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.rsplit("@", 1)[0].lower().startswith("bounce"):
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         n = next(self.counter)

@@ -1,8 +1,10 @@
 //! The confirmation email of a deletion: sent once, under a lease, or found undeliverable.
 //!
 //! Two workers can be handed the same job (a redelivery after a missed heartbeat): only the
-//! holder of the lease on the request sends; the other waits for it to finish or for its
-//! lease to end. Once sent the address is forgotten. An address or a mail server that refuses
+//! holder of the lease on the request sends; the other looks again when the lease ends. A
+//! lease that runs out means its holder stopped midway, perhaps after the server took the
+//! email: it is not sent again, so a confirmation goes at most once. Once sent the address is
+//! forgotten. An address or a mail server that refuses
 //! the email for good does not hold the deletion: the ledger entry records that the
 //! confirmation could not be sent. Erasure does not wait on a mailbox.
 
@@ -25,17 +27,62 @@ use crate::{
 /// How long one worker may hold the sending of a confirmation before another may take over.
 const LEASE: chrono::Duration = chrono::Duration::seconds(60);
 
+/// How soon an attempt that found the lease taken looks again.
+const LOOK_AGAIN: chrono::Duration = chrono::Duration::seconds(5);
+
+/// Why a confirmation whose sending was cut off is not sent again.
+const INTERRUPTED: &str = "the attempt sending the confirmation stopped midway; it may have been \
+                           delivered, and it is not sent again so that it is never sent twice";
+
 /// Sends the request's confirmation unless it was sent or found undeliverable, then
-/// schedules the ledger entry. Running it again does nothing more.
-pub async fn send(env: Env<'_>, keys: &Keys, mailer: &Mailer, request_id: Uuid) -> AppResult<()> {
+/// schedules the ledger entry. Running it again does nothing more. `attempt` is this job's
+/// attempt, kept when it has to look again later.
+pub async fn send(
+    env: Env<'_>,
+    keys: &Keys,
+    mailer: &Mailer,
+    request_id: Uuid,
+    attempt: u32,
+) -> AppResult<()> {
     loop {
         let request = find(env.db, request_id).await?;
         let pending = request.email_sent_at.is_none() && request.email_failed_at.is_none();
         let Some(to) = request.notify_email.as_deref().filter(|_| pending) else {
             break;
         };
+        let now = env.now();
+        match request.email_claimed_until {
+            // Another attempt is sending it: look again shortly, through the outbox, instead
+            // of waiting in a worker slot (two such waits held up every confirmation of a
+            // worker for up to a minute).
+            Some(until) if until >= now => {
+                let tx = env.db.begin_write().await?;
+                outbox::reschedule(
+                    &tx,
+                    JobKind::ConfirmationEmail,
+                    request_id,
+                    attempt,
+                    Ord::min(until, now + LOOK_AGAIN),
+                    "another attempt holds the lease",
+                    now,
+                )
+                .await?;
+                tx.commit().await?;
+                return Ok(());
+            }
+            // A lease that ran out with the email neither sent nor given back: the attempt
+            // that took it stopped while sending (a killed or crashed worker, or the database
+            // lost before it could record the email as sent), and the email may have reached
+            // the server. Sending again could send it twice; the deletion completes without
+            // it instead, and the ledger entry says so.
+            Some(_) => {
+                tracing::warn!(%request_id, "an attempt stopped while sending the confirmation; not sending it again");
+                return undeliverable(env, request_id, INTERRUPTED).await;
+            }
+            None => {}
+        }
         if !claim(env, request_id, LEASE).await? {
-            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            // Taken or sent since we looked: look again.
             continue;
         }
         let rid = request_id.to_string();
