@@ -86,6 +86,10 @@ macro_rules! on_both_stacks {
                 super::$name($crate::helpers::Stack::Sqlite).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[cfg_attr(
+                not(erasure_server_stack),
+                ignore = "server stack: set ERASURE_TEST_DATABASE_URL and ERASURE_TEST_REDIS_URL"
+            )]
             async fn server() {
                 if $crate::helpers::server_urls().is_some() {
                     super::$name($crate::helpers::Stack::Server).await;

@@ -47,6 +47,10 @@ fn received_recipients(app: &TestApp) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(erasure_server_stack),
+    ignore = "server stack: set ERASURE_TEST_DATABASE_URL and ERASURE_TEST_REDIS_URL"
+)]
 async fn two_api_and_three_worker_processes_complete_200_deletions_exactly_once() {
     if server_urls().is_none() {
         return;
@@ -245,6 +249,10 @@ async fn a_worker_stopped_mid_purge_exits_cleanly_and_loses_nothing(stack: Stack
 /// The relay never lets a queue's backlog pass `queue.max_backlog`, however much the outbox
 /// holds: 20,000 deletions go through a Redis queue that breaks at 8,000 due jobs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(erasure_server_stack),
+    ignore = "server stack: set ERASURE_TEST_DATABASE_URL and ERASURE_TEST_REDIS_URL"
+)]
 async fn twenty_thousand_deletions_pass_through_the_relay_without_burying_the_queue() {
     if server_urls().is_none() {
         return;

@@ -106,6 +106,10 @@ async fn the_schema_migrates_and_is_checked_on_sqlite() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(erasure_server_stack),
+    ignore = "server stack: set ERASURE_TEST_DATABASE_URL and ERASURE_TEST_REDIS_URL"
+)]
 async fn the_schema_migrates_and_is_checked_on_postgres() {
     let Ok(server_url) = std::env::var("ERASURE_TEST_DATABASE_URL") else {
         println!("ERASURE_TEST_DATABASE_URL is not set: the PostgreSQL schema test was not run");

@@ -87,6 +87,10 @@ async fn an_undeliverable_confirmation_does_not_hold_the_deletion(stack: Stack) 
 /// The mail server refuses the recipient for good (550): the same as an address the mailer
 /// cannot take. Only the server stack has a mail server to refuse it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(erasure_server_stack),
+    ignore = "server stack: set ERASURE_TEST_DATABASE_URL and ERASURE_TEST_REDIS_URL"
+)]
 async fn a_recipient_the_mail_server_refuses_does_not_hold_the_deletion() {
     if server_urls().is_none() {
         return;
