@@ -164,11 +164,19 @@ fn transport(settings: &Settings) -> Result<Transport, MailError> {
     Ok(Transport::Smtp(builder.build()))
 }
 
+/// URL user info is percent-encoded (RFC 3986); a `+` in it is a plus, not a space.
 fn percent_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("x={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn credentials_in_the_url_keep_their_plus_signs() {
+        assert_eq!(percent_decode("p%40ss+word%2F1"), "p@ss+word/1");
+    }
 }
 
 fn mailbox(raw: &str) -> Result<Mailbox, MailError> {
