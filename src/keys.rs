@@ -125,6 +125,9 @@ fn mac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
     m.finalize().into_bytes().into()
 }
 
+/// HMAC(master, label): one block of HKDF-Expand with the master as PRK. Not the `hkdf`
+/// crate: its full HKDF (extract, then expand with a counter byte) derives other keys, and
+/// every pseudonym, ledger MAC and receipt already issued depends on these.
 fn derive(master: &[u8; 32], label: &[u8]) -> [u8; 32] {
     mac(master, &[label])
 }

@@ -7,6 +7,9 @@
 //! that key may try again, up to a cap. The right password from a client that has not failed
 //! is never refused, so nobody elsewhere can lock the owner out of their account. Reset-link
 //! requests are counted the same way, per login and per address.
+//!
+//! Not `governor`: its rate limiters live in one process's memory, and N API processes must
+//! enforce one limit; what is counted here is failures (not requests), with doubling waits.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
