@@ -10,8 +10,8 @@ use crate::{
     clock::SystemClock,
     config::Settings,
     db::Database,
-    domain::{Email, Password, PersonName, Plan, VseeId},
-    services::{dead_jobs, deletion, ledger, monitoring, outbox, seed},
+    domain::{Email, Password, PersonName, Plan, StaffRole, VseeId},
+    services::{dead_jobs, deletion, ledger, monitoring, outbox, seed, staff},
     startup::{self, Application, Roles},
     telemetry, workers,
 };
@@ -51,6 +51,31 @@ enum Command {
     Jobs {
         #[command(subcommand)]
         command: JobsCommand,
+    },
+    /// Manage staff: support agents, auditors, administrators.
+    Staff {
+        #[command(subcommand)]
+        command: StaffCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StaffCommand {
+    /// Create a staff member. The password is read from standard input, one line (never from
+    /// an argument, which other users of the machine could read).
+    Create {
+        #[arg(long)]
+        email: String,
+        /// agent, auditor or admin
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Disable a staff member: their sessions end at once and they cannot log in again.
+    Disable {
+        #[arg(long)]
+        email: String,
     },
 }
 
@@ -180,6 +205,7 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Jobs { command } => jobs(settings, clock, command).await,
+        Command::Staff { command } => staff_command(settings, clock, command).await,
         Command::Audit { command } => {
             let state = startup::build_state(settings, clock).await?;
             match command {
@@ -285,6 +311,45 @@ async fn jobs(settings: Settings, clock: Arc<SystemClock>, command: JobsCommand)
         JobsCommand::Vacuum => {
             let (jobs, rows) = workers::relay::vacuum_once(&state).await?;
             println!("removed {jobs} finished jobs and {rows} relayed outbox rows");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn staff_command(
+    settings: Settings,
+    clock: Arc<SystemClock>,
+    command: StaffCommand,
+) -> anyhow::Result<ExitCode> {
+    let state = startup::build_state(settings, clock).await?;
+    match command {
+        StaffCommand::Create { email, role, name } => {
+            let email = Email::parse(&email)?;
+            let role = StaffRole::parse(&role)?;
+            let name = PersonName::parse(&name)?;
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            let password = Password::parse(line.trim_end_matches(['\n', '\r']))?;
+            let member = staff::create(
+                state.env(),
+                staff::NewStaff {
+                    email,
+                    name,
+                    role,
+                    password,
+                },
+            )
+            .await?;
+            println!(
+                "created {} {} (staff id {})",
+                member.role.as_str(),
+                member.email,
+                member.id
+            );
+        }
+        StaffCommand::Disable { email } => {
+            let member = staff::disable(state.env(), &Email::parse(&email)?).await?;
+            println!("disabled {}; their sessions have ended", member.email);
         }
     }
     Ok(ExitCode::SUCCESS)

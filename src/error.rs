@@ -22,6 +22,8 @@ pub enum AppError {
     PaidAccount { support_email: String },
     #[error("for your security, please enter your password again")]
     ReauthenticationRequired,
+    #[error("your staff role does not allow this")]
+    ForbiddenRole,
     #[error("{0}")]
     Conflict(String),
     #[error("not found")]

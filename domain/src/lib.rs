@@ -4,18 +4,21 @@
 //! - identifiers and credentials: `VseeId`, `Email`, `Password`, `PersonName`, `Plan`;
 //! - bearer secrets: `SecretToken` and the `TokenHash` that is stored instead;
 //! - the deletion state machine: `DeletionStatus`, `Actor`, `Channel`;
+//! - staff roles: `StaffRole`;
 //! - the data map's definition: `datamap`.
 
 mod account;
 pub mod datamap;
 mod deletion;
 mod email;
+mod staff;
 mod text;
 mod token;
 
 pub use account::{AccountStatus, Password, PersonName, Plan, VseeId};
 pub use deletion::{Actor, ActorKind, Channel, DeletionStatus};
 pub use email::Email;
+pub use staff::StaffRole;
 pub use token::{SecretToken, TokenHash};
 
 /// What the storage-enum derives need in scope (`storage` feature).

@@ -13,6 +13,7 @@ mod m20261124_000001_initial;
 mod m20261125_000002_queue_operations;
 mod m20261128_000003_hardening;
 mod m20261128_000004_typed_storage;
+mod m20261128_000005_staff;
 
 /// Applies the erasure schema migrations, in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_queue_operations::Migration),
             Box::new(m20261128_000003_hardening::Migration),
             Box::new(m20261128_000004_typed_storage::Migration),
+            Box::new(m20261128_000005_staff::Migration),
         ]
     }
 }

@@ -55,6 +55,10 @@ impl Settings {
                 self.security.password_reset_ttl_minutes,
             ),
             (
+                "security.staff_session_ttl_hours",
+                self.security.staff_session_ttl_hours.saturating_mul(60),
+            ),
+            (
                 "audit.completion_bound_minutes",
                 self.audit.completion_bound_minutes,
             ),

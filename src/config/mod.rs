@@ -191,6 +191,8 @@ pub struct SecuritySettings {
     /// Reset links a login may ask for before it must wait (×20 per address).
     pub reset_max_requests: u32,
     pub password_reset_ttl_minutes: i64,
+    /// How long a staff session lasts (ASVS 3.3.2 asks 12 hours at most at level 2).
+    pub staff_session_ttl_hours: i64,
 }
 
 impl SecuritySettings {
@@ -202,6 +204,9 @@ impl SecuritySettings {
     }
     pub fn password_reset_ttl(&self) -> chrono::Duration {
         chrono::Duration::minutes(self.password_reset_ttl_minutes)
+    }
+    pub fn staff_session_ttl(&self) -> chrono::Duration {
+        chrono::Duration::hours(self.staff_session_ttl_hours)
     }
 }
 

@@ -5,7 +5,10 @@ use poem::web::cookie::{Cookie, CookieJar, SameSite};
 use crate::{
     domain::SecretToken,
     error::{AppError, AppResult},
-    services::sessions::{self, COOKIE, CurrentSession},
+    services::{
+        sessions::{self, COOKIE, CurrentSession},
+        staff,
+    },
     state::AppState,
 };
 
@@ -58,4 +61,32 @@ pub fn clear(state: &AppState, jar: &CookieJar) {
     cookie.set_secure(state.settings.secure_cookies());
     cookie.make_removal();
     jar.add(cookie);
+}
+
+/// The staff session cookie: like the account holders', but `SameSite=Strict` (the console is
+/// never reached by a link from elsewhere) and as long-lived as a staff session.
+pub fn set_staff(state: &AppState, jar: &CookieJar, token: &SecretToken) {
+    let mut cookie = Cookie::new_with_str(staff::COOKIE, token.expose());
+    cookie.set_http_only(true);
+    cookie.set_same_site(SameSite::Strict);
+    cookie.set_secure(state.settings.secure_cookies());
+    cookie.set_path("/");
+    let ttl = state.settings.security.staff_session_ttl().num_seconds();
+    cookie.set_max_age(std::time::Duration::from_secs(u64::try_from(ttl).unwrap_or(3600)));
+    jar.add(cookie);
+}
+
+/// Ends the staff session server-side (if any) and tells the browser to drop its cookie.
+pub async fn end_staff(state: &AppState, jar: &CookieJar) -> AppResult<()> {
+    if let Some(cookie) = jar.get(staff::COOKIE) {
+        staff::end(&state.db, cookie.value_str()).await?;
+    }
+    let mut cookie = Cookie::named(staff::COOKIE);
+    cookie.set_path("/");
+    cookie.set_http_only(true);
+    cookie.set_same_site(SameSite::Strict);
+    cookie.set_secure(state.settings.secure_cookies());
+    cookie.make_removal();
+    jar.add(cookie);
+    Ok(())
 }

@@ -166,7 +166,14 @@ fn transport(settings: &Settings) -> Result<Transport, MailError> {
 
 /// URL user info is percent-encoded (RFC 3986); a `+` in it is a plus, not a space.
 fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn mailbox(raw: &str) -> Result<Mailbox, MailError> {
+    raw.parse()
+        .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))
 }
 
 #[cfg(test)]
@@ -177,9 +184,4 @@ mod tests {
     fn credentials_in_the_url_keep_their_plus_signs() {
         assert_eq!(percent_decode("p%40ss+word%2F1"), "p@ss+word/1");
     }
-}
-
-fn mailbox(raw: &str) -> Result<Mailbox, MailError> {
-    raw.parse()
-        .map_err(|e: lettre::address::AddressError| MailError::Build(e.to_string()))
 }

@@ -12,4 +12,6 @@ pub mod outbox;
 pub mod password_reset;
 pub mod purge_progress;
 pub mod session;
+pub mod staff;
+pub mod staff_session;
 pub mod throttle_counter;

@@ -61,6 +61,18 @@ pub async fn password_matches(password: &str, hash: &str) -> AppResult<bool> {
 /// as long to refuse as a wrong password.
 static DECOY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
+/// Checks `password` against `hash`, or, when there is no hash (no such account), against a
+/// decoy, so that the refusal takes as long either way.
+pub async fn password_matches_or_decoy(password: &str, hash: Option<&str>) -> AppResult<bool> {
+    match hash {
+        Some(hash) => password_matches(password, hash).await,
+        None => {
+            let decoy = decoy_hash().await?;
+            password_matches(password, &decoy).await.map(|_| false)
+        }
+    }
+}
+
 async fn decoy_hash() -> AppResult<String> {
     if let Some(h) = DECOY_HASH.get() {
         return Ok(h.clone());

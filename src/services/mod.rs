@@ -12,4 +12,5 @@ pub mod profile;
 pub mod purge;
 pub mod seed;
 pub mod sessions;
+pub mod staff;
 pub mod watchdog;

@@ -17,5 +17,6 @@ mod production;
 mod refusals;
 mod schema;
 mod snapshots;
+mod staff;
 mod stalls;
 mod throttling;

@@ -1,23 +1,19 @@
 //! The JSON API: one file per tag, the spec at /api/openapi.json, docs at /api/docs.
 
 mod accounts;
+pub mod auth;
 mod deletions;
 mod fields;
 mod me;
 mod sessions;
+mod staff;
 
-use poem::{Endpoint, EndpointExt, Request, Response, Route, http::StatusCode};
-use poem_openapi::{OpenApiService, SecurityScheme, Tags, auth::ApiKey};
+use poem::{Endpoint, EndpointExt, Response, Route, http::StatusCode};
+use poem_openapi::{OpenApiService, Tags};
 
-use crate::{
-    error::AppError,
-    http::{
-        error::{ApiError, api_fallback},
-        session,
-    },
-    services::sessions::{COOKIE, CurrentSession},
-    state::AppState,
-};
+pub use auth::SessionCookie;
+
+use crate::{http::error::api_fallback, services::sessions::COOKIE, state::AppState};
 
 #[derive(Tags)]
 pub enum ApiTags {
@@ -29,26 +25,8 @@ pub enum ApiTags {
     Me,
     /// Following a deletion by its receipt.
     Deletions,
-}
-
-/// The session cookie a log-in sets (`erasure_session`). An operation that takes it cannot
-/// run without a live session: it answers `401 unauthenticated` first.
-#[derive(SecurityScheme)]
-#[oai(
-    ty = "api_key",
-    key_name = "erasure_session",
-    key_in = "cookie",
-    checker = "live_session"
-)]
-pub struct SessionCookie(pub CurrentSession);
-
-async fn live_session(req: &Request, cookie: ApiKey) -> poem::Result<CurrentSession> {
-    let refuse =
-        |e: AppError| poem::Error::from_response(poem::IntoResponse::into_response(ApiError::from(e)));
-    let state = req
-        .data::<AppState>()
-        .ok_or_else(|| refuse(AppError::internal(anyhow::anyhow!("application state missing"))))?;
-    session::resolve(state, &cookie.key).await.map_err(refuse)
+    /// Staff (support agents, auditors, administrators): their sessions.
+    Staff,
 }
 
 type Apis = (
@@ -56,12 +34,19 @@ type Apis = (
     sessions::SessionsApi,
     me::MeApi,
     deletions::DeletionsApi,
+    staff::StaffApi,
 );
 
 pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
     debug_assert_eq!(COOKIE, "erasure_session", "the security scheme names the cookie");
     OpenApiService::new(
-        (accounts::AccountsApi, sessions::SessionsApi, me::MeApi, deletions::DeletionsApi),
+        (
+            accounts::AccountsApi,
+            sessions::SessionsApi,
+            me::MeApi,
+            deletions::DeletionsApi,
+            staff::StaffApi,
+        ),
         "erasure",
         env!("CARGO_PKG_VERSION"),
     )
