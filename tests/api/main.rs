@@ -1,7 +1,11 @@
 //! The integration tests: one binary, a real server per test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod helpers;
+mod support;
+/// The name every test file uses: `use crate::helpers::*;`.
+mod helpers {
+    pub use crate::support::*;
+}
 
 mod account_security;
 mod accounts;

@@ -1,6 +1,6 @@
 //! The purge and the jobs after it: idempotent, resumable, and thorough.
 
-use std::collections::BTreeMap;
+use std::{collections::BTreeMap, time::Duration};
 
 use erasure::services::purge::{self, PurgeOutcome};
 use reqwest::StatusCode;
@@ -166,29 +166,18 @@ async fn a_failing_purge_job_is_retried_by_the_worker_until_it_succeeds(stack: S
     .await;
     app.fail_deletes("devices", None).await;
     seeded_and_requested(&app).await;
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
-    while app.request().await.last_error.is_none() {
-        assert!(tokio::time::Instant::now() < deadline, "the purge never failed");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert!(
-        app.request()
-            .await
-            .last_error
-            .unwrap()
-            .contains("injected failure")
-    );
+    let last_error = eventually("the purge to fail", Duration::from_secs(15), || async {
+        app.request().await.last_error
+    })
+    .await;
+    assert!(last_error.contains("injected failure"), "{last_error}");
     app.stop_failing_deletes("devices").await;
 
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
-    while app.request().await.status != erasure::domain::DeletionStatus::Completed {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the purge never completed"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    let request = app.request().await;
+    let request = eventually("the deletion to complete", Duration::from_secs(15), || async {
+        let request = app.request().await;
+        (request.status == erasure::domain::DeletionStatus::Completed).then_some(request)
+    })
+    .await;
     assert!(request.attempts >= 2, "it took a retry");
     let stored: BTreeMap<String, i64> =
         serde_json::from_str(request.store_counts.as_deref().unwrap()).unwrap();

@@ -1,0 +1,148 @@
+//! Runs the chosen sections (a)–(f) on one stack, printing progress, and keeps their results
+//! (or their errors) for the table.
+
+use crate::{
+    baseline::noop_rate,
+    big::big_account,
+    cli::{Section, TYPICAL, TYPICAL_10X},
+    deletions::deletions,
+    latency::latency,
+    purge::purge_compare,
+    results::StackResults,
+    stack::{QueueTarget, StackCtx},
+    table::{mib, ms},
+};
+
+/// The value of a section that ran, or its error kept for the report.
+pub fn kept<T>(errors: &mut Vec<String>, section: &str, result: anyhow::Result<T>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(e) => {
+            errors.push(format!("{section}: {e:#}"));
+            None
+        }
+    }
+}
+
+pub async fn run_sections(ctx: &StackCtx, queue: &QueueTarget, sections: &[Section], r: &mut StackResults) {
+    let label = ctx.kind.label();
+    let s = &ctx.sizes;
+    if sections.contains(&Section::A) {
+        eprintln!("[{label}] (a) {} no-op apalis jobs", s.noop_jobs);
+        if let Some(x) = kept(
+            &mut r.errors,
+            "(a)",
+            noop_rate(ctx, queue, s.noop_jobs, false).await,
+        ) {
+            eprintln!(
+                "[{label}] (a) {:.0} jobs/s ({:.2} s) = {:.0} deletion-equivalents/s",
+                x.per_sec(),
+                x.secs,
+                x.per_sec() / 3.0
+            );
+            r.noop = Some(x);
+        }
+        eprintln!(
+            "[{label}] (a) {} no-op apalis jobs, stock poll_with_interval",
+            s.noop_jobs_stock
+        );
+        if let Some(x) = kept(
+            &mut r.errors,
+            "(a) stock",
+            noop_rate(ctx, queue, s.noop_jobs_stock, true).await,
+        ) {
+            eprintln!("[{label}] (a) stock: {:.0} jobs/s ({:.2} s)", x.per_sec(), x.secs);
+            r.noop_stock = Some(x);
+        }
+    }
+    if sections.contains(&Section::B) {
+        eprintln!(
+            "[{label}] (b) {} deletions of {}",
+            s.deletions,
+            TYPICAL.describe()
+        );
+        if let Some(x) = kept(&mut r.errors, "(b)", deletions(ctx, TYPICAL, s.deletions).await) {
+            eprintln!("[{label}] (b) {:.1} deletions/s ({:.2} s)", x.per_sec(), x.secs);
+            r.deletions = Some(x);
+        }
+    }
+    if sections.contains(&Section::C) {
+        eprintln!(
+            "[{label}] (c) purge vs raw DELETE, {} + {} accounts",
+            s.purge_accounts, s.purge_accounts
+        );
+        if let Some(x) = kept(
+            &mut r.errors,
+            "(c)",
+            purge_compare(ctx, TYPICAL, s.purge_accounts).await,
+        ) {
+            eprintln!(
+                "[{label}] (c) purge {:.0} rows/s, raw {:.0} rows/s",
+                x.ours.rows_per_sec(),
+                x.raw.rows_per_sec()
+            );
+            r.purge = Some(x);
+        }
+    }
+    if sections.contains(&Section::D) {
+        eprintln!(
+            "[{label}] (d) latency at {}/s for {} s",
+            s.latency_rate, s.latency_secs
+        );
+        if let Some(x) = kept(&mut r.errors, "(d)", latency(ctx, queue).await) {
+            eprintln!(
+                "[{label}] (d) p50 {:.1} ms p99 {:.1} ms (chain p50 {:.1} ms p99 {:.1} ms); {}",
+                ms(x.ours.p50),
+                ms(x.ours.p99),
+                ms(x.chain.p50),
+                ms(x.chain.p99),
+                x.stages
+            );
+            r.latency = Some(x);
+        }
+    }
+    if sections.contains(&Section::E) {
+        eprintln!("[{label}] (e) one account with {} messages", s.big_messages);
+        if let Some(x) = kept(&mut r.errors, "(e)", big_account(ctx).await) {
+            eprintln!(
+                "[{label}] (e) purge {:.1} s, RSS +{}, longest {:.1} ms; raw {:.1} s",
+                x.ours.secs,
+                x.ours.rss_growth.map_or("n/a".into(), mib),
+                ms(x.ours.longest),
+                x.raw.secs
+            );
+            r.big = Some(x);
+        }
+    }
+    if sections.contains(&Section::F) {
+        eprintln!(
+            "[{label}] (f) {} deletions of {}",
+            s.deletions_10x,
+            TYPICAL_10X.describe()
+        );
+        if let Some(x) = kept(
+            &mut r.errors,
+            "(f) deletions",
+            deletions(ctx, TYPICAL_10X, s.deletions_10x).await,
+        ) {
+            eprintln!("[{label}] (f) {:.2} deletions/s ({:.2} s)", x.per_sec(), x.secs);
+            r.deletions_10x = Some(x);
+        }
+        eprintln!(
+            "[{label}] (f) purge vs raw DELETE, {} + {} accounts",
+            s.purge_accounts_10x, s.purge_accounts_10x
+        );
+        if let Some(x) = kept(
+            &mut r.errors,
+            "(f) purge",
+            purge_compare(ctx, TYPICAL_10X, s.purge_accounts_10x).await,
+        ) {
+            eprintln!(
+                "[{label}] (f) purge {:.0} rows/s, raw {:.0} rows/s",
+                x.ours.rows_per_sec(),
+                x.raw.rows_per_sec()
+            );
+            r.purge_10x = Some(x);
+        }
+    }
+}
