@@ -1,12 +1,12 @@
 //! The confirmation email of a deletion: sent once, under a lease, or found undeliverable.
 //!
 //! Two workers can be handed the same job (a redelivery after a missed heartbeat): only the
-//! holder of the lease on the request sends; the other looks again when the lease ends. A
-//! lease that runs out means its holder stopped midway, perhaps after the server took the
-//! email: it is not sent again, so a confirmation goes at most once. Once sent the address is
-//! forgotten. An address or a mail server that refuses
-//! the email for good does not hold the deletion: the ledger entry records that the
-//! confirmation could not be sent. Erasure does not wait on a mailbox.
+//! holder of the lease on the request sends; the other looks again a little later, through the
+//! outbox. A lease that runs out means its holder stopped midway, perhaps after the server took
+//! the email: it is not sent again, so a confirmation goes at most once. Once sent the address
+//! is forgotten. An address or a mail server that refuses the email for good does not hold the
+//! deletion: the ledger entry records that the confirmation could not be sent. Erasure does not
+//! wait on a mailbox.
 
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
