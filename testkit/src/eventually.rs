@@ -53,7 +53,10 @@ pub fn eventually_blocking<T>(what: &str, within: Duration, mut probe: impl FnMu
         if let Some(value) = probe() {
             return value;
         }
-        assert!(std::time::Instant::now() < deadline, "{what}: not within {within:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
         std::thread::sleep(EVERY);
     }
 }

@@ -132,12 +132,16 @@ async fn a_new_email_needs_a_recent_log_in_and_is_announced_to_the_old_address(s
     assert!(eml.contains("To: mark@vsee.com"), "{eml}");
     // The worker forgets the address once the mail server has taken the email, a moment after
     // the sink stored it.
-    eventually("the old address forgotten once told", Duration::from_secs(10), || async {
-        (app.count("SELECT COUNT(*) FROM notifications WHERE recipient IS NOT NULL")
-            .await
-            == 0)
-            .then_some(())
-    })
+    eventually(
+        "the old address forgotten once told",
+        Duration::from_secs(10),
+        || async {
+            (app.count("SELECT COUNT(*) FROM notifications WHERE recipient IS NOT NULL")
+                .await
+                == 0)
+                .then_some(())
+        },
+    )
     .await;
     assert_eq!(device.log_in("mark08", PASSWORD).await.status(), StatusCode::OK);
     let r = device

@@ -124,7 +124,10 @@ fn pg_bin() -> PathBuf {
         })
         .collect();
     majors.sort();
-    majors.pop().expect("a PostgreSQL major version under /usr/lib/postgresql").1
+    majors
+        .pop()
+        .expect("a PostgreSQL major version under /usr/lib/postgresql")
+        .1
 }
 
 /// A PostgreSQL cluster of our own (initdb'd as the postgres user, which PostgreSQL requires
@@ -139,9 +142,7 @@ pub struct PostgresServer {
 
 fn as_postgres(program: &str) -> Command {
     let mut command = Command::new("runuser");
-    command
-        .args(["-u", "postgres", "--"])
-        .arg(pg_bin().join(program));
+    command.args(["-u", "postgres", "--"]).arg(pg_bin().join(program));
     command
 }
 
