@@ -132,7 +132,7 @@ async fn a_200_mb_body_leaves_the_memory_of_the_server_flat() {
     }
     let after = rss_kib(server.child.id());
     let growth = after.saturating_sub(before);
-    println!("RSS before {before} KiB, after two 200 MB bodies {after} KiB: +{growth} KiB");
+    figure!("RSS before {before} KiB, after two 200 MB bodies {after} KiB: +{growth} KiB");
     assert!(growth < 20 * 1024, "RSS grew by {growth} KiB");
 }
 
@@ -188,7 +188,7 @@ async fn half_open_and_slow_clients_are_dropped() {
     for c in clients {
         slowest = slowest.max(c.await.unwrap());
     }
-    println!(
+    figure!(
         "300 half-open connections (cap 100, 1 s header timeout): the last was dropped after {slowest:?}"
     );
     assert!(

@@ -1,6 +1,15 @@
 //! The integration tests: one binary, a real server per test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+/// Prints a measured figure where `cargo test` shows it even when the test passes (`println!`
+/// is captured; a direct write to stderr is not), so CI's log keeps the figures.
+macro_rules! figure {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr().lock(), "figure: {}", format_args!($($arg)*));
+    }};
+}
+
 mod support;
 /// The name every test file uses: `use crate::helpers::*;`.
 mod helpers {
@@ -14,6 +23,7 @@ mod contract;
 mod datamap;
 mod deletion_flow;
 mod identifiers;
+mod intake;
 mod ledger;
 mod limits;
 mod outages;

@@ -554,7 +554,7 @@ async fn redis_killed_for_30_s_under_200_deletions_loses_and_duplicates_nothing(
     assert_causes_logged(&processes);
     let restarts = count_events(&processes, "worker failed; restarting it");
     assert_alive_then_stop(&mut processes);
-    println!(
+    figure!(
         "redis outage (kill -9, AOF): {ACCOUNTS} deletions, {BEFORE} asked before the kill \
          ({completed_at_kill} completed by then), {} asked during the {} outage (all 202); \
          {waiting_at_return} not completed when Redis returned; 0 lost, 0 duplicated (one \
@@ -616,7 +616,7 @@ async fn redis_restarted_empty_the_watchdog_sends_the_lost_steps_again() {
     assert!(resent > 0, "nothing was sent again, yet Redis lost its jobs");
     assert_causes_logged(&processes);
     assert_alive_then_stop(&mut processes);
-    println!(
+    figure!(
         "redis restarted empty (3 s down, no persistence): {ACCOUNTS} deletions \
          ({completed_at_kill} completed before the kill), 0 lost, 0 duplicated; {resent} steps \
          sent again by the watchdogs of 2 workers (stall_after {STALL_AFTER_SECS} s, checked \
@@ -733,7 +733,7 @@ async fn smtp_down_mail_goes_once_after_it_returns_and_the_purge_stands() {
     assert_every_deletion_done_once(&app, "smtp", (FIRST + SECOND) as i64).await;
     assert_causes_logged(std::slice::from_ref(&worker));
     assert_alive_then_stop(std::slice::from_mut(&mut worker));
-    println!(
+    figure!(
         "smtp outage: {FIRST} deletions purged in {} while SMTP refused connections (not rolled \
          back); SMTP back after {}: all {FIRST} emails sent once, {} after it returned (the next \
          attempt of the 1 s doubling backoff); an outage past the retry budget: {SECOND} email \
@@ -869,7 +869,7 @@ async fn postgres_down_answers_503_writes_nothing_by_halves_and_the_relay_resume
     assert_causes_logged(&processes);
     let resent = count_events(&processes, "step sent long ago and not done: sending it again");
     assert_alive_then_stop(&mut processes);
-    println!(
+    figure!(
         "postgres outage (immediate stop, {}): {BEFORE} deletions in flight ({completed_at_crash} \
          completed before), {} asked during it: {} x 503 with Retry-After, none half-written; \
          API: {} x 500, {} hangs, slowest answer {} ms [{}]; /readyz 200 again {} after the \
@@ -991,7 +991,7 @@ async fn readyz_answers_within_a_second_whatever_a_dependency_does() {
     }
     assert_causes_logged(std::slice::from_ref(&api));
     assert_alive_then_stop(std::slice::from_mut(&mut api));
-    println!(
+    figure!(
         "readiness under faults: {}; test took {}",
         figures.join("; "),
         secs(test_started.elapsed())
@@ -1080,7 +1080,7 @@ async fn killing_workers_at_50_random_points_over_500_deletions_loses_and_duplic
     assert_causes_logged(&killed);
     assert_causes_logged(&workers);
     assert_alive_then_stop(&mut workers);
-    println!(
+    figure!(
         "worker SIGKILLs: {KILLS} kills over {ACCOUNTS} deletions (seed {seed}, {WORKERS} \
          workers, heartbeat 1 s x 2): 0 lost, one ledger entry each, exact purge counts, chain \
          verifies; {once} recipients got one email, none got two ({cut_off} confirmations cut off \

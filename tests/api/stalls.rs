@@ -219,7 +219,7 @@ async fn a_retrying_job_does_not_hold_up_other_deletions(stack: Stack) {
     let receipt = device.request_deletion("mark@vsee.com").await;
     app.wait_for_status(&receipt, "completed").await;
     let took = started.elapsed();
-    println!("a deletion beside a job waiting out a 60 s backoff (concurrency 1) took {took:?}");
+    figure!("a deletion beside a job waiting out a 60 s backoff (concurrency 1) took {took:?}");
     assert!(took < Duration::from_secs(2), "took {took:?}");
     let stuck_status = app
         .strings("SELECT status FROM deletion_requests WHERE last_error IS NOT NULL")
