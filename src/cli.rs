@@ -1,5 +1,8 @@
 //! The `erasure` command line.
 
+mod ingest;
+mod staff;
+
 use std::{io::IsTerminal, process::ExitCode, sync::Arc};
 
 use clap::{Args, Parser, Subcommand};
@@ -10,8 +13,8 @@ use crate::{
     clock::SystemClock,
     config::Settings,
     db::Database,
-    domain::{Email, Password, PersonName, Plan, StaffRole, VseeId},
-    services::{dead_jobs, deletion, ledger, monitoring, outbox, seed, staff},
+    domain::{Email, Password, PersonName, Plan, VseeId},
+    services::{dead_jobs, deletion, ledger, monitoring, outbox, seed},
     startup::{self, Application, Roles},
     telemetry, workers,
 };
@@ -52,30 +55,14 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Read one email (RFC 5322) on standard input, as an MTA's pipe delivers it, and open its
+    /// ticket; print the ticket's reference. Exit 0 stored or a duplicate, 65 unreadable or
+    /// over 10 MiB, 75 unable just now (the MTA tries again).
+    IngestEmail,
     /// Manage staff: support agents, auditors, administrators.
     Staff {
         #[command(subcommand)]
-        command: StaffCommand,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum StaffCommand {
-    /// Create a staff member. The password is read from standard input, one line (never from
-    /// an argument, which other users of the machine could read).
-    Create {
-        #[arg(long)]
-        email: String,
-        /// agent, auditor or admin
-        #[arg(long)]
-        role: String,
-        #[arg(long, default_value = "")]
-        name: String,
-    },
-    /// Disable a staff member: their sessions end at once and they cannot log in again.
-    Disable {
-        #[arg(long)]
-        email: String,
+        command: staff::StaffCommand,
     },
 }
 
@@ -205,7 +192,8 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Jobs { command } => jobs(settings, clock, command).await,
-        Command::Staff { command } => staff_command(settings, clock, command).await,
+        Command::Staff { command } => staff::run(settings, clock, command).await,
+        Command::IngestEmail => Ok(ingest::ingest_email(settings).await),
         Command::Audit { command } => {
             let state = startup::build_state(settings, clock).await?;
             match command {
@@ -311,45 +299,6 @@ async fn jobs(settings: Settings, clock: Arc<SystemClock>, command: JobsCommand)
         JobsCommand::Vacuum => {
             let (jobs, rows) = workers::relay::vacuum_once(&state).await?;
             println!("removed {jobs} finished jobs and {rows} relayed outbox rows");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn staff_command(
-    settings: Settings,
-    clock: Arc<SystemClock>,
-    command: StaffCommand,
-) -> anyhow::Result<ExitCode> {
-    let state = startup::build_state(settings, clock).await?;
-    match command {
-        StaffCommand::Create { email, role, name } => {
-            let email = Email::parse(&email)?;
-            let role = StaffRole::parse(&role)?;
-            let name = PersonName::parse(&name)?;
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            let password = Password::parse(line.trim_end_matches(['\n', '\r']))?;
-            let member = staff::create(
-                state.env(),
-                staff::NewStaff {
-                    email,
-                    name,
-                    role,
-                    password,
-                },
-            )
-            .await?;
-            println!(
-                "created {} {} (staff id {})",
-                member.role.as_str(),
-                member.email,
-                member.id
-            );
-        }
-        StaffCommand::Disable { email } => {
-            let member = staff::disable(state.env(), &Email::parse(&email)?).await?;
-            println!("disabled {}; their sessions have ended", member.email);
         }
     }
     Ok(ExitCode::SUCCESS)

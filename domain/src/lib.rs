@@ -5,6 +5,7 @@
 //! - bearer secrets: `SecretToken` and the `TokenHash` that is stored instead;
 //! - the deletion state machine: `DeletionStatus`, `Actor`, `Channel`;
 //! - staff roles: `StaffRole`;
+//! - tickets: `TicketStatus`, `IntakeDoor`, `TicketReference`;
 //! - the data map's definition: `datamap`.
 
 mod account;
@@ -13,12 +14,14 @@ mod deletion;
 mod email;
 mod staff;
 mod text;
+mod ticket;
 mod token;
 
 pub use account::{AccountStatus, Password, PersonName, Plan, VseeId};
 pub use deletion::{Actor, ActorKind, Channel, DeletionStatus};
 pub use email::Email;
 pub use staff::StaffRole;
+pub use ticket::{IntakeDoor, TicketReference, TicketStatus};
 pub use token::{SecretToken, TokenHash};
 
 /// What the storage-enum derives need in scope (`storage` feature).

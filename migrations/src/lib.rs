@@ -14,6 +14,7 @@ mod m20261125_000002_queue_operations;
 mod m20261128_000003_hardening;
 mod m20261128_000004_typed_storage;
 mod m20261128_000005_staff;
+mod m20261128_000006_tickets;
 
 /// Applies the erasure schema migrations, in order.
 pub struct Migrator;
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_hardening::Migration),
             Box::new(m20261128_000004_typed_storage::Migration),
             Box::new(m20261128_000005_staff::Migration),
+            Box::new(m20261128_000006_tickets::Migration),
         ]
     }
 }

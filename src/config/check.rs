@@ -5,6 +5,12 @@ use super::{ConfigError, MAX_MINUTES, MAX_RETENTION_HOURS, Settings};
 
 impl Settings {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=90).contains(&self.support.response_days) {
+            // Art. 12(3): one month, extendable by two; a longer default is no deadline at all.
+            return Err(ConfigError::Invalid(
+                "support.response_days must be between 1 and 90".into(),
+            ));
+        }
         if self.purge.chunk_size == 0 {
             return Err(ConfigError::Invalid("purge.chunk_size must be at least 1".into()));
         }

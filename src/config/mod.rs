@@ -177,6 +177,8 @@ pub struct MailSettings {
 #[serde(deny_unknown_fields)]
 pub struct SupportSettings {
     pub email: String,
+    /// Days to answer a request (GDPR Art. 12(3): one month).
+    pub response_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod dead_jobs;
 pub mod deletion;
+pub mod intake;
 pub mod ledger;
 pub mod monitoring;
 pub mod notifications;

@@ -1,0 +1,33 @@
+use sea_orm::entity::prelude::*;
+
+use crate::domain::{IntakeDoor, TicketStatus};
+
+/// A paid termination asked for by mail. One per Message-ID.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "tickets")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(unique)]
+    pub reference: String,
+    /// The Message-ID, or `sha256:<hex>` of the raw message when it had none.
+    #[sea_orm(unique)]
+    pub message_id: String,
+    pub door: IntakeDoor,
+    /// The From address, normalised.
+    pub sender: String,
+    pub subject: String,
+    /// The message as plain text (HTML parts are converted, never kept to render).
+    pub body: String,
+    /// The account whose email is the sender's; none when nobody's is.
+    pub account_id: Option<i64>,
+    pub status: TicketStatus,
+    pub received_at: DateTimeUtc,
+    pub due_at: DateTimeUtc,
+    pub verified_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,127 @@
+//! Mail to help@ becomes tickets. Every door (the MTA pipe `erasure ingest-email`, later the
+//! signed webhook and IMAP) hands the raw message to [`receive`], which reads it with one
+//! parser.
+//!
+//! Invariant: one ticket per Message-ID, whichever door and however often a message comes;
+//! auto-replies and bounces make none; a message that cannot be read as mail makes none and
+//! is kept raw in quarantine for an admin. A ticket is never verified here: From is not proof.
+
+mod read;
+
+use chrono::Duration;
+use rand::RngCore;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+pub use read::{Reading, Request, Unreadable, read};
+
+use crate::{
+    domain::{IntakeDoor, TicketReference, TicketStatus},
+    env::Env,
+    error::{AppError, AppResult},
+    models::{quarantined_mail, ticket},
+    services::accounts,
+};
+
+/// Larger messages are refused before they are read.
+pub const MAX_MESSAGE_BYTES: usize = 10 * 1024 * 1024;
+
+/// What became of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Received {
+    /// A new ticket.
+    Opened(TicketReference),
+    /// The message had come before; its ticket.
+    Duplicate(TicketReference),
+    /// Sent by a machine; no ticket.
+    Ignored(&'static str),
+}
+
+/// Reads `raw` and opens its ticket, due `response_days` after now.
+pub async fn receive(env: Env<'_>, door: IntakeDoor, response_days: u32, raw: &[u8]) -> AppResult<Received> {
+    if raw.len() > MAX_MESSAGE_BYTES {
+        return Err(AppError::PayloadTooLarge {
+            limit: MAX_MESSAGE_BYTES,
+        });
+    }
+    let request = match read(raw) {
+        Ok(Reading::Request(request)) => request,
+        Ok(Reading::Automatic(why)) => {
+            tracing::info!(door = door.as_str(), why, "automatic message ignored");
+            return Ok(Received::Ignored(why));
+        }
+        Err(unreadable) => {
+            quarantine(env, door, &unreadable, raw).await?;
+            return Err(AppError::InvalidInput(unreadable.to_string()));
+        }
+    };
+    if let Some(existing) = find_by_key(env, &request.key).await? {
+        return Ok(Received::Duplicate(existing));
+    }
+    let account = accounts::find_by_email(env.db, &request.sender).await?;
+    let now = env.now();
+    let reference = new_reference();
+    let inserted = ticket::ActiveModel {
+        reference: Set(reference.as_str().to_owned()),
+        message_id: Set(request.key.clone()),
+        door: Set(door),
+        sender: Set(request.sender.as_str().to_owned()),
+        subject: Set(request.subject),
+        body: Set(request.body),
+        account_id: Set(account.map(|a| a.id)),
+        status: Set(TicketStatus::Open),
+        received_at: Set(now),
+        due_at: Set(now + Duration::days(i64::from(response_days))),
+        verified_at: Set(None),
+        ..Default::default()
+    }
+    .insert(&env.db.conn)
+    .await;
+    match inserted {
+        Ok(created) => {
+            tracing::info!(
+                door = door.as_str(),
+                ticket_id = created.id,
+                matched = created.account_id.is_some(),
+                "ticket opened"
+            );
+            Ok(Received::Opened(reference))
+        }
+        // The same message through two doors at once: the other one stored it.
+        Err(e) => match find_by_key(env, &request.key).await? {
+            Some(existing) => Ok(Received::Duplicate(existing)),
+            None => Err(e.into()),
+        },
+    }
+}
+
+async fn find_by_key(env: Env<'_>, key: &str) -> AppResult<Option<TicketReference>> {
+    let found = ticket::Entity::find()
+        .filter(ticket::Column::MessageId.eq(key))
+        .one(&env.db.conn)
+        .await?;
+    found
+        .map(|t| TicketReference::parse(&t.reference).map_err(AppError::internal))
+        .transpose()
+}
+
+async fn quarantine(env: Env<'_>, door: IntakeDoor, why: &Unreadable, raw: &[u8]) -> AppResult<()> {
+    let kept = quarantined_mail::ActiveModel {
+        received_at: Set(env.now()),
+        door: Set(door),
+        reason: Set(why.0.clone()),
+        raw: Set(raw.to_vec()),
+        ..Default::default()
+    }
+    .insert(&env.db.conn)
+    .await?;
+    tracing::warn!(door = door.as_str(), quarantine_id = kept.id, reason = %why.0, "message quarantined");
+    Ok(())
+}
+
+/// 40 random bits: a collision among open tickets is unlikely, and the unique index refuses
+/// one (the insert then fails rather than mixing two tickets).
+fn new_reference() -> TicketReference {
+    let mut bits = [0u8; 5];
+    rand::rng().fill_bytes(&mut bits);
+    TicketReference::from_random(bits)
+}
