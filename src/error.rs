@@ -26,6 +26,10 @@ pub enum AppError {
     ForbiddenRole,
     #[error("{0}")]
     Conflict(String),
+    #[error(
+        "the ticket is not verified: the account's owner must confirm it, or an agent record how it was verified"
+    )]
+    TicketUnverified,
     #[error("not found")]
     NotFound,
     #[error("the form expired or came from another site; please try again")]

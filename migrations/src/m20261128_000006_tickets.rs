@@ -5,7 +5,7 @@
 use sea_orm_migration::prelude::*;
 
 use crate::m20261124_000001_initial::{
-    bigint_null, create_index, pk_auto, string, text, timestamptz, timestamptz_null,
+    bigint_null, create_index, pk_auto, string, string_null, text, text_null, timestamptz, timestamptz_null,
 };
 
 #[derive(DeriveMigrationName)]
@@ -26,6 +26,12 @@ enum Tickets {
     ReceivedAt,
     DueAt,
     VerifiedAt,
+    VerifiedBy,
+    VerificationReason,
+    DecidedAt,
+    DecidedBy,
+    DecisionReason,
+    DeletionRequestId,
 }
 
 #[derive(DeriveIden)]
@@ -59,6 +65,13 @@ impl MigrationTrait for Migration {
                     .col(timestamptz(Tickets::ReceivedAt))
                     .col(timestamptz(Tickets::DueAt))
                     .col(timestamptz_null(Tickets::VerifiedAt))
+                    // Staff ids; no foreign key, as for a deletion's actor.
+                    .col(bigint_null(Tickets::VerifiedBy))
+                    .col(text_null(Tickets::VerificationReason))
+                    .col(timestamptz_null(Tickets::DecidedAt))
+                    .col(bigint_null(Tickets::DecidedBy))
+                    .col(text_null(Tickets::DecisionReason))
+                    .col(string_null(Tickets::DeletionRequestId, 36))
                     .to_owned(),
             )
             .await?;

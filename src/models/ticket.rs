@@ -25,6 +25,15 @@ pub struct Model {
     pub received_at: DateTimeUtc,
     pub due_at: DateTimeUtc,
     pub verified_at: Option<DateTimeUtc>,
+    /// The agent who recorded a verification by other means, with why.
+    pub verified_by: Option<i64>,
+    pub verification_reason: Option<String>,
+    /// Approval or rejection: when, by which agent, and why (rejections).
+    pub decided_at: Option<DateTimeUtc>,
+    pub decided_by: Option<i64>,
+    pub decision_reason: Option<String>,
+    /// The deletion an approval started.
+    pub deletion_request_id: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

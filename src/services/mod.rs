@@ -14,4 +14,5 @@ pub mod purge;
 pub mod seed;
 pub mod sessions;
 pub mod staff;
+pub mod tickets;
 pub mod watchdog;

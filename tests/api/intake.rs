@@ -7,7 +7,7 @@ use std::{collections::HashMap, io::Write};
 use crate::helpers::*;
 
 /// `erasure ingest-email` with `raw` on standard input.
-fn ingest(vars: &HashMap<String, String>, raw: &[u8]) -> std::process::Output {
+pub(crate) fn ingest(vars: &HashMap<String, String>, raw: &[u8]) -> std::process::Output {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_erasure"))
         .arg("ingest-email")
         .env_clear()

@@ -36,3 +36,4 @@ mod snapshots;
 mod staff;
 mod stalls;
 mod throttling;
+mod tickets;

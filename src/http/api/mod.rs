@@ -7,6 +7,7 @@ mod fields;
 mod me;
 mod sessions;
 mod staff;
+mod tickets;
 
 use poem::{Endpoint, EndpointExt, Response, Route, http::StatusCode};
 use poem_openapi::{OpenApiService, Tags};
@@ -27,6 +28,7 @@ pub enum ApiTags {
     Deletions,
     /// Staff (support agents, auditors, administrators): their sessions.
     Staff,
+    Tickets,
 }
 
 type Apis = (
@@ -35,6 +37,7 @@ type Apis = (
     me::MeApi,
     deletions::DeletionsApi,
     staff::StaffApi,
+    tickets::TicketsApi,
 );
 
 pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -46,6 +49,7 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             me::MeApi,
             deletions::DeletionsApi,
             staff::StaffApi,
+            tickets::TicketsApi,
         ),
         "erasure",
         env!("CARGO_PKG_VERSION"),

@@ -11,7 +11,9 @@ pub mod failure;
 
 use chrono::{DateTime, Utc};
 use erasure_jobs::JobKind;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set, sea_query::Expr,
+};
 use uuid::Uuid;
 
 use crate::{
@@ -84,28 +86,44 @@ pub async fn open_request(
     actor: Actor,
     channel: Channel,
 ) -> AppResult<Receipt> {
-    let now = env.now();
+    let described = actor.to_string();
+    let tx = env.db.begin_write().await?;
+    let opened = open_request_in(&tx, env.now(), keys, account, actor, channel).await?;
+    tx.commit().await?;
+    env.wake_relay();
+    tracing::info!(account_id = account.id, request_id = %opened.request_id, actor = %described, channel = channel.as_str(), "deletion requested");
+    Ok(opened)
+}
+
+/// [`open_request`] inside a caller's write transaction (an approval records its decision in
+/// the same one). The caller commits, then wakes the relay; on an error it rolls back.
+pub async fn open_request_in(
+    tx: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    keys: &Keys,
+    account: &account::Model,
+    actor: Actor,
+    channel: Channel,
+) -> AppResult<Receipt> {
     let request_id = Uuid::new_v4();
     let receipt = keys.receipt(&request_id.to_string());
     let (actor_kind, actor_id) = actor.parts();
-    let tx = env.db.begin_write().await?;
 
     let locked = account::Entity::update_many()
         .col_expr(account::Column::Status, Expr::value(AccountStatus::Deleting))
         .col_expr(account::Column::UpdatedAt, Expr::value(now))
         .filter(account::Column::Id.eq(account.id))
         .filter(account::Column::Status.eq(AccountStatus::Active))
-        .exec(&tx)
+        .exec(tx)
         .await?
         .rows_affected;
     if locked != 1 {
-        tx.rollback().await?;
         return Err(AppError::Conflict("this account is already being deleted".into()));
     }
-    sessions::end_all(&tx, account.id).await?;
+    sessions::end_all(tx, account.id).await?;
     password_reset::Entity::delete_many()
         .filter(password_reset::Column::AccountId.eq(account.id))
-        .exec(&tx)
+        .exec(tx)
         .await?;
     deletion_request::ActiveModel {
         id: Set(request_id.to_string()),
@@ -129,12 +147,9 @@ pub async fn open_request(
         email_claimed_until: Set(None),
         email_failed_at: Set(None),
     }
-    .insert(&tx)
+    .insert(tx)
     .await?;
-    outbox::add(&tx, JobKind::Purge, request_id, now).await?;
-    tx.commit().await?;
-    env.wake_relay();
-    tracing::info!(account_id = account.id, %request_id, actor = %actor, channel = channel.as_str(), "deletion requested");
+    outbox::add(tx, JobKind::Purge, request_id, now).await?;
     Ok(Receipt {
         request_id,
         receipt,

@@ -71,7 +71,6 @@ pub async fn receive(env: Env<'_>, door: IntakeDoor, response_days: u32, raw: &[
         status: Set(TicketStatus::Open),
         received_at: Set(now),
         due_at: Set(now + Duration::days(i64::from(response_days))),
-        verified_at: Set(None),
         ..Default::default()
     }
     .insert(&env.db.conn)

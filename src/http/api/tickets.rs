@@ -1,0 +1,267 @@
+//! Tickets for support agents: the queue, one ticket, and the decisions on it. Every
+//! operation demands an agent (or an admin) through `Staff<Agent>`.
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Enum, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+
+use super::{
+    ApiTags,
+    auth::{Agent, Staff},
+    me::DeletionReceipt,
+};
+use crate::{
+    domain::{IntakeDoor, TicketStatus},
+    http::error::ApiResult,
+    models::ticket,
+    services::tickets::{self, TicketFilter},
+    state::AppState,
+};
+
+pub struct TicketsApi;
+
+/// Where a ticket stands.
+#[derive(Enum, Clone, Copy)]
+#[oai(rename_all = "lowercase")]
+pub enum TicketStatusName {
+    Open,
+    Approved,
+    Rejected,
+    Closed,
+}
+
+impl TicketStatusName {
+    fn of(status: TicketStatus) -> Self {
+        match status {
+            TicketStatus::Open => Self::Open,
+            TicketStatus::Approved => Self::Approved,
+            TicketStatus::Rejected => Self::Rejected,
+            TicketStatus::Closed => Self::Closed,
+        }
+    }
+
+    fn status(self) -> TicketStatus {
+        match self {
+            Self::Open => TicketStatus::Open,
+            Self::Approved => TicketStatus::Approved,
+            Self::Rejected => TicketStatus::Rejected,
+            Self::Closed => TicketStatus::Closed,
+        }
+    }
+}
+
+/// A ticket as the queue lists it.
+#[derive(Object)]
+pub struct TicketSummary {
+    pub id: i64,
+    /// What the requester quotes, e.g. T-7K2M9QXA.
+    pub reference: String,
+    pub status: TicketStatusName,
+    /// Whether the account's owner (or an agent, with a reason) has verified the request.
+    pub verified: bool,
+    /// The From address, normalised. Not proof of anything.
+    pub sender: String,
+    pub subject: String,
+    /// The account whose email is the sender's; `null` when nobody's is.
+    #[oai(nullable)]
+    pub account_id: Option<i64>,
+    pub received_at: DateTime<Utc>,
+    pub due_at: DateTime<Utc>,
+    /// Open and past its due date.
+    pub overdue: bool,
+}
+
+/// One ticket, with its message.
+#[derive(Object)]
+pub struct TicketDetail {
+    #[oai(flatten)]
+    pub summary: TicketSummary,
+    /// pipe | webhook | imap
+    pub door: String,
+    /// The message as plain text (HTML is converted, never rendered).
+    pub body: String,
+}
+
+impl TicketSummary {
+    fn of(t: &ticket::Model, now: DateTime<Utc>) -> Self {
+        Self {
+            id: t.id,
+            reference: t.reference.clone(),
+            status: TicketStatusName::of(t.status),
+            verified: t.verified_at.is_some(),
+            sender: t.sender.clone(),
+            subject: t.subject.clone(),
+            account_id: t.account_id,
+            received_at: t.received_at,
+            due_at: t.due_at,
+            overdue: t.status == TicketStatus::Open && t.due_at < now,
+        }
+    }
+}
+
+fn door_name(door: IntakeDoor) -> String {
+    door.as_str().to_owned()
+}
+
+/// Why: what a person reads later in the ticket's history (and, for a rejection, the
+/// requester in their email).
+#[derive(Object)]
+pub struct Reason {
+    /// 1 to 1,000 characters, not only white space. (The class spells out Unicode's
+    /// White_Space, which is what the server trims: `\S` means less in JSON Schema's
+    /// ECMAScript regexes than in Rust's.)
+    #[oai(validator(
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    ))]
+    pub reason: String,
+}
+
+#[derive(ApiResponse)]
+enum DecisionResponse {
+    #[oai(status = 200)]
+    Ok(Json<TicketSummary>),
+}
+
+#[derive(ApiResponse)]
+enum ApprovalResponse {
+    /// Approved: the account's deletion is under way; follow it with the receipt.
+    #[oai(status = 202)]
+    Accepted(Json<DeletionReceipt>),
+}
+
+#[derive(ApiResponse)]
+enum ListResponse {
+    #[oai(status = 200)]
+    Ok(Json<Vec<TicketSummary>>),
+}
+
+#[derive(ApiResponse)]
+enum DetailResponse {
+    #[oai(status = 200)]
+    Ok(Json<TicketDetail>),
+}
+
+#[OpenApi(tag = "ApiTags::Tickets")]
+impl TicketsApi {
+    /// The ticket queue, soonest due first. Agents and admins.
+    #[oai(path = "/v1/tickets", method = "get", operation_id = "listTickets")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        state: Data<&AppState>,
+        _agent: Staff<Agent>,
+        /// Only tickets in this status.
+        status: Query<Option<TicketStatusName>>,
+        /// Only verified (true) or unverified (false) tickets.
+        verified: Query<Option<bool>>,
+        /// Only open tickets past their due date (true), or all others (false).
+        overdue: Query<Option<bool>>,
+        /// Text found in the reference, the sender or the subject.
+        #[oai(validator(max_length = 200))]
+        q: Query<Option<String>>,
+        /// At most this many tickets (default 50).
+        #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
+        limit: Query<Option<u64>>,
+        /// Skip this many first.
+        #[oai(validator(minimum(value = "0"), maximum(value = "1000000")))]
+        offset: Query<Option<u64>>,
+    ) -> ApiResult<ListResponse> {
+        let filter = TicketFilter {
+            status: status.0.map(TicketStatusName::status),
+            verified: verified.0,
+            overdue: overdue.0,
+            q: q.0,
+            limit: limit.0.unwrap_or(50),
+            offset: offset.0.unwrap_or(0),
+        };
+        let now = state.clock.now();
+        let found = tickets::list(state.env(), &filter).await?;
+        Ok(ListResponse::Ok(Json(
+            found.iter().map(|t| TicketSummary::of(t, now)).collect(),
+        )))
+    }
+
+    /// One ticket with its message. Agents and admins.
+    #[oai(path = "/v1/tickets/:id", method = "get", operation_id = "getTicket")]
+    async fn get(
+        &self,
+        state: Data<&AppState>,
+        _agent: Staff<Agent>,
+        id: Path<i64>,
+    ) -> ApiResult<DetailResponse> {
+        let found = tickets::find(state.env(), id.0).await?;
+        Ok(DetailResponse::Ok(Json(TicketDetail {
+            summary: TicketSummary::of(&found, state.clock.now()),
+            door: door_name(found.door),
+            body: found.body.clone(),
+        })))
+    }
+
+    /// Record that the requester was verified by other means (a call back, a letter), with
+    /// how. Verifying a verified ticket again changes nothing; `409 conflict` once decided.
+    #[oai(
+        path = "/v1/tickets/:id/verification",
+        method = "post",
+        operation_id = "verifyTicket"
+    )]
+    async fn verify(
+        &self,
+        state: Data<&AppState>,
+        agent: Staff<Agent>,
+        id: Path<i64>,
+        body: Json<Reason>,
+    ) -> ApiResult<DecisionResponse> {
+        let ticket = tickets::verify(state.env(), agent.0.staff.id, id.0, &body.reason).await?;
+        Ok(DecisionResponse::Ok(Json(TicketSummary::of(
+            &ticket,
+            state.clock.now(),
+        ))))
+    }
+
+    /// Approve a verified ticket: its account's deletion runs the same pipeline as
+    /// self-service, with this agent as the actor and `support` as the channel.
+    /// `409 ticket_unverified`; `409 conflict` when already decided or matched to no account.
+    #[oai(
+        path = "/v1/tickets/:id/approval",
+        method = "post",
+        operation_id = "approveTicket"
+    )]
+    async fn approve(
+        &self,
+        state: Data<&AppState>,
+        agent: Staff<Agent>,
+        id: Path<i64>,
+    ) -> ApiResult<ApprovalResponse> {
+        let receipt = tickets::approve(state.env(), &state.keys, agent.0.staff.id, id.0).await?;
+        Ok(ApprovalResponse::Accepted(Json(DeletionReceipt {
+            receipt_id: receipt.receipt.expose().to_owned(),
+            status: receipt.status.as_str().to_owned(),
+        })))
+    }
+
+    /// Reject the request, with the reason. `409 conflict` when already decided.
+    #[oai(
+        path = "/v1/tickets/:id/rejection",
+        method = "post",
+        operation_id = "rejectTicket"
+    )]
+    async fn reject(
+        &self,
+        state: Data<&AppState>,
+        agent: Staff<Agent>,
+        id: Path<i64>,
+        body: Json<Reason>,
+    ) -> ApiResult<DecisionResponse> {
+        let ticket = tickets::reject(state.env(), agent.0.staff.id, id.0, &body.reason).await?;
+        Ok(DecisionResponse::Ok(Json(TicketSummary::of(
+            &ticket,
+            state.clock.now(),
+        ))))
+    }
+}

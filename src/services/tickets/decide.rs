@@ -1,0 +1,145 @@
+//! What agents decide on a ticket: a verification by other means, an approval, a rejection.
+//!
+//! Invariant: a decision happens once, on an open ticket, and only a verified ticket matched
+//! to an account can be approved. Each decision is one conditional update (two agents
+//! deciding at once: one wins, the other is told), and an approval opens the deletion in the
+//! same transaction, so a ticket is never approved without its deletion, nor the other way
+//! round.
+
+use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr};
+
+use super::find;
+use crate::{
+    domain::{Actor, Channel, TicketStatus},
+    env::Env,
+    error::{AppError, AppResult},
+    keys::Keys,
+    models::ticket,
+    services::{accounts, deletion},
+};
+
+/// An agent records how the requester was verified (a call back, a signed letter). Verifying a
+/// verified ticket again changes nothing.
+pub async fn verify(env: Env<'_>, agent_id: i64, ticket_id: i64, reason: &str) -> AppResult<ticket::Model> {
+    let reason = reason_text(reason)?;
+    let now = env.now();
+    let updated = ticket::Entity::update_many()
+        .col_expr(ticket::Column::VerifiedAt, Expr::value(now))
+        .col_expr(ticket::Column::VerifiedBy, Expr::value(agent_id))
+        .col_expr(ticket::Column::VerificationReason, Expr::value(reason))
+        .filter(ticket::Column::Id.eq(ticket_id))
+        .filter(ticket::Column::Status.eq(TicketStatus::Open))
+        .filter(ticket::Column::VerifiedAt.is_null())
+        .exec(&env.db.conn)
+        .await?
+        .rows_affected;
+    let ticket = find(env, ticket_id).await?;
+    if updated == 0 && ticket.status != TicketStatus::Open {
+        return Err(already_decided(&ticket));
+    }
+    if updated == 1 {
+        tracing::info!(ticket_id, staff_id = agent_id, "ticket verified by an agent");
+    }
+    Ok(ticket)
+}
+
+/// Refuses the request, with the reason the requester is told.
+pub async fn reject(env: Env<'_>, agent_id: i64, ticket_id: i64, reason: &str) -> AppResult<ticket::Model> {
+    let reason = reason_text(reason)?;
+    let updated = ticket::Entity::update_many()
+        .col_expr(ticket::Column::Status, Expr::value(TicketStatus::Rejected))
+        .col_expr(ticket::Column::DecidedAt, Expr::value(env.now()))
+        .col_expr(ticket::Column::DecidedBy, Expr::value(agent_id))
+        .col_expr(ticket::Column::DecisionReason, Expr::value(reason))
+        .filter(ticket::Column::Id.eq(ticket_id))
+        .filter(ticket::Column::Status.eq(TicketStatus::Open))
+        .exec(&env.db.conn)
+        .await?
+        .rows_affected;
+    let ticket = find(env, ticket_id).await?;
+    if updated == 0 {
+        return Err(already_decided(&ticket));
+    }
+    tracing::info!(ticket_id, staff_id = agent_id, "ticket rejected");
+    Ok(ticket)
+}
+
+/// Approves a verified ticket: its account's deletion starts, by this agent, through support.
+pub async fn approve(
+    env: Env<'_>,
+    keys: &Keys,
+    agent_id: i64,
+    ticket_id: i64,
+) -> AppResult<deletion::Receipt> {
+    let ticket = find(env, ticket_id).await?;
+    if ticket.status != TicketStatus::Open {
+        return Err(already_decided(&ticket));
+    }
+    if ticket.verified_at.is_none() {
+        return Err(AppError::TicketUnverified);
+    }
+    let account_id = ticket.account_id.ok_or_else(|| {
+        AppError::Conflict("the ticket's sender matches no account; link it to one first".into())
+    })?;
+    let account = accounts::find(env.db, account_id)
+        .await?
+        .ok_or_else(|| AppError::Conflict("the ticket's account no longer exists".into()))?;
+    let tx = env.db.begin_write().await?;
+    let receipt = deletion::open_request_in(
+        &tx,
+        env.now(),
+        keys,
+        &account,
+        Actor::Agent(agent_id),
+        Channel::Support,
+    )
+    .await?;
+    if !mark_approved(&tx, env, agent_id, ticket_id, &receipt).await? {
+        // Decided meanwhile by someone else: the deletion is not opened (the transaction
+        // rolls back when dropped).
+        return Err(already_decided(&find(env, ticket_id).await?));
+    }
+    tx.commit().await?;
+    env.wake_relay();
+    tracing::info!(ticket_id, staff_id = agent_id, request_id = %receipt.request_id, "ticket approved");
+    Ok(receipt)
+}
+
+async fn mark_approved(
+    tx: &DatabaseTransaction,
+    env: Env<'_>,
+    agent_id: i64,
+    ticket_id: i64,
+    receipt: &deletion::Receipt,
+) -> AppResult<bool> {
+    let updated = ticket::Entity::update_many()
+        .col_expr(ticket::Column::Status, Expr::value(TicketStatus::Approved))
+        .col_expr(ticket::Column::DecidedAt, Expr::value(env.now()))
+        .col_expr(ticket::Column::DecidedBy, Expr::value(agent_id))
+        .col_expr(
+            ticket::Column::DeletionRequestId,
+            Expr::value(receipt.request_id.to_string()),
+        )
+        .filter(ticket::Column::Id.eq(ticket_id))
+        .filter(ticket::Column::Status.eq(TicketStatus::Open))
+        .filter(ticket::Column::VerifiedAt.is_not_null())
+        .exec(tx)
+        .await?
+        .rows_affected;
+    Ok(updated == 1)
+}
+
+fn already_decided(ticket: &ticket::Model) -> AppError {
+    AppError::Conflict(format!("the ticket is already {}", ticket.status.as_str()))
+}
+
+/// A reason is what a person reads later: one to 1,000 characters, not blank.
+fn reason_text(raw: &str) -> AppResult<String> {
+    let reason = raw.trim();
+    if reason.is_empty() || reason.chars().count() > 1000 {
+        return Err(AppError::InvalidInput(
+            "a reason has 1 to 1,000 characters".into(),
+        ));
+    }
+    Ok(reason.to_owned())
+}

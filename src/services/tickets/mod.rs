@@ -1,0 +1,106 @@
+//! Tickets for agents: the queue, filtered and searched, and one ticket (here), and the
+//! decisions on them (`decide`).
+//!
+//! The queue is sorted by due date, soonest first: the order in which the law wants answers.
+
+mod decide;
+
+pub use decide::{approve, reject, verify};
+
+use sea_orm::{
+    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, Func, LikeExpr},
+};
+
+use crate::{
+    domain::TicketStatus,
+    env::Env,
+    error::{AppError, AppResult},
+    models::ticket,
+};
+
+/// What the queue shows; every filter is optional.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    pub status: Option<TicketStatus>,
+    pub verified: Option<bool>,
+    /// Open and past the due date (or not).
+    pub overdue: Option<bool>,
+    /// Found in the reference, the sender or the subject, case-insensitively.
+    pub q: Option<String>,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+pub async fn list(env: Env<'_>, filter: &TicketFilter) -> AppResult<Vec<ticket::Model>> {
+    let now = env.now();
+    let mut cond = Condition::all();
+    if let Some(status) = filter.status {
+        cond = cond.add(ticket::Column::Status.eq(status));
+    }
+    if let Some(verified) = filter.verified {
+        cond = cond.add(if verified {
+            ticket::Column::VerifiedAt.is_not_null()
+        } else {
+            ticket::Column::VerifiedAt.is_null()
+        });
+    }
+    if let Some(overdue) = filter.overdue {
+        let is_overdue = Condition::all()
+            .add(ticket::Column::Status.eq(TicketStatus::Open))
+            .add(ticket::Column::DueAt.lt(now));
+        cond = cond.add(if overdue { is_overdue } else { is_overdue.not() });
+    }
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
+        let mut any = Condition::any();
+        for column in [
+            ticket::Column::Reference,
+            ticket::Column::Sender,
+            ticket::Column::Subject,
+        ] {
+            any = any.add(
+                Expr::expr(Func::lower(Expr::col(column))).like(LikeExpr::new(pattern.clone()).escape('\\')),
+            );
+        }
+        cond = cond.add(any);
+    }
+    Ok(ticket::Entity::find()
+        .filter(cond)
+        .order_by_asc(ticket::Column::DueAt)
+        .order_by_asc(ticket::Column::Id)
+        .limit(filter.limit)
+        .offset(filter.offset)
+        .all(&env.db.conn)
+        .await?)
+}
+
+pub async fn find(env: Env<'_>, id: i64) -> AppResult<ticket::Model> {
+    ticket::Entity::find_by_id(id)
+        .one(&env.db.conn)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// `%`, `_` and the escape itself match themselves in a search.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_like;
+
+    #[test]
+    fn wildcards_are_searched_for_as_themselves() {
+        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
+        assert_eq!(escape_like("plain"), "plain");
+    }
+}
