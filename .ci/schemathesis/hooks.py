@@ -11,6 +11,9 @@ Written for schemathesis 4.32.5 (pinned in ./run); sections 3b and 3c reach into
    logs in, and puts the `erasure_session` cookie on every request; when that session is gone
    (the account was deleted, the session logged out, or the server answered 401
    `unauthenticated` to a request carrying it) the next request gets a new account and session.
+   Staff pass (ERASURE_ST_AUTH=staff): the same with the `erasure_staff` cookie of the agent
+   ./run created (ERASURE_ST_STAFF_EMAIL, password on ERASURE_ST_STAFF_PASSWORD), logged in
+   again whenever its session is gone.
 3. Stateful phase:
    a. sign-up bodies the server accepts (4 of 5 positive ones), so scenarios get past step one;
    b. POST /v1/accounts is an entry point of scenarios (schemathesis' own heuristic demotes it);
@@ -55,6 +58,7 @@ from requests.adapters import HTTPAdapter
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "erasure_session"
+STAFF_COOKIE = "erasure_staff"
 SIGN_UP = ("post", "/v1/accounts")
 
 
@@ -225,10 +229,37 @@ class _SessionSource:
         return token
 
 
-SESSIONS: _SessionSource | None = None
+class _StaffSource(_SessionSource):
+    """The live staff session of the agent ./run created; logged in again when it is gone."""
 
-if os.environ.get("ERASURE_ST_AUTH") == "1":
-    SESSIONS = _SessionSource()
+    def _new_session(self) -> str:
+        self.accounts += 1
+        login = self.http.post(
+            f"{self.base()}/v1/staff/sessions",
+            json={
+                "email": os.environ["ERASURE_ST_STAFF_EMAIL"],
+                "password": os.environ["ERASURE_ST_STAFF_PASSWORD"],
+            },
+            timeout=10,
+        )
+        if login.status_code != 200:
+            raise RuntimeError(f"staff log-in answered {login.status_code}: {login.text[:300]}")
+        token = login.cookies.get(STAFF_COOKIE)
+        if not token:
+            raise RuntimeError(f"staff log-in set no {STAFF_COOKIE} cookie")
+        _remember(token)
+        return token
+
+
+SESSIONS: _SessionSource | None = None
+AUTH_COOKIE = COOKIE
+
+if os.environ.get("ERASURE_ST_AUTH") in ("1", "staff"):
+    if os.environ.get("ERASURE_ST_AUTH") == "staff":
+        SESSIONS = _StaffSource()
+        AUTH_COOKIE = STAFF_COOKIE
+    else:
+        SESSIONS = _SessionSource()
 
     # refresh_interval=None: no time-based caching by schemathesis, and none of its re-login
     # and replay on every 401 (here 401 also means a wrong password in the body). The session
@@ -243,9 +274,9 @@ if os.environ.get("ERASURE_ST_AUTH") == "1":
             if case.cookies is None:
                 case.cookies = {}
             # A session a link passed on (from POST /v1/sessions) is the one under test: keep it.
-            if _is_issued(case.cookies.get(COOKIE)):
+            if _is_issued(case.cookies.get(AUTH_COOKIE)):
                 return
-            case.cookies[COOKIE] = data
+            case.cookies[AUTH_COOKIE] = data
 
 
 # --- 3a. stateful: sign-ups the server accepts -------------------------------------------------
@@ -349,10 +380,11 @@ def _issued_cookie(response: Any) -> str | None:
     if isinstance(values, str):
         values = [values]
     for value in values:
-        if value.startswith(f"{COOKIE}="):
-            token = value[len(COOKIE) + 1 :].split(";", 1)[0]
-            if token:
-                return token
+        for name in (COOKIE, STAFF_COOKIE):
+            if value.startswith(f"{name}="):
+                token = value[len(name) + 1 :].split(";", 1)[0]
+                if token:
+                    return token
     return None
 
 
@@ -360,7 +392,8 @@ def _issued_cookie(response: Any) -> str | None:
 def before_call(context: Any, case: Any, kwargs: Any) -> None:
     _THREAD.phase = _phase(case)
     # A real session cookie (issued by the server in this run) is explicit auth, not a generated one.
-    if _is_issued((case.cookies or {}).get(COOKIE)):
+    cookies = case.cookies or {}
+    if _is_issued(cookies.get(COOKIE)) or _is_issued(cookies.get(STAFF_COOKIE)):
         case._has_explicit_auth = True
 
 
@@ -371,12 +404,14 @@ def after_call(context: Any, case: Any, response: Any) -> None:
         _remember(token)
     if SESSIONS is None:
         return
-    sent = (case.cookies or {}).get(COOKIE)
+    sent = (case.cookies or {}).get(AUTH_COOKIE)
     if not isinstance(sent, str) or not sent:
         return
     operation = (case.operation.method.lower(), case.operation.path)
-    gone = (operation == ("post", "/v1/me/deletion") and response.status_code == 202) or (
-        operation == ("delete", "/v1/sessions/current") and response.status_code == 204
+    gone = (
+        (operation == ("post", "/v1/me/deletion") and response.status_code == 202)
+        or (operation == ("delete", "/v1/sessions/current") and response.status_code == 204)
+        or (operation == ("delete", "/v1/staff/sessions/current") and response.status_code == 204)
     )
     if not gone and response.status_code == 401:
         try:
