@@ -112,14 +112,14 @@ impl<'a, T: DeserializeOwned> FromRequest<'a> for CsrfForm<T> {
 }
 
 /// Whether a state-changing request comes from our own pages. Browsers say where a request
-/// comes from in `Sec-Fetch-Site` and `Origin`; a request that carries neither (an old
-/// browser, a script) is left to the CSRF token.
+/// comes from in `Sec-Fetch-Site` (which no page can set), else in `Origin`; a request that
+/// carries neither (an old browser, a script) is left to the CSRF token. `Sec-Fetch-Site`
+/// decides when present: under our `Referrer-Policy: no-referrer`, Chromium sends
+/// `Origin: null` with same-origin form posts.
 fn same_origin(req: &Request, public_url: &str) -> bool {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    if let Some(site) = header("sec-fetch-site")
-        && !matches!(site, "same-origin" | "none")
-    {
-        return false;
+    if let Some(site) = header("sec-fetch-site") {
+        return matches!(site, "same-origin" | "none");
     }
     let Some(origin) = header("origin") else {
         return true;
@@ -168,6 +168,18 @@ mod tests {
             public
         ));
         assert!(!same_origin(&request(&[("origin", "null")]), public));
+        // What Chromium sends for a form of ours under `Referrer-Policy: no-referrer`.
+        assert!(same_origin(
+            &request(&[("origin", "null"), ("sec-fetch-site", "same-origin")]),
+            public
+        ));
+        assert!(!same_origin(
+            &request(&[
+                ("origin", "https://erasure.example"),
+                ("sec-fetch-site", "cross-site")
+            ]),
+            public
+        ));
         assert!(!same_origin(
             &request(&[("sec-fetch-site", "cross-site")]),
             public
