@@ -16,6 +16,8 @@ pub enum AppError {
     InvalidCredentials,
     #[error("you are not logged in")]
     Unauthenticated,
+    #[error("the X-Erasure-Signature header is missing or is not the HMAC-SHA256 of this body")]
+    SignatureInvalid,
     #[error("too many failed attempts; try again in {retry_after_secs} seconds")]
     RateLimited { retry_after_secs: u64 },
     #[error("paid accounts are closed by our support team; please write to {support_email}")]

@@ -33,6 +33,7 @@ pub struct Keys {
     receipt: [u8; 32],
     csrf: [u8; 32],
     reset: [u8; 32],
+    ticket: [u8; 32],
     throttle: [u8; 32],
 }
 
@@ -62,6 +63,7 @@ impl Keys {
             receipt: derive(master, b"erasure/receipt/v1"),
             csrf: derive(master, b"erasure/csrf/v1"),
             reset: derive(master, b"erasure/reset/v1"),
+            ticket: derive(master, b"erasure/ticket-verification/v1"),
             throttle: derive(master, b"erasure/throttle/v1"),
         }
     }
@@ -91,6 +93,12 @@ impl Keys {
     /// recompute it while the database keeps only its hash.
     pub fn reset_token(&self, notification_id: &str) -> SecretToken {
         SecretToken::from_bytes(&mac(&self.reset, &[notification_id.as_bytes()]))
+    }
+
+    /// The link that lets an account's owner confirm a ticket, derived from the notice that
+    /// mails it, as reset links are.
+    pub fn ticket_verification_token(&self, notification_id: &str) -> SecretToken {
+        SecretToken::from_bytes(&mac(&self.ticket, &[notification_id.as_bytes()]))
     }
 
     /// The key the throttle hashes what it counts with: only that, not the other keys.

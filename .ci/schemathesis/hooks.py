@@ -29,6 +29,8 @@ Environment (./run sets the first two):
   ERASURE_ST_AUTH          1: register the auth provider ("session" pass)
   ERASURE_ST_AUTH_SOURCE   loopback address of the provider's own sign-up/log-in requests
                            (default 127.0.0.2: never the address the fuzzer fails log-ins from)
+  ERASURE_ST_INBOUND_SECRET  the server's support.inbound_secret: bodies posted to the mail
+                           webhook are signed with it (see _sign_inbound)
   ERASURE_ST_EXTRA_PATCH   a JSON file merged like spec-patch.json, to try spec changes before
                            the server makes them (./run never sets it)
   ERASURE_ST_PATCH_SPEC=0  do not patch the spec at all
@@ -39,6 +41,8 @@ Environment (./run sets the first two):
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import ipaddress
 import json
 import os
@@ -388,9 +392,30 @@ def _issued_cookie(response: Any) -> str | None:
     return None
 
 
+INBOUND = ("post", "/v1/inbound/email")
+INBOUND_SECRET = os.environ.get("ERASURE_ST_INBOUND_SECRET", "")
+
+
+def _sign_inbound(case: Any) -> None:
+    """Signs three in four bodies posted to the mail webhook with the run's secret, as a mail
+    provider would, so the message parser behind the signature is fuzzed too; the fourth keeps
+    whatever header was generated (almost always refused with 401)."""
+    if not INBOUND_SECRET or not _is_operation(case.operation, INBOUND) or random.random() < 0.25:
+        return
+    body = case.body
+    if isinstance(body, str):
+        body = body.encode("utf-8")
+    if not isinstance(body, (bytes, bytearray)):
+        return
+    digest = hmac.new(INBOUND_SECRET.encode(), bytes(body), hashlib.sha256).hexdigest()
+    case.headers = dict(case.headers or {})
+    case.headers["X-Erasure-Signature"] = f"sha256={digest}"
+
+
 @schemathesis.hook
 def before_call(context: Any, case: Any, kwargs: Any) -> None:
     _THREAD.phase = _phase(case)
+    _sign_inbound(case)
     # A real session cookie (issued by the server in this run) is explicit auth, not a generated one.
     cookies = case.cookies or {}
     if _is_issued(cookies.get(COOKIE)) or _is_issued(cookies.get(STAFF_COOKIE)):

@@ -30,6 +30,15 @@ pub enum Action {
     Nullify,
 }
 
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delete => "delete",
+            Self::Nullify => "nullify",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileStore {

@@ -62,6 +62,9 @@ pub enum IntakeDoor {
     /// Polling the help@ mailbox over IMAP.
     #[cfg_attr(feature = "storage", sea_orm(string_value = "imap"))]
     Imap,
+    /// `POST /api/v1/me/termination-request` or its page: a logged-in paid account holder.
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "app"))]
+    App,
 }
 
 impl IntakeDoor {
@@ -70,6 +73,7 @@ impl IntakeDoor {
             Self::Pipe => "pipe",
             Self::Webhook => "webhook",
             Self::Imap => "imap",
+            Self::App => "app",
         }
     }
 }

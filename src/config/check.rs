@@ -11,6 +11,11 @@ impl Settings {
                 "support.response_days must be between 1 and 90".into(),
             ));
         }
+        if !(1..=24 * 30).contains(&self.support.verification_link_hours) {
+            return Err(ConfigError::Invalid(
+                "support.verification_link_hours must be between 1 and 720".into(),
+            ));
+        }
         if self.purge.chunk_size == 0 {
             return Err(ConfigError::Invalid("purge.chunk_size must be at least 1".into()));
         }

@@ -179,6 +179,11 @@ pub struct SupportSettings {
     pub email: String,
     /// Days to answer a request (GDPR Art. 12(3): one month).
     pub response_days: u32,
+    /// The secret `POST /api/v1/inbound/email` checks each body's HMAC-SHA256 against; empty
+    /// turns that door off (every call gets 401).
+    pub inbound_secret: SecretString,
+    /// How long the link that lets an account's owner confirm a ticket works.
+    pub verification_link_hours: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,6 +1,7 @@
 //! What a handler demands of a request, as types: a handler that takes `LoggedIn` cannot run
 //! without a live session, one that takes `CsrfForm<T>` cannot run on a cross-site or forged
-//! form, and `ClientAddress` is the only way to learn who is asking.
+//! form, one that takes `StaffPage<R>` cannot run for anyone but staff holding role `R`, and
+//! `ClientAddress` is the only way to learn who is asking.
 
 use poem::{
     FromRequest, Request, RequestBody, Response,
@@ -8,10 +9,15 @@ use poem::{
 };
 use serde::{Deserialize, de::DeserializeOwned};
 
+use std::marker::PhantomData;
+
 use crate::{
     error::AppError,
-    http::{pages, session},
-    services::sessions::{Attempt, CurrentSession},
+    http::{api::auth::Role, pages, session},
+    services::{
+        sessions::{Attempt, CurrentSession},
+        staff::{self, StaffSession},
+    },
     state::AppState,
 };
 
@@ -138,6 +144,29 @@ fn same_origin(req: &Request, public_url: &str) -> bool {
 
 /// A response a page handler returns early with: a redirect or an error page.
 pub type PageResult<T> = Result<T, Response>;
+
+/// A console page for a live staff session whose role `R` allows: without one, the browser
+/// is sent to `/staff/login`; with the wrong role, a 403 page.
+pub struct StaffPage<R: Role>(pub StaffSession, pub PhantomData<R>);
+
+impl<'a, R: Role> FromRequest<'a> for StaffPage<R> {
+    async fn from_request(req: &'a Request, body: &mut RequestBody) -> poem::Result<Self> {
+        let state = app_state(req)?;
+        let jar = <&CookieJar>::from_request(req, body).await?;
+        let to_login = || poem::Error::from_response(pages::see_other("/staff/login"));
+        let Some(cookie) = jar.get(staff::COOKIE) else {
+            return Err(to_login());
+        };
+        match staff::resolve(state.env(), cookie.value_str()).await {
+            Ok(Some(session)) if R::allows(session.staff.role) => Ok(Self(session, PhantomData)),
+            Ok(Some(_)) => Err(poem::Error::from_response(pages::error_page(
+                &AppError::ForbiddenRole,
+            ))),
+            Ok(None) => Err(to_login()),
+            Err(e) => Err(poem::Error::from_response(pages::error_page(&e))),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,7 @@ use super::{MailError, Mailer, mailbox};
 use crate::domain::Email;
 
 /// A recipient as SMTP and the `To:` header carry it: the domain in its ASCII form.
-fn recipient(to: &Email) -> Result<Mailbox, MailError> {
+pub(super) fn recipient(to: &Email) -> Result<Mailbox, MailError> {
     mailbox(to.to_ascii())
 }
 

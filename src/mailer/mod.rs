@@ -3,8 +3,10 @@
 //! the emails themselves are in `letters`.
 
 mod letters;
+mod ticket_letters;
 
 pub use letters::stored_address;
+pub use ticket_letters::TicketLetter;
 
 use std::path::PathBuf;
 

@@ -14,6 +14,8 @@ pub struct Model {
     pub recipient: Option<String>,
     pub created_at: DateTimeUtc,
     pub sent_at: Option<DateTimeUtc>,
+    /// The ticket a notice about a ticket is about.
+    pub ticket_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -34,6 +34,11 @@ pub struct Model {
     pub decision_reason: Option<String>,
     /// The deletion an approval started.
     pub deletion_request_id: Option<String>,
+    /// The SHA-256 of the live link that lets the account's owner confirm the request; cleared
+    /// once used.
+    #[sea_orm(unique)]
+    pub verification_token_hash: Option<String>,
+    pub verification_expires_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,6 +11,7 @@ pub mod outbox;
 pub mod password_reset;
 pub mod profile;
 pub mod purge;
+pub mod purge_preview;
 pub mod seed;
 pub mod sessions;
 pub mod staff;

@@ -73,6 +73,10 @@ pub async fn find_by_email(db: &Database, email: &Email) -> AppResult<Option<sta
         .await?)
 }
 
+pub async fn find(db: &Database, id: i64) -> AppResult<Option<staff::Model>> {
+    Ok(staff::Entity::find_by_id(id).one(&db.conn).await?)
+}
+
 /// Disables a staff member and ends their sessions, in one transaction.
 pub async fn disable(env: Env<'_>, email: &Email) -> AppResult<staff::Model> {
     let member = find_by_email(env.db, email).await?.ok_or(AppError::NotFound)?;

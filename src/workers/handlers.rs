@@ -92,6 +92,7 @@ pub async fn notification(job: SendNotification, state: Data<AppState>) -> Resul
         keys: &state.keys,
         mailer: &state.mailer,
         reset_ttl: state.settings.security.password_reset_ttl(),
+        verification_ttl: chrono::Duration::hours(i64::from(state.settings.support.verification_link_hours)),
     };
     let outcome = notifications::send(state.env(), sender, id).await;
     conclude(&state, JobKind::Notification, id, job.attempt(), started, outcome).await

@@ -19,6 +19,7 @@ mod helpers {
 mod account_security;
 mod accounts;
 mod binary;
+mod console;
 mod contract;
 mod datamap;
 mod deletion_flow;
@@ -27,6 +28,7 @@ mod intake;
 mod ledger;
 mod limits;
 mod outages;
+mod paid_door;
 mod pipeline;
 mod production;
 mod refusals;

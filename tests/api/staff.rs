@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-const STAFF_PASSWORD: &str = "staff horse battery";
+pub(crate) const STAFF_PASSWORD: &str = "staff horse battery";
 
 /// `erasure staff create`, the password on standard input.
-fn create_staff(app: &TestApp, email: &str, role: &str, password: &str) -> std::process::Output {
+pub(crate) fn create_staff(app: &TestApp, email: &str, role: &str, password: &str) -> std::process::Output {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_erasure"))
         .args([
             "staff",

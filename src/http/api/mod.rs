@@ -4,9 +4,11 @@ mod accounts;
 pub mod auth;
 mod deletions;
 mod fields;
+pub mod inbound;
 mod me;
 mod sessions;
 mod staff;
+mod termination;
 mod tickets;
 
 use poem::{Endpoint, EndpointExt, Response, Route, http::StatusCode};
@@ -28,16 +30,21 @@ pub enum ApiTags {
     Deletions,
     /// Staff (support agents, auditors, administrators): their sessions.
     Staff,
+    /// Support agents: the tickets paid terminations arrive as.
     Tickets,
+    /// Mail to help@, posted by a mail provider.
+    Inbound,
 }
 
 type Apis = (
     accounts::AccountsApi,
     sessions::SessionsApi,
     me::MeApi,
+    termination::TerminationApi,
     deletions::DeletionsApi,
     staff::StaffApi,
     tickets::TicketsApi,
+    inbound::InboundApi,
 );
 
 pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -47,9 +54,11 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             accounts::AccountsApi,
             sessions::SessionsApi,
             me::MeApi,
+            termination::TerminationApi,
             deletions::DeletionsApi,
             staff::StaffApi,
             tickets::TicketsApi,
+            inbound::InboundApi,
         ),
         "erasure",
         env!("CARGO_PKG_VERSION"),

@@ -35,7 +35,7 @@ pub enum TicketStatusName {
 }
 
 impl TicketStatusName {
-    fn of(status: TicketStatus) -> Self {
+    pub(super) fn of(status: TicketStatus) -> Self {
         match status {
             TicketStatus::Open => Self::Open,
             TicketStatus::Approved => Self::Approved,
@@ -80,7 +80,7 @@ pub struct TicketSummary {
 pub struct TicketDetail {
     #[oai(flatten)]
     pub summary: TicketSummary,
-    /// pipe | webhook | imap
+    /// pipe | webhook | imap | app
     pub door: String,
     /// The message as plain text (HTML is converted, never rendered).
     pub body: String,

@@ -9,8 +9,8 @@ use poem::{
 use serde::Deserialize;
 
 use super::{
-    failed, ok, render,
-    views::{DeleteWarningPage, DeletedPage, DeletionStatusPage, PaidAccountPage, StepView},
+    failed, ok,
+    views::{DeleteWarningPage, DeletedPage, DeletionStatusPage, StepView},
 };
 use crate::{
     domain::{Channel, Plan},
@@ -34,9 +34,7 @@ pub(super) async fn warning(
     token: &CsrfToken,
 ) -> Response {
     if accounts::plan_of(&current.account) == Plan::Paid {
-        return ok(&PaidAccountPage {
-            support_email: state.settings.support.email.clone(),
-        });
+        return super::termination::show(&state, &current, token, StatusCode::OK).await;
     }
     ok(&DeleteWarningPage {
         csrf_token: token.0.clone(),
@@ -86,8 +84,8 @@ pub(super) async fn confirm(
                 receipt_id: receipt.receipt.expose().to_owned(),
             })
         }
-        Err(AppError::PaidAccount { support_email }) => {
-            render(StatusCode::FORBIDDEN, &PaidAccountPage { support_email })
+        Err(AppError::PaidAccount { .. }) => {
+            super::termination::show(&state, &current, token, StatusCode::FORBIDDEN).await
         }
         Err(e) => failed(
             &e,

@@ -3,9 +3,12 @@
 //! forget either check.
 
 mod auth;
+mod console;
 mod deletion;
 mod password;
 mod profile;
+mod termination;
+mod tickets;
 pub(crate) mod views;
 
 use askama::Template;
@@ -22,7 +25,7 @@ use crate::{
 use views::ErrorPage;
 
 pub fn routes() -> Route {
-    Route::new()
+    console::routes(Route::new())
         .at("/", get(auth::home))
         .at("/login", get(auth::login_form).post(auth::login))
         .at("/signup", get(auth::signup_form).post(auth::signup))
@@ -31,7 +34,12 @@ pub fn routes() -> Route {
         .at("/account/email", poem::post(profile::change_email))
         .at("/account/password", poem::post(profile::change_password))
         .at("/account/delete", get(deletion::warning).post(deletion::confirm))
+        .at("/account/termination-request", poem::post(termination::request))
         .at("/deletions/:receipt", get(deletion::status))
+        .at(
+            "/tickets/verify/:token",
+            get(tickets::show).post(tickets::confirm),
+        )
         .at(
             "/forgot-password",
             get(password::forgot_form).post(password::forgot),

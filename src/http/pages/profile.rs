@@ -6,13 +6,19 @@ use poem::{
 };
 use serde::Deserialize;
 
-use super::{failed, ok, see_other, views::ProfilePage};
+use super::{
+    failed, ok, see_other,
+    views::{ProfilePage, TicketView},
+};
 use crate::{
     domain::{Email, Password, PersonName},
     error::AppResult,
     http::extract::{ClientAddress, CsrfForm, LoggedIn},
     models::account,
-    services::profile::{self, AccountChange},
+    services::{
+        profile::{self, AccountChange},
+        tickets,
+    },
     state::AppState,
 };
 
@@ -32,6 +38,7 @@ fn profile_page(
         offline_notification_email: account.offline_notification_email.clone().unwrap_or_default(),
         offline_notification_enabled: account.offline_notification_enabled,
         reauth_minutes: state.settings.security.reauth_window_minutes,
+        termination: None,
         notice,
         error,
     }
@@ -54,7 +61,12 @@ pub(super) async fn show(
         "password" => "Your password has been changed.".to_owned(),
         _ => "Your profile has been saved.".to_owned(),
     });
-    ok(&profile_page(&state, token, &current.account, notice, None))
+    let mut page = profile_page(&state, token, &current.account, notice, None);
+    match tickets::latest_for_account(state.env(), current.account.id).await {
+        Ok(latest) => page.termination = latest.as_ref().map(TicketView::of),
+        Err(e) => return super::error_page(&e),
+    }
+    ok(&page)
 }
 
 #[derive(Deserialize)]

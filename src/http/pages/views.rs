@@ -55,6 +55,8 @@ pub struct ProfilePage {
     pub offline_notification_enabled: bool,
     /// How long after a log-in the email can change without the current password.
     pub reauth_minutes: i64,
+    /// The account's newest termination request (paid accounts), if any.
+    pub termination: Option<TicketView>,
     /// Success message shown at the top, if any.
     pub notice: Option<String>,
     /// Error message shown at the top, if any.
@@ -106,12 +108,48 @@ pub struct StepView {
     pub at: Option<String>,
 }
 
-/// Shown instead of the deletion form to paid accounts.
+/// Shown instead of the deletion form to paid accounts: why, and the "Request termination"
+/// form (or the request already made).
 #[derive(Debug, askama::Template)]
 #[template(path = "paid_account.html")]
 pub struct PaidAccountPage {
-    /// Support address paid users must contact to terminate their account.
+    /// Support address paid users can also write to.
     pub support_email: String,
+    /// Anti-CSRF token posted back in the hidden `csrf_token` field.
+    pub csrf_token: String,
+    /// Whether the form must also ask for the password again.
+    pub needs_password: bool,
+    /// The account's open or newest request, if any.
+    pub request: Option<TicketView>,
+    /// Whether the form is offered (no request is open).
+    pub can_request: bool,
+    /// Error message shown above the form, if any.
+    pub error: Option<String>,
+}
+
+/// A ticket as its requester sees it.
+#[derive(Debug, Clone)]
+pub struct TicketView {
+    pub reference: String,
+    /// open | approved | rejected | closed
+    pub status: String,
+    pub received_at: String,
+    pub due_at: String,
+}
+
+/// The page a ticket's confirmation link opens (`/tickets/verify/{token}`).
+#[derive(Debug, askama::Template)]
+#[template(path = "ticket_verify.html")]
+pub struct TicketVerifyPage {
+    /// Anti-CSRF token posted back in the hidden `csrf_token` field.
+    pub csrf_token: String,
+    /// The link's token, posted back in the form's action.
+    pub token: String,
+    pub ticket: TicketView,
+    /// to_confirm | confirmed | expired
+    pub state: &'static str,
+    /// Error message shown above the form, if any.
+    pub error: Option<String>,
 }
 
 /// The "send me a password reset link" form (`GET /forgot-password`).

@@ -70,7 +70,7 @@ pub async fn request_by_account_holder(
 /// The account holder typed their address. An address stored before the grammar was narrowed
 /// may not parse any more; its holder must still be able to leave, so it is compared as it
 /// was then: trimmed and lowercased.
-fn typed_email_matches(stored: &str, typed: &str) -> bool {
+pub(crate) fn typed_email_matches(stored: &str, typed: &str) -> bool {
     match Email::parse(stored) {
         Ok(email) => email.matches_typed(typed),
         Err(_) => typed.trim().to_lowercase() == stored,

@@ -1,25 +1,30 @@
-//! Mail to help@ becomes tickets. Every door (the MTA pipe `erasure ingest-email`, later the
-//! signed webhook and IMAP) hands the raw message to [`receive`], which reads it with one
-//! parser.
+//! Mail to help@ becomes tickets. Every door (the MTA pipe `erasure ingest-email`, the signed
+//! webhook, later IMAP) hands the raw message to [`receive`], which reads it with one parser.
 //!
 //! Invariant: one ticket per Message-ID, whichever door and however often a message comes;
 //! auto-replies and bounces make none; a message that cannot be read as mail makes none and
-//! is kept raw in quarantine for an admin. A ticket is never verified here: From is not proof.
+//! is kept raw in quarantine for an admin. A new ticket and the notice acknowledging it commit
+//! together. A ticket is never verified here: From is not proof.
 
 mod read;
+mod signature;
 
 use chrono::Duration;
-use rand::RngCore;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 pub use read::{Reading, Request, Unreadable, read};
+pub use signature::{SIGNATURE_HEADER, check_signature, sign};
 
 use crate::{
     domain::{IntakeDoor, TicketReference, TicketStatus},
     env::Env,
     error::{AppError, AppResult},
     models::{quarantined_mail, ticket},
-    services::accounts,
+    services::{
+        accounts,
+        notifications::{self, NoticeKind},
+        tickets::new_reference,
+    },
 };
 
 /// Larger messages are refused before they are read.
@@ -60,6 +65,7 @@ pub async fn receive(env: Env<'_>, door: IntakeDoor, response_days: u32, raw: &[
     let account = accounts::find_by_email(env.db, &request.sender).await?;
     let now = env.now();
     let reference = new_reference();
+    let tx = env.db.begin_write().await?;
     let inserted = ticket::ActiveModel {
         reference: Set(reference.as_str().to_owned()),
         message_id: Set(request.key.clone()),
@@ -73,10 +79,15 @@ pub async fn receive(env: Env<'_>, door: IntakeDoor, response_days: u32, raw: &[
         due_at: Set(now + Duration::days(i64::from(response_days))),
         ..Default::default()
     }
-    .insert(&env.db.conn)
+    .insert(&tx)
     .await;
     match inserted {
         Ok(created) => {
+            let sender = created.sender.clone();
+            notifications::add_about_ticket(&tx, NoticeKind::TicketReceived, created.id, &sender, now)
+                .await?;
+            tx.commit().await?;
+            env.wake_relay();
             tracing::info!(
                 door = door.as_str(),
                 ticket_id = created.id,
@@ -86,10 +97,13 @@ pub async fn receive(env: Env<'_>, door: IntakeDoor, response_days: u32, raw: &[
             Ok(Received::Opened(reference))
         }
         // The same message through two doors at once: the other one stored it.
-        Err(e) => match find_by_key(env, &request.key).await? {
-            Some(existing) => Ok(Received::Duplicate(existing)),
-            None => Err(e.into()),
-        },
+        Err(e) => {
+            tx.rollback().await?;
+            match find_by_key(env, &request.key).await? {
+                Some(existing) => Ok(Received::Duplicate(existing)),
+                None => Err(e.into()),
+            }
+        }
     }
 }
 
@@ -115,12 +129,4 @@ async fn quarantine(env: Env<'_>, door: IntakeDoor, why: &Unreadable, raw: &[u8]
     .await?;
     tracing::warn!(door = door.as_str(), quarantine_id = kept.id, reason = %why.0, "message quarantined");
     Ok(())
-}
-
-/// 40 random bits: a collision among open tickets is unlikely, and the unique index refuses
-/// one (the insert then fails rather than mixing two tickets).
-fn new_reference() -> TicketReference {
-    let mut bits = [0u8; 5];
-    rand::rng().fill_bytes(&mut bits);
-    TicketReference::from_random(bits)
 }

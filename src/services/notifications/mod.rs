@@ -3,6 +3,10 @@
 //! transaction as the change that calls for it, plus an outbox row; a job sends it. So a reset
 //! request does the same work whether or not an account matched (the job finds out), and a
 //! change is never made without its notice, nor a notice sent for a change rolled back.
+//! Notices about tickets (to requesters, and to the owners of the accounts they name) are sent
+//! the same way; `tickets` writes them.
+
+mod tickets;
 
 use chrono::{DateTime, Utc};
 use erasure_jobs::JobKind;
@@ -31,14 +35,18 @@ pub enum NoticeKind {
     PasswordChanged,
     /// To the account's address, after the offline-notification address changed.
     NotificationEmailChanged,
+    /// A new ticket's acknowledgement, with its reference; when the ticket names an account
+    /// and is not verified yet, it goes to the account's address with the link that confirms it.
+    TicketReceived,
 }
 
 impl NoticeKind {
-    const ALL: [Self; 4] = [
+    const ALL: [Self; 5] = [
         Self::PasswordReset,
         Self::EmailChanged,
         Self::PasswordChanged,
         Self::NotificationEmailChanged,
+        Self::TicketReceived,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -47,6 +55,7 @@ impl NoticeKind {
             Self::EmailChanged => "email_changed",
             Self::PasswordChanged => "password_changed",
             Self::NotificationEmailChanged => "notification_email_changed",
+            Self::TicketReceived => "ticket_received",
         }
     }
 
@@ -71,6 +80,32 @@ pub async fn add<C: ConnectionTrait>(
         recipient: Set(recipient.map(str::to_owned)),
         created_at: Set(now),
         sent_at: Set(None),
+        ticket_id: Set(None),
+    }
+    .insert(conn)
+    .await?;
+    outbox::add(conn, JobKind::Notification, id, now).await?;
+    Ok(id)
+}
+
+/// Records a notice about ticket `ticket_id` to `recipient` (the requester) and the job that
+/// sends it, inside `conn`'s transaction.
+pub async fn add_about_ticket<C: ConnectionTrait>(
+    conn: &C,
+    kind: NoticeKind,
+    ticket_id: i64,
+    recipient: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Uuid> {
+    let id = Uuid::new_v4();
+    notification::ActiveModel {
+        id: Set(id.to_string()),
+        kind: Set(kind.as_str().to_owned()),
+        account_id: Set(None),
+        recipient: Set(Some(recipient.to_owned())),
+        created_at: Set(now),
+        sent_at: Set(None),
+        ticket_id: Set(Some(ticket_id)),
     }
     .insert(conn)
     .await?;
@@ -85,6 +120,8 @@ pub struct Sender<'a> {
     pub mailer: &'a Mailer,
     /// How long a reset link works, counted from the request.
     pub reset_ttl: chrono::Duration,
+    /// How long the link confirming a ticket works, counted from the ticket's notice.
+    pub verification_ttl: chrono::Duration,
 }
 
 /// Sends notice `id` once. A notice whose account is gone (purged, or never existed) is done
@@ -101,6 +138,10 @@ pub async fn send(env: Env<'_>, sender: Sender<'_>, id: Uuid) -> AppResult<()> {
     }
     let kind = NoticeKind::parse(&notice.kind)
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("notice {id} has unknown kind {}", notice.kind)))?;
+    if kind == NoticeKind::TicketReceived {
+        let message = tickets::letter(env, sender, &notice).await?;
+        return deliver(env, sender.mailer, &notice, kind, message).await;
+    }
     let account = match notice.account_id {
         Some(account_id) => accounts::find(env.db, account_id)
             .await?
@@ -127,15 +168,29 @@ pub async fn send(env: Env<'_>, sender: Sender<'_>, id: Uuid) -> AppResult<()> {
         }
         NoticeKind::NotificationEmailChanged => stored_address(&account.email)
             .and_then(|to| mailer.account_changed(&to, &notice.id, "offline-notification address")),
+        NoticeKind::TicketReceived => return mark_sent(env, &notice.id).await,
     };
+    deliver(env, mailer, &notice, kind, Some(message)).await
+}
+
+/// Sends the built message (none: nothing to send) and marks the notice sent. A message that
+/// can never be delivered (an address the mailer refuses) is dropped, not retried.
+async fn deliver(
+    env: Env<'_>,
+    mailer: &Mailer,
+    notice: &notification::Model,
+    kind: NoticeKind,
+    message: Option<Result<lettre::Message, crate::mailer::MailError>>,
+) -> AppResult<()> {
     let sent = match message {
-        Ok(message) => mailer.send(message, &format!("notification-{}", notice.id)).await,
-        Err(e) => Err(e),
+        Some(Ok(message)) => mailer.send(message, &format!("notification-{}", notice.id)).await,
+        Some(Err(e)) => Err(e),
+        None => Ok(()),
     };
     match sent {
         Ok(()) => {}
         Err(e) if e.is_permanent() => {
-            tracing::warn!(notification_id = %id, kind = kind.as_str(), error = %e, "notice cannot be delivered; dropping it");
+            tracing::warn!(notification_id = %notice.id, kind = kind.as_str(), error = %e, "notice cannot be delivered; dropping it");
         }
         Err(e) => return Err(AppError::internal(e)),
     }

@@ -1,19 +1,26 @@
 //! Tickets for agents: the queue, filtered and searched, and one ticket (here), and the
-//! decisions on them (`decide`).
+//! decisions on them (`decide`); what requesters do themselves (`requester`).
 //!
 //! The queue is sorted by due date, soonest first: the order in which the law wants answers.
 
 mod decide;
+mod requester;
 
 pub use decide::{approve, reject, verify};
+pub use requester::{
+    ASKED_IN_APP, AppDoor, CONFIRMED_BY_OWNER, by_link, confirm_by_owner, latest_for_account, link_is_live,
+    request_in_app,
+};
+
+use rand::RngCore;
 
 use sea_orm::{
-    ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
     sea_query::{Expr, ExprTrait, Func, LikeExpr},
 };
 
 use crate::{
-    domain::TicketStatus,
+    domain::{TicketReference, TicketStatus},
     env::Env,
     error::{AppError, AppResult},
     models::ticket,
@@ -75,11 +82,36 @@ pub async fn list(env: Env<'_>, filter: &TicketFilter) -> AppResult<Vec<ticket::
         .await?)
 }
 
+/// Open tickets past due, and open tickets due within `soon` (not yet past): what the queue
+/// shows above the list.
+pub async fn deadline_counts(env: Env<'_>, soon: chrono::Duration) -> AppResult<(u64, u64)> {
+    let now = env.now();
+    let open = || ticket::Entity::find().filter(ticket::Column::Status.eq(TicketStatus::Open));
+    let overdue = open()
+        .filter(ticket::Column::DueAt.lt(now))
+        .count(&env.db.conn)
+        .await?;
+    let due_soon = open()
+        .filter(ticket::Column::DueAt.gte(now))
+        .filter(ticket::Column::DueAt.lt(now + soon))
+        .count(&env.db.conn)
+        .await?;
+    Ok((overdue, due_soon))
+}
+
 pub async fn find(env: Env<'_>, id: i64) -> AppResult<ticket::Model> {
     ticket::Entity::find_by_id(id)
         .one(&env.db.conn)
         .await?
         .ok_or(AppError::NotFound)
+}
+
+/// 40 random bits: a collision among open tickets is unlikely, and the unique index refuses
+/// one (the insert then fails rather than mixing two tickets).
+pub(crate) fn new_reference() -> TicketReference {
+    let mut bits = [0u8; 5];
+    rand::rng().fill_bytes(&mut bits);
+    TicketReference::from_random(bits)
 }
 
 /// `%`, `_` and the escape itself match themselves in a search.

@@ -12,15 +12,18 @@
 //! - `device`: `Device` (a client with its cookie jar) and request helpers;
 //! - `processes`: real `erasure` processes;
 //! - `mail`: the emails sent, decoded;
+//! - `browser`: a headless Chromium through chromedriver, for the console's pages;
 //! - `stack`: `Stack`, `server_urls`, `on_both_stacks!`, the server stack's provisioning.
 
 mod app;
+mod browser;
 mod device;
 mod mail;
 mod processes;
 mod stack;
 
 pub use app::*;
+pub use browser::Browser;
 pub use device::*;
 pub use erasure_testkit::{EVERY, eventually, eventually_blocking, try_eventually};
 pub use mail::*;

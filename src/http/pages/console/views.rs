@@ -1,0 +1,115 @@
+//! Askama view models of the staff console. Templates live in `admin-ui/templates`; every
+//! value is HTML-escaped, and a ticket's message is shown as text, never as markup.
+
+/// `GET /staff/login`.
+#[derive(Debug, askama::Template)]
+#[template(path = "staff_login.html")]
+pub struct StaffLoginPage {
+    pub csrf_token: String,
+    pub email: String,
+    pub error: Option<String>,
+}
+
+/// The queue (`GET /staff/tickets`): sorted by due date, filtered and searched.
+#[derive(Debug, askama::Template)]
+#[template(path = "staff_tickets.html")]
+pub struct QueuePage {
+    pub csrf_token: String,
+    pub staff_name: String,
+    pub filter: QueueFilterView,
+    pub rows: Vec<QueueRow>,
+    /// Open tickets past due / due within a week, over the whole queue.
+    pub overdue: u64,
+    pub due_soon: u64,
+    /// The query string of the previous and next pages, when there are such pages.
+    pub previous: Option<String>,
+    pub next: Option<String>,
+}
+
+/// The filters as the form shows them again.
+#[derive(Debug, Clone, Default)]
+pub struct QueueFilterView {
+    pub status_options: Vec<Choice>,
+    pub verified_options: Vec<Choice>,
+    pub overdue: bool,
+    pub q: String,
+}
+
+/// One option of a select.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
+}
+
+impl Choice {
+    /// `(value, label)` pairs, the one whose value is `current` selected.
+    pub fn list(pairs: &[(&'static str, &'static str)], current: &str) -> Vec<Self> {
+        pairs
+            .iter()
+            .map(|&(value, label)| Self {
+                value,
+                label,
+                selected: value == current,
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct QueueRow {
+    pub id: i64,
+    pub reference: String,
+    pub status: String,
+    pub verified: bool,
+    pub sender: String,
+    pub subject: String,
+    pub received_at: String,
+    pub due_at: String,
+    pub overdue: bool,
+}
+
+/// One ticket (`GET /staff/tickets/{id}`), with what an agent decides on.
+#[derive(Debug, askama::Template)]
+#[template(path = "staff_ticket.html")]
+pub struct TicketPage {
+    pub csrf_token: String,
+    pub staff_name: String,
+    pub ticket: QueueRow,
+    pub door: String,
+    pub body: String,
+    /// How it was verified, when it was.
+    pub verification: Option<String>,
+    pub account: Option<MatchedAccount>,
+    /// Rows the purge would remove or unlink, per store of the data map.
+    pub preview: Vec<PreviewRow>,
+    pub history: Vec<HistoryLine>,
+    pub open: bool,
+    pub notice: Option<String>,
+    /// A deletion receipt to link to, after an approval.
+    pub receipt: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MatchedAccount {
+    pub id: i64,
+    pub vsee_id: String,
+    pub plan: String,
+    pub status: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct PreviewRow {
+    pub store: String,
+    pub action: String,
+    pub rows: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryLine {
+    pub at: String,
+    pub what: String,
+}
