@@ -1,10 +1,13 @@
 //! Tickets write to people: an acknowledgement with the reference to every new request, and,
 //! when the request names an account, a one-time link for the account's owner to confirm it.
-//! A notice may now be about a ticket, and a ticket holds the hash of its live link.
+//! A notice may now be about a ticket, and a ticket holds the hash of its live link. People
+//! write back: a reply is kept with the ticket it answers, once per Message-ID.
 
 use sea_orm_migration::prelude::*;
 
-use crate::m20261124_000001_initial::{bigint_null, create_index, string_null, timestamptz_null};
+use crate::m20261124_000001_initial::{
+    bigint, bigint_null, create_index, pk_auto, string, string_null, text, timestamptz, timestamptz_null,
+};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -14,6 +17,19 @@ enum Tickets {
     Table,
     VerificationTokenHash,
     VerificationExpiresAt,
+}
+
+#[derive(DeriveIden)]
+enum TicketReplies {
+    Table,
+    Id,
+    TicketId,
+    MessageId,
+    Door,
+    Sender,
+    Subject,
+    Body,
+    ReceivedAt,
 }
 
 #[derive(DeriveIden)]
@@ -50,10 +66,42 @@ impl MigrationTrait for Migration {
                     .add_column(bigint_null(Notifications::TicketId))
                     .to_owned(),
             )
-            .await
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(TicketReplies::Table)
+                    .col(pk_auto(TicketReplies::Id))
+                    .col(bigint(TicketReplies::TicketId))
+                    .col(string(TicketReplies::MessageId, 255))
+                    .col(string(TicketReplies::Door, 16))
+                    .col(string(TicketReplies::Sender, 254))
+                    .col(text(TicketReplies::Subject))
+                    .col(text(TicketReplies::Body))
+                    .col(timestamptz(TicketReplies::ReceivedAt))
+                    .to_owned(),
+            )
+            .await?;
+        for (name, column, unique) in [
+            ("idx_ticket_replies_message_id", TicketReplies::MessageId, true),
+            ("idx_ticket_replies_ticket_id", TicketReplies::TicketId, false),
+        ] {
+            create_index(
+                manager,
+                name,
+                TicketReplies::Table,
+                vec![column.into_iden()],
+                unique,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(TicketReplies::Table).to_owned())
+            .await?;
         manager
             .alter_table(
                 Table::alter()

@@ -45,6 +45,11 @@ pub async fn ingest_email(settings: Settings) -> ExitCode {
             eprintln!("already received: ticket {reference}");
             ExitCode::SUCCESS
         }
+        Ok(Received::Attached(reference)) => {
+            println!("{reference}");
+            eprintln!("a reply: kept with ticket {reference}");
+            ExitCode::SUCCESS
+        }
         Ok(Received::Ignored(why)) => {
             eprintln!("ignored: {why}");
             ExitCode::SUCCESS

@@ -120,6 +120,29 @@ impl Mailer {
     }
 }
 
+impl Mailer {
+    /// The request was rejected: why, and the requester's routes if they disagree (GDPR
+    /// Art. 12(4): the possibility of a complaint and of a judicial remedy).
+    pub fn ticket_rejected(
+        &self,
+        to: &Email,
+        letter: TicketLetter<'_>,
+        reason: &str,
+    ) -> Result<Message, MailError> {
+        let body = format!(
+            "We have looked at your request {reference} to close a VSee Messenger account,\n\
+             and we cannot carry it out:\n\n{reason}\n\n\
+             If you disagree, reply to this email (keep {reference} in the subject) or write\n\
+             to {support}. You also have the right to lodge a complaint with a data\n\
+             protection supervisory authority, in particular where you live or work, and to\n\
+             seek a judicial remedy.\n",
+            reference = letter.reference,
+            support = self.letterhead.support_email,
+        );
+        self.ticket_message(to, letter, "Your request was not carried out", body)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +180,28 @@ mod tests {
         assert!(text.contains("Subject: [T-7K2M9QXA] Confirm"), "{text}");
         assert!(text.contains("http://x/tickets/verify/t"), "{text}");
         assert!(text.contains("29 December 2026"), "{text}");
+    }
+
+    #[test]
+    fn a_rejection_says_why_and_where_to_complain() {
+        let to = Email::parse("paid@example.com").unwrap();
+        let message = mailer()
+            .ticket_rejected(
+                &to,
+                letter(None),
+                "We could not confirm that you hold the account.",
+            )
+            .unwrap();
+        let text = String::from_utf8(message.formatted()).unwrap();
+        assert!(
+            text.contains("Subject: [T-7K2M9QXA] Your request was not carried out"),
+            "{text}"
+        );
+        assert!(
+            text.contains("We could not confirm that you hold the account."),
+            "{text}"
+        );
+        assert!(text.contains("supervisory authority"), "{text}");
     }
 
     #[test]

@@ -17,3 +17,4 @@ pub mod staff;
 pub mod staff_session;
 pub mod throttle_counter;
 pub mod ticket;
+pub mod ticket_reply;

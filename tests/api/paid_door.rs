@@ -304,6 +304,70 @@ async fn the_webhook_takes_a_whole_message_and_no_more(stack: Stack) {
     assert_eq!(app.count("SELECT COUNT(*) FROM tickets").await, 1);
 }
 
+async fn replies_join_the_ticket_they_answer(stack: Stack) {
+    let app = spawn_with_webhook(stack).await;
+    app.seed("paid14", "paid14@vsee.com", "paid", 0).await;
+    let provider = app.device();
+    let send = |raw: Vec<u8>| {
+        let provider = &provider;
+        async move {
+            let r = deliver(provider, &raw, Some(&signature(SECRET, &raw))).await;
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, opened) = send(letter("paid14@vsee.com", "first-14@mail.example", "Close it.")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let reference = opened["reference"].as_str().unwrap().to_owned();
+    let eml = app.wait_for_mail(|eml| eml.contains(&reference)).await;
+    let ours = eml
+        .lines()
+        .find_map(|l| l.strip_prefix("Message-ID: "))
+        .expect("our email has a Message-ID")
+        .trim()
+        .to_owned();
+
+    // A reply to our email, and one that only quotes the reference (from another address).
+    let reply = format!(
+        "From: paid14@vsee.com\r\nSubject: Re: [{reference}] Confirm\r\nMessage-ID: <reply-14@mail.example>\r\n\
+         In-Reply-To: {ours}\r\nReferences: <first-14@mail.example> {ours}\r\n\r\nI cannot open the link.\r\n"
+    );
+    let quoted = format!(
+        "From: other@elsewhere.example\r\nSubject: about {reference}\r\nMessage-ID: <quote-14@mail.example>\r\n\r\nSame person, other address.\r\n"
+    );
+    for raw in [reply.clone(), quoted, reply] {
+        let (status, answer) = send(raw.into_bytes()).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(
+            (answer["outcome"].as_str(), answer["reference"].as_str()),
+            (Some("attached"), Some(reference.as_str()))
+        );
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM tickets").await, 1);
+    let agent = staff_device(&app, "agent").await;
+    let id = agent.get_json(&format!("/api/v1/tickets?q={reference}")).await[0]["id"]
+        .as_i64()
+        .unwrap();
+    let ticket = agent.get_json(&format!("/api/v1/tickets/{id}")).await;
+    let replies = ticket["replies"].as_array().unwrap();
+    assert_eq!(replies.len(), 2, "{ticket}");
+    assert_eq!(
+        replies[0]["body"].as_str().unwrap().trim(),
+        "I cannot open the link."
+    );
+    assert_eq!(replies[1]["sender"], "other@elsewhere.example");
+    assert_eq!(ticket["verified"], false, "a reply verifies nothing");
+    let (_, html) = agent.get_page(&format!("/staff/tickets/{id}")).await;
+    assert!(html.contains("Same person, other address."), "{html}");
+    // Replies are not acknowledged: only the first message was.
+    app.wait_for_notices().await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM notifications WHERE ticket_id IS NOT NULL")
+            .await,
+        1
+    );
+}
+
 #[tokio::test]
 async fn without_a_secret_the_webhook_is_off() {
     let app = spawn_app().await;
@@ -448,6 +512,7 @@ crate::on_both_stacks!(
     a_signed_message_is_confirmed_by_the_owner_then_approved,
     links_expire_and_strangers_get_no_link,
     the_webhook_takes_a_whole_message_and_no_more,
+    replies_join_the_ticket_they_answer,
     a_paid_user_requests_termination_in_the_app,
     the_in_app_door_is_for_paid_accounts_with_a_fresh_log_in,
 );

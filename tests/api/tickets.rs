@@ -235,6 +235,15 @@ async fn rejected_and_unmatched_tickets_delete_nothing(stack: Stack) {
     .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["status"], "rejected");
+    // The requester is told why, and where to complain.
+    let eml = app
+        .wait_for_mail(|eml| eml.contains("Your request was not carried out"))
+        .await;
+    assert!(eml.contains("To: paid4@vsee.com"), "{eml}");
+    assert!(
+        eml.contains("the subscription is under dispute") && eml.contains("supervisory authority"),
+        "{eml}"
+    );
     post(
         &agent,
         &format!("/api/v1/tickets/{id}/verification"),

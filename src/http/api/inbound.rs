@@ -29,6 +29,8 @@ pub enum OutcomeName {
     Opened,
     /// The message came before (same Message-ID); its ticket.
     Duplicate,
+    /// A reply to a ticket: kept with it.
+    Attached,
     /// An auto-reply or a bounce: no ticket.
     Ignored,
 }
@@ -50,7 +52,8 @@ enum InboundResponse {
     /// A new ticket; its acknowledgement is on its way to the sender.
     #[oai(status = 201)]
     Created(Json<InboundOutcome>),
-    /// Nothing new: a message seen before, or one no person wrote.
+    /// No new ticket: a message seen before, a reply kept with its ticket, or a message no
+    /// person wrote.
     #[oai(status = 200)]
     Ok(Json<InboundOutcome>),
 }
@@ -86,6 +89,11 @@ impl InboundApi {
             })),
             Received::Duplicate(reference) => InboundResponse::Ok(Json(InboundOutcome {
                 outcome: OutcomeName::Duplicate,
+                reference: Some(reference.as_str().to_owned()),
+                reason: None,
+            })),
+            Received::Attached(reference) => InboundResponse::Ok(Json(InboundOutcome {
+                outcome: OutcomeName::Attached,
                 reference: Some(reference.as_str().to_owned()),
                 reason: None,
             })),

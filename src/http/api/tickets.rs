@@ -18,7 +18,10 @@ use crate::{
     domain::{IntakeDoor, TicketStatus},
     http::error::ApiResult,
     models::ticket,
-    services::tickets::{self, TicketFilter},
+    services::{
+        intake,
+        tickets::{self, TicketFilter},
+    },
     state::AppState,
 };
 
@@ -84,6 +87,19 @@ pub struct TicketDetail {
     pub door: String,
     /// The message as plain text (HTML is converted, never rendered).
     pub body: String,
+    /// Messages that answered the ticket since, oldest first.
+    pub replies: Vec<TicketReply>,
+}
+
+/// A reply kept with its ticket.
+#[derive(Object)]
+pub struct TicketReply {
+    /// The From address, normalised.
+    pub sender: String,
+    pub subject: String,
+    /// Plain text.
+    pub body: String,
+    pub received_at: DateTime<Utc>,
 }
 
 impl TicketSummary {
@@ -196,10 +212,20 @@ impl TicketsApi {
         id: Path<i64>,
     ) -> ApiResult<DetailResponse> {
         let found = tickets::find(state.env(), id.0).await?;
+        let replies = intake::replies_of(state.env(), found.id).await?;
         Ok(DetailResponse::Ok(Json(TicketDetail {
             summary: TicketSummary::of(&found, state.clock.now()),
             door: door_name(found.door),
             body: found.body.clone(),
+            replies: replies
+                .into_iter()
+                .map(|r| TicketReply {
+                    sender: r.sender,
+                    subject: r.subject,
+                    body: r.body,
+                    received_at: r.received_at,
+                })
+                .collect(),
         })))
     }
 

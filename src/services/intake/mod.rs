@@ -3,16 +3,19 @@
 //!
 //! Invariant: one ticket per Message-ID, whichever door and however often a message comes;
 //! auto-replies and bounces make none; a message that cannot be read as mail makes none and
-//! is kept raw in quarantine for an admin. A new ticket and the notice acknowledging it commit
-//! together. A ticket is never verified here: From is not proof.
+//! is kept raw in quarantine for an admin; a reply joins the ticket it answers (`replies`). A
+//! new ticket and the notice acknowledging it commit together. A ticket is never verified
+//! here: From is not proof.
 
 mod read;
+mod replies;
 mod signature;
 
 use chrono::Duration;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
 pub use read::{Reading, Request, Unreadable, read};
+pub use replies::of_ticket as replies_of;
 pub use signature::{SIGNATURE_HEADER, check_signature, sign};
 
 use crate::{
@@ -37,6 +40,9 @@ pub enum Received {
     Opened(TicketReference),
     /// The message had come before; its ticket.
     Duplicate(TicketReference),
+    /// A reply to a ticket (our email's Message-ID, the requester's first message, or the
+    /// reference in the subject): kept with that ticket, which stays as it was.
+    Attached(TicketReference),
     /// Sent by a machine; no ticket.
     Ignored(&'static str),
 }
@@ -61,6 +67,9 @@ pub async fn receive(env: Env<'_>, door: IntakeDoor, response_days: u32, raw: &[
     };
     if let Some(existing) = find_by_key(env, &request.key).await? {
         return Ok(Received::Duplicate(existing));
+    }
+    if let Some(answered) = replies::answered_ticket(env, &request).await? {
+        return replies::attach(env, door, &request, &answered).await;
     }
     let account = accounts::find_by_email(env.db, &request.sender).await?;
     let now = env.now();

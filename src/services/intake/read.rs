@@ -15,6 +15,8 @@ pub struct Request {
     pub subject: String,
     /// Plain text; an HTML-only message is converted, never kept to be rendered.
     pub body: String,
+    /// The Message-IDs it answers (In-Reply-To, then References), newest first.
+    pub replies_to: Vec<String>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -50,11 +52,21 @@ pub fn read(raw: &[u8]) -> Result<Reading, Unreadable> {
         Some(id) if !id.trim().is_empty() && id.len() <= MAX_KEY_LEN => id.trim().to_owned(),
         _ => format!("sha256:{}", hex::encode(Sha256::digest(raw))),
     };
+    let mut replies_to = Vec::new();
+    for header in [message.in_reply_to(), message.references()] {
+        for id in header.as_text_list().unwrap_or_default().iter().rev() {
+            let id = id.trim();
+            if !id.is_empty() && id.len() <= MAX_KEY_LEN && !replies_to.iter().any(|known| known == id) {
+                replies_to.push(id.to_owned());
+            }
+        }
+    }
     Ok(Reading::Request(Request {
         key,
         sender,
         subject: message.subject().unwrap_or_default().trim().to_owned(),
         body: message.body_text(0).unwrap_or_default().into_owned(),
+        replies_to,
     }))
 }
 
@@ -105,6 +117,19 @@ mod tests {
         assert_eq!(r.key, "abc@vsee.com");
         assert_eq!(r.subject, "Please close my account");
         assert_eq!(r.body.trim(), "I am leaving.");
+    }
+
+    #[test]
+    fn a_reply_names_what_it_answers() {
+        let raw = PLAIN.replace(
+            "Message-ID: <abc@vsee.com>\r\n",
+            "Message-ID: <r2@vsee.com>\r\nIn-Reply-To: <notification-1@erasure>\r\nReferences: <abc@vsee.com> <notification-1@erasure>\r\n",
+        );
+        assert_eq!(
+            request(&raw).replies_to,
+            ["notification-1@erasure", "abc@vsee.com"]
+        );
+        assert!(request(PLAIN).replies_to.is_empty());
     }
 
     #[test]

@@ -38,15 +38,18 @@ pub enum NoticeKind {
     /// A new ticket's acknowledgement, with its reference; when the ticket names an account
     /// and is not verified yet, it goes to the account's address with the link that confirms it.
     TicketReceived,
+    /// To the requester: the request was rejected, why, and where to complain.
+    TicketRejected,
 }
 
 impl NoticeKind {
-    const ALL: [Self; 5] = [
+    const ALL: [Self; 6] = [
         Self::PasswordReset,
         Self::EmailChanged,
         Self::PasswordChanged,
         Self::NotificationEmailChanged,
         Self::TicketReceived,
+        Self::TicketRejected,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,6 +59,7 @@ impl NoticeKind {
             Self::PasswordChanged => "password_changed",
             Self::NotificationEmailChanged => "notification_email_changed",
             Self::TicketReceived => "ticket_received",
+            Self::TicketRejected => "ticket_rejected",
         }
     }
 
@@ -138,8 +142,8 @@ pub async fn send(env: Env<'_>, sender: Sender<'_>, id: Uuid) -> AppResult<()> {
     }
     let kind = NoticeKind::parse(&notice.kind)
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("notice {id} has unknown kind {}", notice.kind)))?;
-    if kind == NoticeKind::TicketReceived {
-        let message = tickets::letter(env, sender, &notice).await?;
+    if matches!(kind, NoticeKind::TicketReceived | NoticeKind::TicketRejected) {
+        let message = tickets::letter(env, sender, kind, &notice).await?;
         return deliver(env, sender.mailer, &notice, kind, message).await;
     }
     let account = match notice.account_id {
@@ -168,7 +172,7 @@ pub async fn send(env: Env<'_>, sender: Sender<'_>, id: Uuid) -> AppResult<()> {
         }
         NoticeKind::NotificationEmailChanged => stored_address(&account.email)
             .and_then(|to| mailer.account_changed(&to, &notice.id, "offline-notification address")),
-        NoticeKind::TicketReceived => return mark_sent(env, &notice.id).await,
+        NoticeKind::TicketReceived | NoticeKind::TicketRejected => return mark_sent(env, &notice.id).await,
     };
     deliver(env, mailer, &notice, kind, Some(message)).await
 }

@@ -1,12 +1,12 @@
-//! The letter a new ticket's notice sends. A ticket that names an active account and is not
-//! verified yet gets the confirmation link, at the account's registered address (never at an
-//! address the request chose); any other gets the acknowledgement, at the account's address
-//! or, when no account matched, at the sender's.
+//! The letters about tickets. A new ticket that names an active account and is not verified
+//! yet gets the confirmation link, at the account's registered address (never at an address
+//! the request chose); any other gets the acknowledgement, at the account's address or, when
+//! no account matched, at the sender's. A rejection goes where the acknowledgement went.
 
 use lettre::Message;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
-use super::Sender;
+use super::{NoticeKind, Sender};
 use crate::{
     domain::{AccountStatus, IntakeDoor, TicketStatus},
     env::Env,
@@ -20,6 +20,7 @@ use crate::{
 pub(super) async fn letter(
     env: Env<'_>,
     sender: Sender<'_>,
+    kind: NoticeKind,
     notice: &notification::Model,
 ) -> AppResult<Option<Result<Message, MailError>>> {
     let Some(ticket_id) = notice.ticket_id else {
@@ -44,6 +45,17 @@ pub(super) async fn letter(
         in_reply_to,
     };
     let mailer = sender.mailer;
+    if kind == NoticeKind::TicketRejected {
+        let reason = ticket.decision_reason.as_deref().unwrap_or_default();
+        let to = match (&account, notice.recipient.as_deref()) {
+            (Some(account), _) => account.email.as_str(),
+            (None, Some(recipient)) => recipient,
+            (None, None) => return Ok(None),
+        };
+        return Ok(Some(
+            stored_address(to).and_then(|to| mailer.ticket_rejected(&to, letter, reason)),
+        ));
+    }
     let message = match account {
         Some(account) if ticket.status == TicketStatus::Open && ticket.verified_at.is_none() => {
             let link = issue_link(env, sender, notice, &ticket).await?;

@@ -15,7 +15,10 @@ use crate::{
     error::{AppError, AppResult},
     keys::Keys,
     models::ticket,
-    services::{accounts, deletion},
+    services::{
+        accounts, deletion,
+        notifications::{self, NoticeKind},
+    },
 };
 
 /// An agent records how the requester was verified (a call back, a signed letter). Verifying a
@@ -43,23 +46,33 @@ pub async fn verify(env: Env<'_>, agent_id: i64, ticket_id: i64, reason: &str) -
     Ok(ticket)
 }
 
-/// Refuses the request, with the reason the requester is told.
+/// Refuses the request, with the reason the requester is told: the rejection and the email
+/// that tells them commit together.
 pub async fn reject(env: Env<'_>, agent_id: i64, ticket_id: i64, reason: &str) -> AppResult<ticket::Model> {
     let reason = reason_text(reason)?;
+    let now = env.now();
+    let tx = env.db.begin_write().await?;
     let updated = ticket::Entity::update_many()
         .col_expr(ticket::Column::Status, Expr::value(TicketStatus::Rejected))
-        .col_expr(ticket::Column::DecidedAt, Expr::value(env.now()))
+        .col_expr(ticket::Column::DecidedAt, Expr::value(now))
         .col_expr(ticket::Column::DecidedBy, Expr::value(agent_id))
         .col_expr(ticket::Column::DecisionReason, Expr::value(reason))
         .filter(ticket::Column::Id.eq(ticket_id))
         .filter(ticket::Column::Status.eq(TicketStatus::Open))
-        .exec(&env.db.conn)
+        .exec(&tx)
         .await?
         .rows_affected;
-    let ticket = find(env, ticket_id).await?;
     if updated == 0 {
-        return Err(already_decided(&ticket));
+        tx.rollback().await?;
+        return Err(already_decided(&find(env, ticket_id).await?));
     }
+    let ticket = ticket::Entity::find_by_id(ticket_id)
+        .one(&tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    notifications::add_about_ticket(&tx, NoticeKind::TicketRejected, ticket_id, &ticket.sender, now).await?;
+    tx.commit().await?;
+    env.wake_relay();
     tracing::info!(ticket_id, staff_id = agent_id, "ticket rejected");
     Ok(ticket)
 }

@@ -12,7 +12,8 @@ use serde::Deserialize;
 use super::{
     super::{error_page, failed, ok},
     views::{
-        Choice, HistoryLine, MatchedAccount, PreviewRow, QueueFilterView, QueuePage, QueueRow, TicketPage,
+        Choice, HistoryLine, MatchedAccount, PreviewRow, QueueFilterView, QueuePage, QueueRow, ReplyView,
+        TicketPage,
     },
 };
 use crate::{
@@ -23,7 +24,7 @@ use crate::{
         extract::{CsrfForm, StaffPage},
     },
     models::ticket,
-    services::{accounts, purge_preview, staff as staff_service, tickets},
+    services::{accounts, intake, purge_preview, staff as staff_service, tickets},
     state::AppState,
 };
 
@@ -194,12 +195,23 @@ async fn ticket_page(
         (Some(_), None) => found.verification_reason.clone(),
     };
     let history = history(state, &found).await?;
+    let replies = intake::replies_of(env, found.id)
+        .await?
+        .into_iter()
+        .map(|r| ReplyView {
+            sender: r.sender,
+            subject: r.subject,
+            body: r.body,
+            received_at: when(r.received_at),
+        })
+        .collect();
     Ok(TicketPage {
         csrf_token: token.0.clone(),
         staff_name: me.staff.name.clone(),
         ticket: row(&found, state.clock.now()),
         door: found.door.as_str().to_owned(),
         body: found.body.clone(),
+        replies,
         verification,
         account: account.map(|a| MatchedAccount {
             id: a.id,

@@ -79,6 +79,7 @@ pub struct TicketPage {
     pub ticket: QueueRow,
     pub door: String,
     pub body: String,
+    pub replies: Vec<ReplyView>,
     /// How it was verified, when it was.
     pub verification: Option<String>,
     pub account: Option<MatchedAccount>,
@@ -112,4 +113,12 @@ pub struct PreviewRow {
 pub struct HistoryLine {
     pub at: String,
     pub what: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplyView {
+    pub sender: String,
+    pub subject: String,
+    pub body: String,
+    pub received_at: String,
 }
