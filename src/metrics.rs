@@ -62,6 +62,7 @@ pub struct Metrics {
     dead_jobs: Gauge,
     outbox_waiting: Gauge,
     outbox_lag: Gauge<f64, AtomicU64>,
+    tickets: Family<StatusLabels, Gauge>,
 }
 
 /// What is read from the shared stores at scrape time.
@@ -73,6 +74,8 @@ pub struct Snapshot {
     pub dead_jobs: u64,
     pub outbox_waiting: u64,
     pub outbox_lag_secs: f64,
+    /// Open tickets: all, past due, due within a week.
+    pub tickets: Vec<(&'static str, u64)>,
 }
 
 impl Default for Metrics {
@@ -116,7 +119,14 @@ impl Default for Metrics {
             "How long the oldest due outbox row has waited for the relay.",
             outbox_lag.clone(),
         );
+        let tickets = Family::<StatusLabels, Gauge>::default();
+        registry.register(
+            "open_tickets",
+            "Open tickets: all of them, those past due, and those due within 7 days.",
+            tickets.clone(),
+        );
         Self {
+            tickets,
             registry,
             requests,
             jobs,
@@ -171,6 +181,11 @@ impl Metrics {
         self.dead_jobs.set(gauge_value(snapshot.dead_jobs));
         self.outbox_waiting.set(gauge_value(snapshot.outbox_waiting));
         self.outbox_lag.set(snapshot.outbox_lag_secs);
+        for (status, n) in &snapshot.tickets {
+            self.tickets
+                .get_or_create(&StatusLabels { status })
+                .set(gauge_value(*n));
+        }
         let mut out = String::new();
         if let Err(e) = encode(&mut out, &self.registry) {
             tracing::error!(error = %e, "metrics could not be encoded");

@@ -16,6 +16,7 @@ mod m20261128_000004_typed_storage;
 mod m20261128_000005_staff;
 mod m20261128_000006_tickets;
 mod m20261129_000007_ticket_mail;
+mod m20261129_000008_ticket_work;
 
 /// Applies the erasure schema migrations, in order.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000005_staff::Migration),
             Box::new(m20261128_000006_tickets::Migration),
             Box::new(m20261129_000007_ticket_mail::Migration),
+            Box::new(m20261129_000008_ticket_work::Migration),
         ]
     }
 }

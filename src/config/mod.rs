@@ -184,6 +184,9 @@ pub struct SupportSettings {
     pub inbound_secret: SecretString,
     /// How long the link that lets an account's owner confirm a ticket works.
     pub verification_link_hours: u32,
+    /// An approval takes two different agents: the first records it, the second starts the
+    /// deletion.
+    pub two_person_approval: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]

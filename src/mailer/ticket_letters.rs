@@ -141,6 +141,39 @@ impl Mailer {
         );
         self.ticket_message(to, letter, "Your request was not carried out", body)
     }
+
+    /// An agent needs more information; the answer is a reply to this email.
+    pub fn ticket_question(
+        &self,
+        to: &Email,
+        letter: TicketLetter<'_>,
+        question: &str,
+    ) -> Result<Message, MailError> {
+        let body = format!(
+            "About your request {reference} to close a VSee Messenger account, our support\n\
+             team needs to know more:\n\n{question}\n\n\
+             Please answer by replying to this email (keep {reference} in the subject).\n",
+            reference = letter.reference,
+        );
+        self.ticket_message(to, letter, "We need more information", body)
+    }
+
+    /// The deadline was extended (GDPR Art. 12(3)): the new date and why.
+    pub fn ticket_extended(
+        &self,
+        to: &Email,
+        letter: TicketLetter<'_>,
+        reason: &str,
+    ) -> Result<Message, MailError> {
+        let body = format!(
+            "We need more time to carry out your request {reference} to close a VSee\n\
+             Messenger account. We will answer by {due}, because:\n\n{reason}\n\n\
+             Please quote {reference} in any reply.\n",
+            reference = letter.reference,
+            due = letter.due_at.format("%-d %B %Y"),
+        );
+        self.ticket_message(to, letter, "We need more time", body)
+    }
 }
 
 #[cfg(test)]

@@ -17,4 +17,5 @@ pub mod staff;
 pub mod staff_session;
 pub mod throttle_counter;
 pub mod ticket;
+pub mod ticket_note;
 pub mod ticket_reply;

@@ -39,6 +39,15 @@ pub struct Model {
     #[sea_orm(unique)]
     pub verification_token_hash: Option<String>,
     pub verification_expires_at: Option<DateTimeUtc>,
+    /// The agent working it, if any.
+    pub assignee_id: Option<i64>,
+    /// The one extension of the deadline (GDPR Art. 12(3)): when, by whom, why.
+    pub extended_at: Option<DateTimeUtc>,
+    pub extended_by: Option<i64>,
+    pub extension_reason: Option<String>,
+    /// With `support.two_person_approval`: the first agent's approval, awaiting a second.
+    pub first_approved_by: Option<i64>,
+    pub first_approved_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,7 +12,7 @@ use crate::{
     error::{AppError, AppResult},
     metrics::Snapshot,
     models::deletion_request,
-    services::{dead_jobs, outbox},
+    services::{dead_jobs, outbox, tickets},
 };
 
 pub async fn snapshot(env: Env<'_>, queue: &JobQueue) -> AppResult<Snapshot> {
@@ -35,6 +35,7 @@ pub async fn snapshot(env: Env<'_>, queue: &JobQueue) -> AppResult<Snapshot> {
         })
         .collect();
     let (outbox_waiting, outbox_lag_secs) = outbox::pending(env.db, env.now()).await?;
+    let (open, overdue, due_soon) = tickets::deadline_counts(env, chrono::Duration::days(7)).await?;
     Ok(Snapshot {
         deletions_by_status,
         queue_backend: queue.backend_name(),
@@ -45,5 +46,6 @@ pub async fn snapshot(env: Env<'_>, queue: &JobQueue) -> AppResult<Snapshot> {
         dead_jobs: dead_jobs::count(env.db).await?,
         outbox_waiting,
         outbox_lag_secs,
+        tickets: vec![("all", open), ("overdue", overdue), ("due_soon", due_soon)],
     })
 }

@@ -38,4 +38,5 @@ mod snapshots;
 mod staff;
 mod stalls;
 mod throttling;
+mod ticket_work;
 mod tickets;

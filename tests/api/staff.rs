@@ -165,6 +165,10 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ),
     ("POST", "/api/v1/tickets/1/approval", [401, 401, 404, 403, 404]),
     ("POST", "/api/v1/tickets/1/rejection", [401, 401, 404, 403, 404]),
+    ("POST", "/api/v1/tickets/1/assignment", [401, 401, 404, 403, 404]),
+    ("POST", "/api/v1/tickets/1/notes", [401, 401, 404, 403, 404]),
+    ("POST", "/api/v1/tickets/1/questions", [401, 401, 404, 403, 404]),
+    ("POST", "/api/v1/tickets/1/extension", [401, 401, 404, 403, 404]),
 ];
 
 /// Whether a concrete path is an instance of a spec path (`{id}` matches any one segment).
@@ -183,8 +187,10 @@ async fn the_authorisation_matrix_holds(stack: Stack) {
     let callers = [&anonymous, &user, &agent, &auditor, &admin];
     for (method, path, expected) in MATRIX {
         for (caller, want) in callers.iter().zip(expected) {
-            // Every POST here takes a reason; one that is valid, so only authority decides.
-            let body = (*method == "POST").then(|| json!({ "reason": "checked by phone" }));
+            // A body every POST here accepts, so only authority decides.
+            let body = (*method == "POST").then(
+                || json!({ "reason": "checked by phone", "body": "a note", "days": 10, "assignee_id": null }),
+            );
             let status = call(caller, method.parse().unwrap(), path, body).await;
             assert_eq!(status.as_u16(), *want, "{method} {path}");
         }

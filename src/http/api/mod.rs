@@ -9,6 +9,7 @@ mod me;
 mod sessions;
 mod staff;
 mod termination;
+mod ticket_work;
 mod tickets;
 
 use poem::{Endpoint, EndpointExt, Response, Route, http::StatusCode};
@@ -44,6 +45,7 @@ type Apis = (
     deletions::DeletionsApi,
     staff::StaffApi,
     tickets::TicketsApi,
+    ticket_work::TicketWorkApi,
     inbound::InboundApi,
 );
 
@@ -58,6 +60,7 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             deletions::DeletionsApi,
             staff::StaffApi,
             tickets::TicketsApi,
+            ticket_work::TicketWorkApi,
             inbound::InboundApi,
         ),
         "erasure",

@@ -16,11 +16,12 @@ use super::{
 };
 use crate::{
     domain::{IntakeDoor, TicketStatus},
+    error::AppError,
     http::error::ApiResult,
     models::ticket,
     services::{
         intake,
-        tickets::{self, TicketFilter},
+        tickets::{self, Approval, Assignee, TicketFilter},
     },
     state::AppState,
 };
@@ -76,6 +77,14 @@ pub struct TicketSummary {
     pub due_at: DateTime<Utc>,
     /// Open and past its due date.
     pub overdue: bool,
+    /// The staff id of the agent working it; `null` when nobody is.
+    #[oai(nullable)]
+    pub assignee_id: Option<i64>,
+    /// Whether the deadline was extended (once, at most).
+    pub extended: bool,
+    /// With the two-person rule: the staff id of the first approval, awaiting a second.
+    #[oai(nullable)]
+    pub first_approved_by: Option<i64>,
 }
 
 /// One ticket, with its message.
@@ -89,6 +98,35 @@ pub struct TicketDetail {
     pub body: String,
     /// Messages that answered the ticket since, oldest first.
     pub replies: Vec<TicketReply>,
+    /// Agents' notes and the questions mailed to the requester, oldest first.
+    pub notes: Vec<TicketNote>,
+    /// Why the deadline was extended, when it was.
+    #[oai(nullable)]
+    pub extension_reason: Option<String>,
+}
+
+/// What an agent wrote on a ticket.
+#[derive(Object)]
+pub struct TicketNote {
+    pub id: i64,
+    /// The agent's staff id.
+    pub staff_id: i64,
+    /// note (internal) | question (mailed to the requester)
+    pub kind: String,
+    pub body: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TicketNote {
+    pub fn of(n: &crate::models::ticket_note::Model) -> Self {
+        Self {
+            id: n.id,
+            staff_id: n.staff_id,
+            kind: n.kind.clone(),
+            body: n.body.clone(),
+            created_at: n.created_at,
+        }
+    }
 }
 
 /// A reply kept with its ticket.
@@ -103,7 +141,7 @@ pub struct TicketReply {
 }
 
 impl TicketSummary {
-    fn of(t: &ticket::Model, now: DateTime<Utc>) -> Self {
+    pub(super) fn of(t: &ticket::Model, now: DateTime<Utc>) -> Self {
         Self {
             id: t.id,
             reference: t.reference.clone(),
@@ -115,6 +153,9 @@ impl TicketSummary {
             received_at: t.received_at,
             due_at: t.due_at,
             overdue: t.status == TicketStatus::Open && t.due_at < now,
+            assignee_id: t.assignee_id,
+            extended: t.extended_at.is_some(),
+            first_approved_by: t.first_approved_by,
         }
     }
 }
@@ -149,6 +190,10 @@ enum ApprovalResponse {
     /// Approved: the account's deletion is under way; follow it with the receipt.
     #[oai(status = 202)]
     Accepted(Json<DeletionReceipt>),
+    /// With `support.two_person_approval`: the first approval is recorded; a second, different
+    /// agent must approve too.
+    #[oai(status = 200)]
+    AwaitingSecond(Json<TicketSummary>),
 }
 
 #[derive(ApiResponse)]
@@ -171,7 +216,7 @@ impl TicketsApi {
     async fn list(
         &self,
         state: Data<&AppState>,
-        _agent: Staff<Agent>,
+        agent: Staff<Agent>,
         /// Only tickets in this status.
         status: Query<Option<TicketStatusName>>,
         /// Only verified (true) or unverified (false) tickets.
@@ -181,6 +226,9 @@ impl TicketsApi {
         /// Text found in the reference, the sender or the subject.
         #[oai(validator(max_length = 200))]
         q: Query<Option<String>>,
+        /// Whose tickets: `me`, `none` (nobody's), or a staff id.
+        #[oai(validator(pattern = r"^(me|none|[1-9][0-9]{0,17})$"))]
+        assignee: Query<Option<String>>,
         /// At most this many tickets (default 50).
         #[oai(validator(minimum(value = "1"), maximum(value = "200")))]
         limit: Query<Option<u64>>,
@@ -188,7 +236,16 @@ impl TicketsApi {
         #[oai(validator(minimum(value = "0"), maximum(value = "1000000")))]
         offset: Query<Option<u64>>,
     ) -> ApiResult<ListResponse> {
+        let assignee = match assignee.0.as_deref() {
+            None => None,
+            Some("me") => Some(Assignee::Staff(agent.0.staff.id)),
+            Some("none") => Some(Assignee::Nobody),
+            Some(id) => Some(Assignee::Staff(id.parse().map_err(|_| {
+                AppError::InvalidInput("assignee is me, none or a staff id".into())
+            })?)),
+        };
         let filter = TicketFilter {
+            assignee,
             status: status.0.map(TicketStatusName::status),
             verified: verified.0,
             overdue: overdue.0,
@@ -213,6 +270,7 @@ impl TicketsApi {
     ) -> ApiResult<DetailResponse> {
         let found = tickets::find(state.env(), id.0).await?;
         let replies = intake::replies_of(state.env(), found.id).await?;
+        let notes = tickets::notes(state.env(), found.id).await?;
         Ok(DetailResponse::Ok(Json(TicketDetail {
             summary: TicketSummary::of(&found, state.clock.now()),
             door: door_name(found.door),
@@ -226,6 +284,8 @@ impl TicketsApi {
                     received_at: r.received_at,
                 })
                 .collect(),
+            notes: notes.iter().map(TicketNote::of).collect(),
+            extension_reason: found.extension_reason.clone(),
         })))
     }
 
@@ -264,11 +324,16 @@ impl TicketsApi {
         agent: Staff<Agent>,
         id: Path<i64>,
     ) -> ApiResult<ApprovalResponse> {
-        let receipt = tickets::approve(state.env(), &state.keys, agent.0.staff.id, id.0).await?;
-        Ok(ApprovalResponse::Accepted(Json(DeletionReceipt {
-            receipt_id: receipt.receipt.expose().to_owned(),
-            status: receipt.status.as_str().to_owned(),
-        })))
+        let two_person = state.settings.support.two_person_approval;
+        match tickets::approve(state.env(), &state.keys, agent.0.staff.id, id.0, two_person).await? {
+            Approval::Started(receipt) => Ok(ApprovalResponse::Accepted(Json(DeletionReceipt {
+                receipt_id: receipt.receipt.expose().to_owned(),
+                status: receipt.status.as_str().to_owned(),
+            }))),
+            Approval::AwaitingSecond(ticket) => Ok(ApprovalResponse::AwaitingSecond(Json(
+                TicketSummary::of(&ticket, state.clock.now()),
+            ))),
+        }
     }
 
     /// Reject the request, with the reason. `409 conflict` when already decided.

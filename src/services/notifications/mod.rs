@@ -40,16 +40,22 @@ pub enum NoticeKind {
     TicketReceived,
     /// To the requester: the request was rejected, why, and where to complain.
     TicketRejected,
+    /// To the requester: an agent's question (a ticket note of kind `question`).
+    TicketQuestion,
+    /// To the requester: the deadline was extended, to when and why.
+    TicketExtended,
 }
 
 impl NoticeKind {
-    const ALL: [Self; 6] = [
+    const ALL: [Self; 8] = [
         Self::PasswordReset,
         Self::EmailChanged,
         Self::PasswordChanged,
         Self::NotificationEmailChanged,
         Self::TicketReceived,
         Self::TicketRejected,
+        Self::TicketQuestion,
+        Self::TicketExtended,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -60,11 +66,21 @@ impl NoticeKind {
             Self::NotificationEmailChanged => "notification_email_changed",
             Self::TicketReceived => "ticket_received",
             Self::TicketRejected => "ticket_rejected",
+            Self::TicketQuestion => "ticket_question",
+            Self::TicketExtended => "ticket_extended",
         }
     }
 
     fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+
+    /// Notices to a ticket's requester (`tickets` writes their letters).
+    fn is_about_a_ticket(self) -> bool {
+        matches!(
+            self,
+            Self::TicketReceived | Self::TicketRejected | Self::TicketQuestion | Self::TicketExtended
+        )
     }
 }
 
@@ -142,7 +158,7 @@ pub async fn send(env: Env<'_>, sender: Sender<'_>, id: Uuid) -> AppResult<()> {
     }
     let kind = NoticeKind::parse(&notice.kind)
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("notice {id} has unknown kind {}", notice.kind)))?;
-    if matches!(kind, NoticeKind::TicketReceived | NoticeKind::TicketRejected) {
+    if kind.is_about_a_ticket() {
         let message = tickets::letter(env, sender, kind, &notice).await?;
         return deliver(env, sender.mailer, &notice, kind, message).await;
     }
@@ -172,7 +188,10 @@ pub async fn send(env: Env<'_>, sender: Sender<'_>, id: Uuid) -> AppResult<()> {
         }
         NoticeKind::NotificationEmailChanged => stored_address(&account.email)
             .and_then(|to| mailer.account_changed(&to, &notice.id, "offline-notification address")),
-        NoticeKind::TicketReceived | NoticeKind::TicketRejected => return mark_sent(env, &notice.id).await,
+        NoticeKind::TicketReceived
+        | NoticeKind::TicketRejected
+        | NoticeKind::TicketQuestion
+        | NoticeKind::TicketExtended => return mark_sent(env, &notice.id).await,
     };
     deliver(env, mailer, &notice, kind, Some(message)).await
 }

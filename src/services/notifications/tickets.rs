@@ -1,7 +1,8 @@
 //! The letters about tickets. A new ticket that names an active account and is not verified
 //! yet gets the confirmation link, at the account's registered address (never at an address
 //! the request chose); any other gets the acknowledgement, at the account's address or, when
-//! no account matched, at the sender's. A rejection goes where the acknowledgement went.
+//! no account matched, at the sender's. A rejection, a question or an extension goes where the
+//! acknowledgement went.
 
 use lettre::Message;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
@@ -12,7 +13,7 @@ use crate::{
     env::Env,
     error::AppResult,
     mailer::{MailError, TicketLetter, stored_address},
-    models::{notification, ticket},
+    models::{notification, ticket, ticket_note},
     services::accounts,
 };
 
@@ -45,16 +46,38 @@ pub(super) async fn letter(
         in_reply_to,
     };
     let mailer = sender.mailer;
-    if kind == NoticeKind::TicketRejected {
-        let reason = ticket.decision_reason.as_deref().unwrap_or_default();
+    if kind != NoticeKind::TicketReceived {
+        // Where the acknowledgement went: the account's address, else the sender's.
         let to = match (&account, notice.recipient.as_deref()) {
             (Some(account), _) => account.email.as_str(),
             (None, Some(recipient)) => recipient,
             (None, None) => return Ok(None),
         };
-        return Ok(Some(
-            stored_address(to).and_then(|to| mailer.ticket_rejected(&to, letter, reason)),
-        ));
+        let to = match stored_address(to) {
+            Ok(to) => to,
+            Err(e) => return Ok(Some(Err(e))),
+        };
+        let message = match kind {
+            NoticeKind::TicketRejected => {
+                let reason = ticket.decision_reason.as_deref().unwrap_or_default();
+                mailer.ticket_rejected(&to, letter, reason)
+            }
+            NoticeKind::TicketExtended => {
+                let reason = ticket.extension_reason.as_deref().unwrap_or_default();
+                mailer.ticket_extended(&to, letter, reason)
+            }
+            _ => {
+                let question = ticket_note::Entity::find()
+                    .filter(ticket_note::Column::NoticeId.eq(&notice.id))
+                    .one(&env.db.conn)
+                    .await?;
+                let Some(question) = question else {
+                    return Ok(None);
+                };
+                mailer.ticket_question(&to, letter, &question.body)
+            }
+        };
+        return Ok(Some(message));
     }
     let message = match account {
         Some(account) if ticket.status == TicketStatus::Open && ticket.verified_at.is_none() => {

@@ -1,4 +1,5 @@
-//! What agents decide on a ticket: a verification by other means, an approval, a rejection.
+//! What agents decide on a ticket: a verification by other means, an approval (by two agents
+//! under `support.two_person_approval`), a rejection.
 //!
 //! Invariant: a decision happens once, on an open ticket, and only a verified ticket matched
 //! to an account can be approved. Each decision is one conditional update (two agents
@@ -77,13 +78,25 @@ pub async fn reject(env: Env<'_>, agent_id: i64, ticket_id: i64, reason: &str) -
     Ok(ticket)
 }
 
+/// What an approval did.
+#[derive(Debug)]
+pub enum Approval {
+    /// The account's deletion started.
+    Started(deletion::Receipt),
+    /// With the two-person rule: the first approval is recorded; another agent must confirm.
+    AwaitingSecond(Box<ticket::Model>),
+}
+
 /// Approves a verified ticket: its account's deletion starts, by this agent, through support.
+/// With `two_person`, the first approval is only recorded, and a second agent (not the first)
+/// starts the deletion.
 pub async fn approve(
     env: Env<'_>,
     keys: &Keys,
     agent_id: i64,
     ticket_id: i64,
-) -> AppResult<deletion::Receipt> {
+    two_person: bool,
+) -> AppResult<Approval> {
     let ticket = find(env, ticket_id).await?;
     if ticket.status != TicketStatus::Open {
         return Err(already_decided(&ticket));
@@ -97,6 +110,17 @@ pub async fn approve(
     let account = accounts::find(env.db, account_id)
         .await?
         .ok_or_else(|| AppError::Conflict("the ticket's account no longer exists".into()))?;
+    if two_person {
+        match ticket.first_approved_by {
+            None => return record_first_approval(env, agent_id, ticket_id).await,
+            Some(first) if first == agent_id => {
+                return Err(AppError::Conflict(
+                    "you approved this ticket already: a second, different agent must confirm".into(),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
     let tx = env.db.begin_write().await?;
     let receipt = deletion::open_request_in(
         &tx,
@@ -115,7 +139,28 @@ pub async fn approve(
     tx.commit().await?;
     env.wake_relay();
     tracing::info!(ticket_id, staff_id = agent_id, request_id = %receipt.request_id, "ticket approved");
-    Ok(receipt)
+    Ok(Approval::Started(receipt))
+}
+
+/// The first of two approvals; one conditional update, so two first approvals at once record
+/// one.
+async fn record_first_approval(env: Env<'_>, agent_id: i64, ticket_id: i64) -> AppResult<Approval> {
+    let updated = ticket::Entity::update_many()
+        .col_expr(ticket::Column::FirstApprovedBy, Expr::value(agent_id))
+        .col_expr(ticket::Column::FirstApprovedAt, Expr::value(env.now()))
+        .filter(ticket::Column::Id.eq(ticket_id))
+        .filter(ticket::Column::Status.eq(TicketStatus::Open))
+        .filter(ticket::Column::FirstApprovedBy.is_null())
+        .exec(&env.db.conn)
+        .await?
+        .rows_affected;
+    if updated == 0 {
+        return Err(AppError::Conflict(
+            "the ticket changed meanwhile; look at it again".into(),
+        ));
+    }
+    tracing::info!(ticket_id, staff_id = agent_id, "first approval recorded");
+    Ok(Approval::AwaitingSecond(Box::new(find(env, ticket_id).await?)))
 }
 
 async fn mark_approved(

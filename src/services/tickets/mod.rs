@@ -5,12 +5,14 @@
 
 mod decide;
 mod requester;
+mod work;
 
-pub use decide::{approve, reject, verify};
+pub use decide::{Approval, approve, reject, verify};
 pub use requester::{
     ASKED_IN_APP, AppDoor, CONFIRMED_BY_OWNER, by_link, confirm_by_owner, latest_for_account, link_is_live,
     request_in_app,
 };
+pub use work::{MAX_EXTENSION_DAYS, add_note, ask, assign, extend, notes};
 
 use rand::RngCore;
 
@@ -26,6 +28,13 @@ use crate::{
     models::ticket,
 };
 
+/// Whose tickets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Assignee {
+    Staff(i64),
+    Nobody,
+}
+
 /// What the queue shows; every filter is optional.
 #[derive(Debug, Clone, Default)]
 pub struct TicketFilter {
@@ -35,6 +44,7 @@ pub struct TicketFilter {
     pub overdue: Option<bool>,
     /// Found in the reference, the sender or the subject, case-insensitively.
     pub q: Option<String>,
+    pub assignee: Option<Assignee>,
     pub limit: u64,
     pub offset: u64,
 }
@@ -57,6 +67,11 @@ pub async fn list(env: Env<'_>, filter: &TicketFilter) -> AppResult<Vec<ticket::
             .add(ticket::Column::Status.eq(TicketStatus::Open))
             .add(ticket::Column::DueAt.lt(now));
         cond = cond.add(if overdue { is_overdue } else { is_overdue.not() });
+    }
+    match filter.assignee {
+        Some(Assignee::Staff(id)) => cond = cond.add(ticket::Column::AssigneeId.eq(id)),
+        Some(Assignee::Nobody) => cond = cond.add(ticket::Column::AssigneeId.is_null()),
+        None => {}
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
@@ -82,11 +97,12 @@ pub async fn list(env: Env<'_>, filter: &TicketFilter) -> AppResult<Vec<ticket::
         .await?)
 }
 
-/// Open tickets past due, and open tickets due within `soon` (not yet past): what the queue
-/// shows above the list.
-pub async fn deadline_counts(env: Env<'_>, soon: chrono::Duration) -> AppResult<(u64, u64)> {
+/// Open tickets: all of them, those past due, and those due within `soon` (not yet past):
+/// what the queue shows above the list, and /metrics.
+pub async fn deadline_counts(env: Env<'_>, soon: chrono::Duration) -> AppResult<(u64, u64, u64)> {
     let now = env.now();
     let open = || ticket::Entity::find().filter(ticket::Column::Status.eq(TicketStatus::Open));
+    let all = open().count(&env.db.conn).await?;
     let overdue = open()
         .filter(ticket::Column::DueAt.lt(now))
         .count(&env.db.conn)
@@ -96,7 +112,7 @@ pub async fn deadline_counts(env: Env<'_>, soon: chrono::Duration) -> AppResult<
         .filter(ticket::Column::DueAt.lt(now + soon))
         .count(&env.db.conn)
         .await?;
-    Ok((overdue, due_soon))
+    Ok((all, overdue, due_soon))
 }
 
 pub async fn find(env: Env<'_>, id: i64) -> AppResult<ticket::Model> {

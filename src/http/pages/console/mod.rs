@@ -2,6 +2,7 @@
 //! and the decisions on it. Every page takes `StaffPage<R>`, every form is a `CsrfForm`; the
 //! pages work without JavaScript, and htmx only saves reloads (the queue's filters).
 
+mod actions;
 mod tickets;
 mod views;
 
@@ -29,9 +30,13 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/staff/logout", poem::post(logout))
         .at("/staff/tickets", get(tickets::queue))
         .at("/staff/tickets/:id", get(tickets::show))
-        .at("/staff/tickets/:id/verification", poem::post(tickets::verify))
-        .at("/staff/tickets/:id/approval", poem::post(tickets::approve))
-        .at("/staff/tickets/:id/rejection", poem::post(tickets::reject))
+        .at("/staff/tickets/:id/verification", poem::post(actions::verify))
+        .at("/staff/tickets/:id/approval", poem::post(actions::approve))
+        .at("/staff/tickets/:id/rejection", poem::post(actions::reject))
+        .at("/staff/tickets/:id/assignment", poem::post(actions::assign))
+        .at("/staff/tickets/:id/notes", poem::post(actions::note))
+        .at("/staff/tickets/:id/questions", poem::post(actions::ask))
+        .at("/staff/tickets/:id/extension", poem::post(actions::extend))
 }
 
 #[handler]

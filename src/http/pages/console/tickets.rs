@@ -12,17 +12,14 @@ use serde::Deserialize;
 use super::{
     super::{error_page, failed, ok},
     views::{
-        Choice, HistoryLine, MatchedAccount, PreviewRow, QueueFilterView, QueuePage, QueueRow, ReplyView,
-        TicketPage,
+        Choice, HistoryLine, MatchedAccount, NoteView, PreviewRow, QueueFilterView, QueuePage, QueueRow,
+        ReplyView, TicketPage,
     },
 };
 use crate::{
     domain::{AccountStatus, TicketStatus},
     error::{AppError, AppResult},
-    http::{
-        api::auth::Agent,
-        extract::{CsrfForm, StaffPage},
-    },
+    http::{api::auth::Agent, extract::StaffPage},
     models::ticket,
     services::{accounts, intake, purge_preview, staff as staff_service, tickets},
     state::AppState,
@@ -37,6 +34,7 @@ const STATUSES: &[(&str, &str)] = &[
     ("closed", "closed"),
 ];
 const VERIFIED: &[(&str, &str)] = &[("", "any"), ("true", "verified"), ("false", "not verified")];
+const ASSIGNEES: &[(&str, &str)] = &[("", "anyone"), ("me", "me"), ("none", "nobody")];
 
 fn when(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
@@ -53,6 +51,7 @@ fn row(t: &ticket::Model, now: DateTime<Utc>) -> QueueRow {
         received_at: when(t.received_at),
         due_at: when(t.due_at),
         overdue: t.status == TicketStatus::Open && t.due_at < now,
+        assignee: t.assignee_id.map(|id| format!("staff #{id}")).unwrap_or_default(),
     }
 }
 
@@ -67,11 +66,19 @@ pub(super) struct QueueQuery {
     #[serde(default)]
     q: String,
     #[serde(default)]
+    assignee: String,
+    #[serde(default)]
     page: u64,
 }
 
 impl QueueQuery {
-    fn filter(&self) -> AppResult<tickets::TicketFilter> {
+    fn filter(&self, me: i64) -> AppResult<tickets::TicketFilter> {
+        let assignee = match self.assignee.trim() {
+            "" => None,
+            "me" => Some(tickets::Assignee::Staff(me)),
+            "none" => Some(tickets::Assignee::Nobody),
+            _ => return Err(AppError::InvalidInput("assignee is me, none or empty".into())),
+        };
         let status = match self.status.trim() {
             "" => None,
             s => Some(TicketStatus::parse(s)?),
@@ -88,6 +95,7 @@ impl QueueQuery {
             ));
         }
         Ok(tickets::TicketFilter {
+            assignee,
             status,
             verified,
             overdue: (self.overdue == "true").then_some(true),
@@ -102,11 +110,12 @@ impl QueueQuery {
     fn on_page(&self, page: u64) -> String {
         let enc = |v: &str| utf8_percent_encode(v, NON_ALPHANUMERIC).to_string();
         format!(
-            "status={}&verified={}&overdue={}&q={}&page={page}",
+            "status={}&verified={}&overdue={}&q={}&assignee={}&page={page}",
             enc(&self.status),
             enc(&self.verified),
             enc(&self.overdue),
-            enc(&self.q)
+            enc(&self.q),
+            enc(&self.assignee)
         )
     }
 }
@@ -120,7 +129,7 @@ pub(super) async fn queue(
 ) -> Response {
     let query = query.map(|Query(q)| q).unwrap_or_default();
     let result = async {
-        let filter = query.filter()?;
+        let filter = query.filter(me.staff.id)?;
         let found = tickets::list(state.env(), &filter).await?;
         let counts = tickets::deadline_counts(state.env(), chrono::Duration::days(7)).await?;
         Ok::<_, AppError>((found, counts))
@@ -133,6 +142,7 @@ pub(super) async fn queue(
         filter: QueueFilterView {
             status_options: Choice::list(STATUSES, query.status.trim()),
             verified_options: Choice::list(VERIFIED, query.verified.trim()),
+            assignee_options: Choice::list(ASSIGNEES, query.assignee.trim()),
             overdue: query.overdue == "true",
             q: query.q.clone(),
         },
@@ -143,7 +153,7 @@ pub(super) async fn queue(
         next: None,
     };
     match result {
-        Ok((found, (overdue, due_soon))) => {
+        Ok((found, (_, overdue, due_soon))) => {
             let more = found.len() as u64 > PAGE_SIZE;
             page.rows = found
                 .iter()
@@ -161,7 +171,7 @@ pub(super) async fn queue(
 }
 
 /// The ticket page, with `notice`/`error` from what just happened to it.
-async fn ticket_page(
+pub(super) async fn ticket_page(
     state: &AppState,
     me: &staff_service::StaffSession,
     token: &CsrfToken,
@@ -195,6 +205,23 @@ async fn ticket_page(
         (Some(_), None) => found.verification_reason.clone(),
     };
     let history = history(state, &found).await?;
+    let mut notes = Vec::new();
+    for n in tickets::notes(env, found.id).await? {
+        notes.push(NoteView {
+            by: staff_name(state, n.staff_id).await?,
+            kind: n.kind,
+            body: n.body,
+            at: when(n.created_at),
+        });
+    }
+    let assignee = match found.assignee_id {
+        Some(id) => Some(staff_name(state, id).await?),
+        None => None,
+    };
+    let awaiting_second = match found.first_approved_by {
+        Some(id) if found.status == TicketStatus::Open => Some(staff_name(state, id).await?),
+        _ => None,
+    };
     let replies = intake::replies_of(env, found.id)
         .await?
         .into_iter()
@@ -212,6 +239,14 @@ async fn ticket_page(
         door: found.door.as_str().to_owned(),
         body: found.body.clone(),
         replies,
+        notes,
+        assignee,
+        assigned_to_me: found.assignee_id == Some(me.staff.id),
+        extension: found.extension_reason.clone(),
+        can_extend: found.status == TicketStatus::Open
+            && found.extended_at.is_none()
+            && found.due_at > state.clock.now(),
+        awaiting_second,
         verification,
         account: account.map(|a| MatchedAccount {
             id: a.id,
@@ -257,6 +292,23 @@ async fn history(state: &AppState, t: &ticket::Model) -> AppResult<Vec<HistoryLi
             what: format!("{who}: {why}"),
         });
     }
+    if let (Some(at), Some(by)) = (t.first_approved_at, t.first_approved_by) {
+        lines.push(HistoryLine {
+            at: when(at),
+            what: format!("first approval by {}", staff_name(state, by).await?),
+        });
+    }
+    if let (Some(at), Some(by)) = (t.extended_at, t.extended_by) {
+        lines.push(HistoryLine {
+            at: when(at),
+            what: format!(
+                "deadline extended to {} by {}: {}",
+                when(t.due_at),
+                staff_name(state, by).await?,
+                t.extension_reason.as_deref().unwrap_or_default()
+            ),
+        });
+    }
     if let (Some(at), Some(by)) = (t.decided_at, t.decided_by) {
         let why = t
             .decision_reason
@@ -282,83 +334,4 @@ pub(super) async fn show(
         Ok(page) => ok(&page),
         Err(e) => error_page(&e),
     }
-}
-
-#[derive(Deserialize)]
-pub(super) struct ReasonForm {
-    #[serde(default)]
-    reason: String,
-}
-
-#[derive(Deserialize)]
-pub(super) struct NoFields {}
-
-/// The ticket page after a decision: its notice, or the error it met and its status.
-async fn after(
-    state: &AppState,
-    me: &staff_service::StaffSession,
-    token: &CsrfToken,
-    id: i64,
-    outcome: AppResult<(String, Option<String>)>,
-) -> Response {
-    let page = ticket_page(state, me, token, id).await;
-    match (page, outcome) {
-        (Ok(mut page), Ok((notice, receipt))) => {
-            page.notice = Some(notice);
-            page.receipt = receipt;
-            ok(&page)
-        }
-        (Ok(mut page), Err(e)) => {
-            page.error = Some(e.to_string());
-            failed(&e, &page)
-        }
-        (Err(e), _) => error_page(&e),
-    }
-}
-
-#[handler]
-pub(super) async fn verify(
-    state: Data<&AppState>,
-    StaffPage(me, ..): StaffPage<Agent>,
-    token: &CsrfToken,
-    Path(id): Path<i64>,
-    CsrfForm(form): CsrfForm<ReasonForm>,
-) -> Response {
-    let outcome = tickets::verify(state.env(), me.staff.id, id, &form.reason)
-        .await
-        .map(|_| ("Verification recorded.".to_owned(), None));
-    after(&state, &me, token, id, outcome).await
-}
-
-#[handler]
-pub(super) async fn approve(
-    state: Data<&AppState>,
-    StaffPage(me, ..): StaffPage<Agent>,
-    token: &CsrfToken,
-    Path(id): Path<i64>,
-    CsrfForm(NoFields {}): CsrfForm<NoFields>,
-) -> Response {
-    let outcome = tickets::approve(state.env(), &state.keys, me.staff.id, id)
-        .await
-        .map(|receipt| {
-            (
-                "Approved: the account's deletion is under way.".to_owned(),
-                Some(receipt.receipt.expose().to_owned()),
-            )
-        });
-    after(&state, &me, token, id, outcome).await
-}
-
-#[handler]
-pub(super) async fn reject(
-    state: Data<&AppState>,
-    StaffPage(me, ..): StaffPage<Agent>,
-    token: &CsrfToken,
-    Path(id): Path<i64>,
-    CsrfForm(form): CsrfForm<ReasonForm>,
-) -> Response {
-    let outcome = tickets::reject(state.env(), me.staff.id, id, &form.reason)
-        .await
-        .map(|_| ("Rejected.".to_owned(), None));
-    after(&state, &me, token, id, outcome).await
 }

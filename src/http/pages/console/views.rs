@@ -31,6 +31,7 @@ pub struct QueuePage {
 pub struct QueueFilterView {
     pub status_options: Vec<Choice>,
     pub verified_options: Vec<Choice>,
+    pub assignee_options: Vec<Choice>,
     pub overdue: bool,
     pub q: String,
 }
@@ -68,6 +69,8 @@ pub struct QueueRow {
     pub received_at: String,
     pub due_at: String,
     pub overdue: bool,
+    /// "staff #id", or empty.
+    pub assignee: String,
 }
 
 /// One ticket (`GET /staff/tickets/{id}`), with what an agent decides on.
@@ -80,6 +83,15 @@ pub struct TicketPage {
     pub door: String,
     pub body: String,
     pub replies: Vec<ReplyView>,
+    pub notes: Vec<NoteView>,
+    /// Who works it, named.
+    pub assignee: Option<String>,
+    pub assigned_to_me: bool,
+    /// Why the deadline was extended, once it was.
+    pub extension: Option<String>,
+    pub can_extend: bool,
+    /// With the two-person rule: who approved first, awaiting a second agent.
+    pub awaiting_second: Option<String>,
     /// How it was verified, when it was.
     pub verification: Option<String>,
     pub account: Option<MatchedAccount>,
@@ -121,4 +133,13 @@ pub struct ReplyView {
     pub subject: String,
     pub body: String,
     pub received_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NoteView {
+    pub by: String,
+    /// note | question
+    pub kind: String,
+    pub body: String,
+    pub at: String,
 }

@@ -1,0 +1,151 @@
+//! How agents work a ticket besides deciding it: assignment, notes, a question mailed to the
+//! requester, and the one extension of the deadline. Agents and admins, as for the queue.
+
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::MaybeUndefined};
+
+use super::{
+    ApiTags,
+    auth::{Agent, Staff},
+    tickets::{TicketNote, TicketSummary},
+};
+use crate::{error::AppError, http::error::ApiResult, services::tickets, state::AppState};
+
+pub struct TicketWorkApi;
+
+/// Who works the ticket.
+#[derive(Object)]
+pub struct Assignment {
+    /// An enabled agent's or admin's staff id; `null` for nobody.
+    #[oai(nullable)]
+    pub assignee_id: MaybeUndefined<i64>,
+}
+
+/// A note for agents, or a question for the requester.
+#[derive(Object)]
+pub struct NoteText {
+    /// 1 to 5,000 characters, not only white space.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    ))]
+    pub body: String,
+}
+
+/// The one extension of a ticket's deadline.
+#[derive(Object)]
+pub struct Extension {
+    /// Days added to the due date, 1 to 60.
+    #[oai(validator(minimum(value = "1"), maximum(value = "60")))]
+    pub days: u32,
+    /// Why, as the requester reads it: 1 to 1,000 characters, not only white space.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    ))]
+    pub reason: String,
+}
+
+#[derive(ApiResponse)]
+enum TicketResponse {
+    #[oai(status = 200)]
+    Ok(Json<TicketSummary>),
+}
+
+#[derive(ApiResponse)]
+enum NoteResponse {
+    #[oai(status = 201)]
+    Created(Json<TicketNote>),
+}
+
+#[OpenApi(tag = "ApiTags::Tickets")]
+impl TicketWorkApi {
+    /// Assign the ticket to an agent (or an admin), or to nobody with `null`.
+    /// `422 invalid_input` when the staff id is not an enabled agent's or admin's.
+    #[oai(
+        path = "/v1/tickets/:id/assignment",
+        method = "post",
+        operation_id = "assignTicket"
+    )]
+    async fn assign(
+        &self,
+        state: Data<&AppState>,
+        _agent: Staff<Agent>,
+        id: Path<i64>,
+        body: Json<Assignment>,
+    ) -> ApiResult<TicketResponse> {
+        let assignee = match body.0.assignee_id {
+            MaybeUndefined::Value(id) => Some(id),
+            MaybeUndefined::Null => None,
+            MaybeUndefined::Undefined => {
+                return Err(
+                    AppError::InvalidInput("assignee_id is required (null for nobody)".into()).into(),
+                );
+            }
+        };
+        let ticket = tickets::assign(state.env(), id.0, assignee).await?;
+        Ok(TicketResponse::Ok(Json(TicketSummary::of(
+            &ticket,
+            state.clock.now(),
+        ))))
+    }
+
+    /// Add an internal note (never mailed).
+    #[oai(
+        path = "/v1/tickets/:id/notes",
+        method = "post",
+        operation_id = "addTicketNote"
+    )]
+    async fn note(
+        &self,
+        state: Data<&AppState>,
+        agent: Staff<Agent>,
+        id: Path<i64>,
+        body: Json<NoteText>,
+    ) -> ApiResult<NoteResponse> {
+        let note = tickets::add_note(state.env(), agent.0.staff.id, id.0, &body.body).await?;
+        Ok(NoteResponse::Created(Json(TicketNote::of(&note))))
+    }
+
+    /// Ask the requester for more information, by email; their reply joins the ticket.
+    /// `409 conflict` once the ticket is decided.
+    #[oai(
+        path = "/v1/tickets/:id/questions",
+        method = "post",
+        operation_id = "askRequester"
+    )]
+    async fn ask(
+        &self,
+        state: Data<&AppState>,
+        agent: Staff<Agent>,
+        id: Path<i64>,
+        body: Json<NoteText>,
+    ) -> ApiResult<NoteResponse> {
+        let note = tickets::ask(state.env(), agent.0.staff.id, id.0, &body.body).await?;
+        Ok(NoteResponse::Created(Json(TicketNote::of(&note))))
+    }
+
+    /// Extend the deadline once, by up to 60 days, before it passes (GDPR Art. 12(3)); the
+    /// requester is told the new date and the reason. `409 conflict` when decided, extended
+    /// already, or past due.
+    #[oai(
+        path = "/v1/tickets/:id/extension",
+        method = "post",
+        operation_id = "extendTicket"
+    )]
+    async fn extend(
+        &self,
+        state: Data<&AppState>,
+        agent: Staff<Agent>,
+        id: Path<i64>,
+        body: Json<Extension>,
+    ) -> ApiResult<TicketResponse> {
+        let ticket = tickets::extend(state.env(), agent.0.staff.id, id.0, body.days, &body.reason).await?;
+        Ok(TicketResponse::Ok(Json(TicketSummary::of(
+            &ticket,
+            state.clock.now(),
+        ))))
+    }
+}

@@ -1,0 +1,195 @@
+//! How agents work a ticket besides deciding it: who it is assigned to, internal notes, a
+//! question mailed to the requester (the answer comes back as a reply), and the one extension
+//! of the deadline the law allows.
+//!
+//! Invariant: a question and its email, an extension and its email, commit together; a
+//! deadline is extended once, before it passes, by at most `MAX_EXTENSION_DAYS`.
+
+use chrono::Duration;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::Expr};
+
+use super::find;
+use crate::{
+    domain::{StaffRole, TicketStatus},
+    env::Env,
+    error::{AppError, AppResult},
+    models::{ticket, ticket_note},
+    services::{
+        notifications::{self, NoticeKind},
+        staff,
+    },
+};
+
+/// GDPR Art. 12(3): "extended by two further months".
+pub const MAX_EXTENSION_DAYS: u32 = 60;
+
+const MAX_NOTE_CHARS: usize = 5000;
+
+fn text(raw: &str, what: &str, max: usize) -> AppResult<String> {
+    let text = raw.trim();
+    if text.is_empty() || text.chars().count() > max {
+        return Err(AppError::InvalidInput(format!(
+            "{what} has 1 to {max} characters"
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+/// Assigns the ticket to an agent (or an admin), or to nobody.
+pub async fn assign(env: Env<'_>, ticket_id: i64, assignee: Option<i64>) -> AppResult<ticket::Model> {
+    if let Some(id) = assignee {
+        let member = staff::find(env.db, id).await?;
+        let can_work = member.is_some_and(|m| m.disabled_at.is_none() && m.role.grants(StaffRole::Agent));
+        if !can_work {
+            return Err(AppError::InvalidInput(format!(
+                "staff member {id} is not an enabled agent or admin"
+            )));
+        }
+    }
+    let updated = ticket::Entity::update_many()
+        .col_expr(ticket::Column::AssigneeId, Expr::value(assignee))
+        .filter(ticket::Column::Id.eq(ticket_id))
+        .exec(&env.db.conn)
+        .await?
+        .rows_affected;
+    if updated == 0 {
+        return Err(AppError::NotFound);
+    }
+    find(env, ticket_id).await
+}
+
+/// An internal note: for agents, never mailed.
+pub async fn add_note(
+    env: Env<'_>,
+    agent_id: i64,
+    ticket_id: i64,
+    body: &str,
+) -> AppResult<ticket_note::Model> {
+    let body = text(body, "a note", MAX_NOTE_CHARS)?;
+    find(env, ticket_id).await?;
+    Ok(ticket_note::ActiveModel {
+        ticket_id: Set(ticket_id),
+        staff_id: Set(agent_id),
+        kind: Set("note".to_owned()),
+        body: Set(body),
+        notice_id: Set(None),
+        created_at: Set(env.now()),
+        ..Default::default()
+    }
+    .insert(&env.db.conn)
+    .await?)
+}
+
+/// Asks the requester for more information, by email; their reply joins the ticket.
+pub async fn ask(
+    env: Env<'_>,
+    agent_id: i64,
+    ticket_id: i64,
+    question: &str,
+) -> AppResult<ticket_note::Model> {
+    let question = text(question, "a question", MAX_NOTE_CHARS)?;
+    let ticket = find(env, ticket_id).await?;
+    if ticket.status != TicketStatus::Open {
+        return Err(AppError::Conflict(format!(
+            "the ticket is already {}",
+            ticket.status.as_str()
+        )));
+    }
+    let now = env.now();
+    let tx = env.db.begin_write().await?;
+    let notice =
+        notifications::add_about_ticket(&tx, NoticeKind::TicketQuestion, ticket_id, &ticket.sender, now)
+            .await?;
+    let note = ticket_note::ActiveModel {
+        ticket_id: Set(ticket_id),
+        staff_id: Set(agent_id),
+        kind: Set("question".to_owned()),
+        body: Set(question),
+        notice_id: Set(Some(notice.to_string())),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    tx.commit().await?;
+    env.wake_relay();
+    tracing::info!(
+        ticket_id,
+        staff_id = agent_id,
+        "requester asked for more information"
+    );
+    Ok(note)
+}
+
+/// Extends the deadline once, by 1 to `MAX_EXTENSION_DAYS` days, with the reason the
+/// requester is told; only while the ticket is open and not yet due.
+pub async fn extend(
+    env: Env<'_>,
+    agent_id: i64,
+    ticket_id: i64,
+    days: u32,
+    reason: &str,
+) -> AppResult<ticket::Model> {
+    if !(1..=MAX_EXTENSION_DAYS).contains(&days) {
+        return Err(AppError::InvalidInput(format!(
+            "an extension is 1 to {MAX_EXTENSION_DAYS} days"
+        )));
+    }
+    let reason = text(reason, "a reason", 1000)?;
+    let ticket = find(env, ticket_id).await?;
+    let now = env.now();
+    if ticket.status != TicketStatus::Open {
+        return Err(AppError::Conflict(format!(
+            "the ticket is already {}",
+            ticket.status.as_str()
+        )));
+    }
+    if ticket.extended_at.is_some() {
+        return Err(AppError::Conflict(
+            "the deadline was extended once already".into(),
+        ));
+    }
+    if ticket.due_at <= now {
+        return Err(AppError::Conflict(
+            "the deadline has passed: it can only be extended before it".into(),
+        ));
+    }
+    let tx = env.db.begin_write().await?;
+    // Conditional on what was read: two extensions at once, one wins.
+    let updated = ticket::Entity::update_many()
+        .col_expr(
+            ticket::Column::DueAt,
+            Expr::value(ticket.due_at + Duration::days(i64::from(days))),
+        )
+        .col_expr(ticket::Column::ExtendedAt, Expr::value(now))
+        .col_expr(ticket::Column::ExtendedBy, Expr::value(agent_id))
+        .col_expr(ticket::Column::ExtensionReason, Expr::value(reason))
+        .filter(ticket::Column::Id.eq(ticket_id))
+        .filter(ticket::Column::Status.eq(TicketStatus::Open))
+        .filter(ticket::Column::ExtendedAt.is_null())
+        .filter(ticket::Column::DueAt.eq(ticket.due_at))
+        .exec(&tx)
+        .await?
+        .rows_affected;
+    if updated == 0 {
+        tx.rollback().await?;
+        return Err(AppError::Conflict(
+            "the ticket changed meanwhile; look at it again".into(),
+        ));
+    }
+    notifications::add_about_ticket(&tx, NoticeKind::TicketExtended, ticket_id, &ticket.sender, now).await?;
+    tx.commit().await?;
+    env.wake_relay();
+    tracing::info!(ticket_id, staff_id = agent_id, days, "deadline extended");
+    find(env, ticket_id).await
+}
+
+/// The ticket's notes and questions, oldest first.
+pub async fn notes(env: Env<'_>, ticket_id: i64) -> AppResult<Vec<ticket_note::Model>> {
+    Ok(ticket_note::Entity::find()
+        .filter(ticket_note::Column::TicketId.eq(ticket_id))
+        .order_by_asc(ticket_note::Column::CreatedAt)
+        .order_by_asc(ticket_note::Column::Id)
+        .all(&env.db.conn)
+        .await?)
+}
