@@ -217,7 +217,49 @@ async fn a_signed_message_is_confirmed_by_the_owner_then_approved(stack: Stack) 
         .await,
         1
     );
-    assert_eq!(app.count("SELECT COUNT(*) FROM ledger_entries").await, 1);
+    // The ledger tells the story: confirmed by the account holder, approved by the agent (by
+    // staff id), then the deletion; every entry is chained and verifies.
+    let staff_id = app
+        .strings("SELECT CAST(id AS TEXT) FROM staff WHERE email = 'agent@staff.example'")
+        .await
+        .remove(0);
+    let entries: Vec<Value> = app
+        .strings("SELECT body FROM ledger_entries ORDER BY seq")
+        .await
+        .iter()
+        .map(|b| serde_json::from_str(b).unwrap())
+        .collect();
+    let story: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{}|{}|{}",
+                e["event"].as_str().unwrap(),
+                e["actor"]["kind"].as_str().unwrap(),
+                e["actor"]["id"].as_str().unwrap_or("-")
+            )
+        })
+        .collect();
+    assert_eq!(
+        story,
+        [
+            "ticket_verified|account_holder|-".to_owned(),
+            format!("ticket_approved|agent|{staff_id}"),
+            format!("account_deleted|agent|{staff_id}"),
+        ]
+    );
+    assert_eq!(entries[1]["key"], reference.as_str());
+    assert_eq!(
+        entries[1]["subjects"], entries[2]["subjects"],
+        "the same person, by pseudonym"
+    );
+    let body = app.strings("SELECT body FROM ledger_entries").await.join("\n");
+    assert!(
+        !body.contains("paid10") && !body.contains("vsee.com"),
+        "no identifier in clear: {body}"
+    );
+    let out = app.cli(&["audit", "verify"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
 
 async fn links_expire_and_strangers_get_no_link(stack: Stack) {

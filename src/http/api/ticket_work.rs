@@ -142,7 +142,15 @@ impl TicketWorkApi {
         id: Path<i64>,
         body: Json<Extension>,
     ) -> ApiResult<TicketResponse> {
-        let ticket = tickets::extend(state.env(), agent.0.staff.id, id.0, body.days, &body.reason).await?;
+        let ticket = tickets::extend(
+            state.env(),
+            &state.keys,
+            agent.0.staff.id,
+            id.0,
+            body.days,
+            &body.reason,
+        )
+        .await?;
         Ok(TicketResponse::Ok(Json(TicketSummary::of(
             &ticket,
             state.clock.now(),

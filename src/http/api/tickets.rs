@@ -303,7 +303,7 @@ impl TicketsApi {
         id: Path<i64>,
         body: Json<Reason>,
     ) -> ApiResult<DecisionResponse> {
-        let ticket = tickets::verify(state.env(), agent.0.staff.id, id.0, &body.reason).await?;
+        let ticket = tickets::verify(state.env(), &state.keys, agent.0.staff.id, id.0, &body.reason).await?;
         Ok(DecisionResponse::Ok(Json(TicketSummary::of(
             &ticket,
             state.clock.now(),
@@ -349,7 +349,7 @@ impl TicketsApi {
         id: Path<i64>,
         body: Json<Reason>,
     ) -> ApiResult<DecisionResponse> {
-        let ticket = tickets::reject(state.env(), agent.0.staff.id, id.0, &body.reason).await?;
+        let ticket = tickets::reject(state.env(), &state.keys, agent.0.staff.id, id.0, &body.reason).await?;
         Ok(DecisionResponse::Ok(Json(TicketSummary::of(
             &ticket,
             state.clock.now(),

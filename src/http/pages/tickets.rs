@@ -52,7 +52,7 @@ pub(super) async fn confirm(
     Path(token): Path<String>,
     CsrfForm(ConfirmForm {}): CsrfForm<ConfirmForm>,
 ) -> Response {
-    match tickets::confirm_by_owner(state.env(), &token).await {
+    match tickets::confirm_by_owner(state.env(), &state.keys, &token).await {
         Ok(ticket) => ok(&page(csrf, token, &ticket, "confirmed")),
         Err(e @ AppError::Conflict(_)) => match tickets::by_link(state.env(), &token).await {
             Ok(ticket) => failed(&e, &page(csrf, token, &ticket, "expired")),

@@ -14,12 +14,56 @@ use serde_json::{Value, json};
 
 use crate::domain::{Actor, Channel};
 
-/// Everything the ledger records. Only deletions today; ticket decisions, staff sign-ins and
-/// auditor reads join as variants, each with its own data.
+/// Everything the ledger records: deletions, and what happened to the tickets that ask for
+/// them. Staff sign-ins and auditor reads will join as variants, each with its own data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditEvent {
     /// An account's data was erased.
     AccountDeleted(AccountDeleted),
+    /// A ticket was verified, approved (or its first approval recorded), rejected or extended.
+    Ticket(TicketEvent),
+}
+
+/// What happened to a ticket. Each happens at most once per ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketAction {
+    /// By the account's owner (actor: the account holder) or an agent with a reason.
+    Verified,
+    /// The first of two approvals, under the two-person rule.
+    ApprovalRecorded,
+    /// The deletion started.
+    Approved,
+    Rejected,
+    Extended,
+}
+
+impl TicketAction {
+    pub fn event(self) -> &'static str {
+        match self {
+            Self::Verified => "ticket_verified",
+            Self::ApprovalRecorded => "ticket_approval_recorded",
+            Self::Approved => "ticket_approved",
+            Self::Rejected => "ticket_rejected",
+            Self::Extended => "ticket_extended",
+        }
+    }
+}
+
+/// A ticket's event. Its reasons are not copied here: they are free text an agent wrote, and
+/// may name people; the ticket keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketEvent {
+    pub action: TicketAction,
+    /// The ticket's reference (T-…): the entry's key.
+    pub reference: String,
+    /// The matched account's pseudonyms; the sender's email pseudonym when none matched (with
+    /// an empty VSee ID pseudonym).
+    pub subjects: Subjects,
+    /// Agents by their staff id; the account holder when they confirmed themselves.
+    pub actor: Actor,
+    /// The deletion an approval started.
+    pub request_id: Option<String>,
+    pub due_at: DateTime<Utc>,
 }
 
 /// The pseudonyms (keyed HMACs) of a subject's identifiers: the ledger never holds one in
@@ -34,6 +78,7 @@ pub struct Subjects {
 impl Subjects {
     pub fn all(&self) -> Vec<&str> {
         std::iter::once(self.vsee_id.as_str())
+            .filter(|p| !p.is_empty())
             .chain(self.email.as_deref())
             .collect()
     }
@@ -142,6 +187,7 @@ impl AuditEvent {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::AccountDeleted(_) => "account_deleted",
+            Self::Ticket(e) => e.action.event(),
         }
     }
 
@@ -149,19 +195,24 @@ impl AuditEvent {
     pub fn key(&self) -> &str {
         match self {
             Self::AccountDeleted(e) => &e.request_id,
+            Self::Ticket(e) => &e.reference,
         }
     }
 
     pub fn subjects(&self) -> &Subjects {
         match self {
             Self::AccountDeleted(e) => &e.subjects,
+            Self::Ticket(e) => &e.subjects,
         }
     }
 
     /// The body this event signs as entry `seq` after `prev_hash`, recorded at `recorded_at`.
     pub fn body(&self, seq: i64, prev_hash: &str, recorded_at: DateTime<Utc>) -> EntryBody {
         let subjects = self.subjects();
-        let mut named = BTreeMap::from([("vsee_id".to_owned(), subjects.vsee_id.clone())]);
+        let mut named = BTreeMap::new();
+        if !subjects.vsee_id.is_empty() {
+            named.insert("vsee_id".to_owned(), subjects.vsee_id.clone());
+        }
         if let Some(email) = &subjects.email {
             named.insert("email".to_owned(), email.clone());
         }
@@ -175,6 +226,13 @@ impl AuditEvent {
                     "confirmation_sent_at": e.confirmation_sent_at.map(timestamp),
                     "confirmation_not_sent": e.confirmation_not_sent,
                     "rows_removed": e.rows_removed,
+                }),
+            ),
+            Self::Ticket(e) => (
+                actor_record(&e.actor),
+                json!({
+                    "due_at": timestamp(e.due_at),
+                    "request_id": e.request_id,
                 }),
             ),
         };
@@ -206,6 +264,29 @@ fn actor_record(actor: &Actor) -> ActorRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ticket_event_names_its_ticket_and_agent_and_no_reason() {
+        let at = DateTime::parse_from_rfc3339("2026-11-29T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        let event = AuditEvent::Ticket(TicketEvent {
+            action: TicketAction::Approved,
+            reference: "T-7K2M9QXA".into(),
+            subjects: Subjects {
+                vsee_id: "p-vsee".into(),
+                email: Some("p-email".into()),
+            },
+            actor: Actor::Agent(4),
+            request_id: Some("r9".into()),
+            due_at: at,
+        });
+        let json = serde_json::to_string(&event.body(3, "h", at)).unwrap();
+        assert_eq!(
+            json,
+            r#"{"v":2,"seq":3,"event":"ticket_approved","key":"T-7K2M9QXA","subjects":{"email":"p-email","vsee_id":"p-vsee"},"actor":{"kind":"agent","id":"4"},"recorded_at":"2026-11-29T10:00:00.000000Z","prev_hash":"h","data":{"due_at":"2026-11-29T10:00:00.000000Z","request_id":"r9"}}"#
+        );
+    }
 
     fn deletion() -> AuditEvent {
         let at = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")

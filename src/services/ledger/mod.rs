@@ -120,6 +120,27 @@ fn account_deleted(request: &deletion_request::Model) -> AppResult<AuditEvent> {
     }))
 }
 
+/// Appends `event` inside the caller's write transaction, so a decision and its entry commit
+/// together (or neither does). The ledger lock serialises it with every other append.
+pub async fn record_in(
+    tx: &DatabaseTransaction,
+    db: &Database,
+    keys: &Keys,
+    event: &AuditEvent,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    db.serialize_on(tx, LEDGER_LOCK).await?;
+    if append(tx, keys, event, now).await? {
+        Ok(())
+    } else {
+        Err(AppError::Conflict(format!(
+            "{} of {} is recorded already",
+            event.kind(),
+            event.key()
+        )))
+    }
+}
+
 /// Appends the deletion's entry and completes the request, in one transaction. Running it
 /// again for the same request adds nothing.
 pub async fn record_deletion(

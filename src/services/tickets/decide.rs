@@ -9,7 +9,7 @@
 
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr};
 
-use super::find;
+use super::{audit, find};
 use crate::{
     domain::{Actor, Channel, TicketStatus},
     env::Env,
@@ -18,15 +18,23 @@ use crate::{
     models::ticket,
     services::{
         accounts, deletion,
+        ledger::events::TicketAction,
         notifications::{self, NoticeKind},
     },
 };
 
 /// An agent records how the requester was verified (a call back, a signed letter). Verifying a
 /// verified ticket again changes nothing.
-pub async fn verify(env: Env<'_>, agent_id: i64, ticket_id: i64, reason: &str) -> AppResult<ticket::Model> {
+pub async fn verify(
+    env: Env<'_>,
+    keys: &Keys,
+    agent_id: i64,
+    ticket_id: i64,
+    reason: &str,
+) -> AppResult<ticket::Model> {
     let reason = reason_text(reason)?;
     let now = env.now();
+    let tx = env.db.begin_write().await?;
     let updated = ticket::Entity::update_many()
         .col_expr(ticket::Column::VerifiedAt, Expr::value(now))
         .col_expr(ticket::Column::VerifiedBy, Expr::value(agent_id))
@@ -34,22 +42,41 @@ pub async fn verify(env: Env<'_>, agent_id: i64, ticket_id: i64, reason: &str) -
         .filter(ticket::Column::Id.eq(ticket_id))
         .filter(ticket::Column::Status.eq(TicketStatus::Open))
         .filter(ticket::Column::VerifiedAt.is_null())
-        .exec(&env.db.conn)
+        .exec(&tx)
         .await?
         .rows_affected;
-    let ticket = find(env, ticket_id).await?;
-    if updated == 0 && ticket.status != TicketStatus::Open {
-        return Err(already_decided(&ticket));
+    if updated == 0 {
+        tx.rollback().await?;
+        let ticket = find(env, ticket_id).await?;
+        if ticket.status != TicketStatus::Open {
+            return Err(already_decided(&ticket));
+        }
+        return Ok(ticket);
     }
-    if updated == 1 {
-        tracing::info!(ticket_id, staff_id = agent_id, "ticket verified by an agent");
-    }
+    let ticket = audit::record(
+        &tx,
+        env,
+        keys,
+        ticket_id,
+        TicketAction::Verified,
+        Actor::Agent(agent_id),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(ticket_id, staff_id = agent_id, "ticket verified by an agent");
     Ok(ticket)
 }
 
 /// Refuses the request, with the reason the requester is told: the rejection and the email
 /// that tells them commit together.
-pub async fn reject(env: Env<'_>, agent_id: i64, ticket_id: i64, reason: &str) -> AppResult<ticket::Model> {
+pub async fn reject(
+    env: Env<'_>,
+    keys: &Keys,
+    agent_id: i64,
+    ticket_id: i64,
+    reason: &str,
+) -> AppResult<ticket::Model> {
     let reason = reason_text(reason)?;
     let now = env.now();
     let tx = env.db.begin_write().await?;
@@ -67,10 +94,16 @@ pub async fn reject(env: Env<'_>, agent_id: i64, ticket_id: i64, reason: &str) -
         tx.rollback().await?;
         return Err(already_decided(&find(env, ticket_id).await?));
     }
-    let ticket = ticket::Entity::find_by_id(ticket_id)
-        .one(&tx)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    let ticket = audit::record(
+        &tx,
+        env,
+        keys,
+        ticket_id,
+        TicketAction::Rejected,
+        Actor::Agent(agent_id),
+        None,
+    )
+    .await?;
     notifications::add_about_ticket(&tx, NoticeKind::TicketRejected, ticket_id, &ticket.sender, now).await?;
     tx.commit().await?;
     env.wake_relay();
@@ -112,7 +145,7 @@ pub async fn approve(
         .ok_or_else(|| AppError::Conflict("the ticket's account no longer exists".into()))?;
     if two_person {
         match ticket.first_approved_by {
-            None => return record_first_approval(env, agent_id, ticket_id).await,
+            None => return record_first_approval(env, keys, agent_id, ticket_id).await,
             Some(first) if first == agent_id => {
                 return Err(AppError::Conflict(
                     "you approved this ticket already: a second, different agent must confirm".into(),
@@ -136,6 +169,17 @@ pub async fn approve(
         // rolls back when dropped).
         return Err(already_decided(&find(env, ticket_id).await?));
     }
+    let request_id = Some(receipt.request_id.to_string());
+    audit::record(
+        &tx,
+        env,
+        keys,
+        ticket_id,
+        TicketAction::Approved,
+        Actor::Agent(agent_id),
+        request_id,
+    )
+    .await?;
     tx.commit().await?;
     env.wake_relay();
     tracing::info!(ticket_id, staff_id = agent_id, request_id = %receipt.request_id, "ticket approved");
@@ -144,23 +188,41 @@ pub async fn approve(
 
 /// The first of two approvals; one conditional update, so two first approvals at once record
 /// one.
-async fn record_first_approval(env: Env<'_>, agent_id: i64, ticket_id: i64) -> AppResult<Approval> {
+async fn record_first_approval(
+    env: Env<'_>,
+    keys: &Keys,
+    agent_id: i64,
+    ticket_id: i64,
+) -> AppResult<Approval> {
+    let tx = env.db.begin_write().await?;
     let updated = ticket::Entity::update_many()
         .col_expr(ticket::Column::FirstApprovedBy, Expr::value(agent_id))
         .col_expr(ticket::Column::FirstApprovedAt, Expr::value(env.now()))
         .filter(ticket::Column::Id.eq(ticket_id))
         .filter(ticket::Column::Status.eq(TicketStatus::Open))
         .filter(ticket::Column::FirstApprovedBy.is_null())
-        .exec(&env.db.conn)
+        .exec(&tx)
         .await?
         .rows_affected;
     if updated == 0 {
+        tx.rollback().await?;
         return Err(AppError::Conflict(
             "the ticket changed meanwhile; look at it again".into(),
         ));
     }
+    let ticket = audit::record(
+        &tx,
+        env,
+        keys,
+        ticket_id,
+        TicketAction::ApprovalRecorded,
+        Actor::Agent(agent_id),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
     tracing::info!(ticket_id, staff_id = agent_id, "first approval recorded");
-    Ok(Approval::AwaitingSecond(Box::new(find(env, ticket_id).await?)))
+    Ok(Approval::AwaitingSecond(Box::new(ticket)))
 }
 
 async fn mark_approved(

@@ -3,6 +3,7 @@
 //!
 //! The queue is sorted by due date, soonest first: the order in which the law wants answers.
 
+mod audit;
 mod decide;
 mod requester;
 mod work;

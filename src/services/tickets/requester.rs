@@ -11,14 +11,16 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, sea_query::Expr,
 };
 
-use super::{find, new_reference};
+use super::{audit, find, new_reference};
 use crate::{
-    domain::{IntakeDoor, Plan, SecretToken, TicketStatus},
+    domain::{Actor, IntakeDoor, Plan, SecretToken, TicketStatus},
     env::Env,
     error::{AppError, AppResult},
+    keys::Keys,
     models::ticket,
     services::{
         deletion::typed_email_matches,
+        ledger::events::TicketAction,
         notifications::{self, NoticeKind},
         sessions::CurrentSession,
     },
@@ -52,7 +54,7 @@ pub fn link_is_live(ticket: &ticket::Model, now: DateTime<Utc>) -> bool {
 
 /// The owner confirms: one conditional update, so a link works once, and not once expired or
 /// after the ticket was decided. Confirming an already confirmed ticket changes nothing.
-pub async fn confirm_by_owner(env: Env<'_>, token: &str) -> AppResult<ticket::Model> {
+pub async fn confirm_by_owner(env: Env<'_>, keys: &Keys, token: &str) -> AppResult<ticket::Model> {
     let ticket = by_link(env, token).await?;
     let now = env.now();
     if ticket.verified_at.is_some() {
@@ -63,6 +65,7 @@ pub async fn confirm_by_owner(env: Env<'_>, token: &str) -> AppResult<ticket::Mo
             "this link has expired or its request was already decided; write to us again if you still want your account closed".into(),
         ));
     }
+    let tx = env.db.begin_write().await?;
     let updated = ticket::Entity::update_many()
         .col_expr(ticket::Column::VerifiedAt, Expr::value(now))
         .col_expr(
@@ -73,13 +76,26 @@ pub async fn confirm_by_owner(env: Env<'_>, token: &str) -> AppResult<ticket::Mo
         .filter(ticket::Column::Status.eq(TicketStatus::Open))
         .filter(ticket::Column::VerifiedAt.is_null())
         .filter(ticket::Column::VerificationExpiresAt.gt(now))
-        .exec(&env.db.conn)
+        .exec(&tx)
         .await?
         .rows_affected;
-    if updated == 1 {
-        tracing::info!(ticket_id = ticket.id, "ticket confirmed by the account's owner");
+    if updated == 0 {
+        tx.rollback().await?;
+        return find(env, ticket.id).await;
     }
-    find(env, ticket.id).await
+    let confirmed = audit::record(
+        &tx,
+        env,
+        keys,
+        ticket.id,
+        TicketAction::Verified,
+        Actor::AccountHolder,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(ticket_id = ticket.id, "ticket confirmed by the account's owner");
+    Ok(confirmed)
 }
 
 /// What an in-app request is checked against.

@@ -8,13 +8,15 @@
 use chrono::Duration;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::Expr};
 
-use super::find;
+use super::{audit, find};
 use crate::{
-    domain::{StaffRole, TicketStatus},
+    domain::{Actor, StaffRole, TicketStatus},
     env::Env,
     error::{AppError, AppResult},
+    keys::Keys,
     models::{ticket, ticket_note},
     services::{
+        ledger::events::TicketAction,
         notifications::{self, NoticeKind},
         staff,
     },
@@ -125,6 +127,7 @@ pub async fn ask(
 /// requester is told; only while the ticket is open and not yet due.
 pub async fn extend(
     env: Env<'_>,
+    keys: &Keys,
     agent_id: i64,
     ticket_id: i64,
     days: u32,
@@ -178,10 +181,20 @@ pub async fn extend(
         ));
     }
     notifications::add_about_ticket(&tx, NoticeKind::TicketExtended, ticket_id, &ticket.sender, now).await?;
+    let extended = audit::record(
+        &tx,
+        env,
+        keys,
+        ticket_id,
+        TicketAction::Extended,
+        Actor::Agent(agent_id),
+        None,
+    )
+    .await?;
     tx.commit().await?;
     env.wake_relay();
     tracing::info!(ticket_id, staff_id = agent_id, days, "deadline extended");
-    find(env, ticket_id).await
+    Ok(extended)
 }
 
 /// The ticket's notes and questions, oldest first.

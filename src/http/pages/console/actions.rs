@@ -65,7 +65,7 @@ pub(super) async fn verify(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<ReasonForm>,
 ) -> Response {
-    let outcome = tickets::verify(state.env(), me.staff.id, id, &form.reason)
+    let outcome = tickets::verify(state.env(), &state.keys, me.staff.id, id, &form.reason)
         .await
         .map(|_| ("Verification recorded.".to_owned(), None));
     after(&state, &me, token, id, outcome).await
@@ -103,7 +103,7 @@ pub(super) async fn reject(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<ReasonForm>,
 ) -> Response {
-    let outcome = tickets::reject(state.env(), me.staff.id, id, &form.reason)
+    let outcome = tickets::reject(state.env(), &state.keys, me.staff.id, id, &form.reason)
         .await
         .map(|_| ("Rejected.".to_owned(), None));
     after(&state, &me, token, id, outcome).await
@@ -196,7 +196,7 @@ pub(super) async fn extend(
                 tickets::MAX_EXTENSION_DAYS
             ))
         })?;
-        tickets::extend(state.env(), me.staff.id, id, days, &form.reason).await
+        tickets::extend(state.env(), &state.keys, me.staff.id, id, days, &form.reason).await
     }
     .await
     .map(|_| ("Deadline extended; the requester is told why.".to_owned(), None));
