@@ -169,6 +169,8 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ("POST", "/api/v1/tickets/1/notes", [401, 401, 404, 403, 404]),
     ("POST", "/api/v1/tickets/1/questions", [401, 401, 404, 403, 404]),
     ("POST", "/api/v1/tickets/1/extension", [401, 401, 404, 403, 404]),
+    ("POST", "/api/v1/tickets/1/account", [401, 401, 422, 403, 422]),
+    ("POST", "/api/v1/tickets/1/closure", [401, 401, 404, 403, 404]),
 ];
 
 /// Whether a concrete path is an instance of a spec path (`{id}` matches any one segment).
@@ -189,7 +191,7 @@ async fn the_authorisation_matrix_holds(stack: Stack) {
         for (caller, want) in callers.iter().zip(expected) {
             // A body every POST here accepts, so only authority decides.
             let body = (*method == "POST").then(
-                || json!({ "reason": "checked by phone", "body": "a note", "days": 10, "assignee_id": null }),
+                || json!({ "reason": "checked by phone", "body": "a note", "days": 10, "assignee_id": null, "vsee_id": "nobody1" }),
             );
             let status = call(caller, method.parse().unwrap(), path, body).await;
             assert_eq!(status.as_u16(), *want, "{method} {path}");

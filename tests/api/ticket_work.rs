@@ -196,6 +196,59 @@ async fn agents_assign_note_ask_and_extend(stack: Stack) {
     }
 }
 
+async fn unmatched_tickets_are_linked_or_closed(stack: Stack) {
+    let app = spawn_app_on(stack).await;
+    app.seed("paid32", "paid32@vsee.com", "paid", 0).await;
+    let agent = staff_device(&app, "agent").await;
+    let (id, reference) = ticket_from(
+        &app,
+        &agent,
+        "old-address@elsewhere.example",
+        "link-32@mail.example",
+    )
+    .await;
+    let (spam, _) = ticket_from(&app, &agent, "spam@elsewhere.example", "spam-32@mail.example").await;
+    let link = format!("/api/v1/tickets/{id}/account");
+    let (status, code) = error_code(
+        post(
+            &agent,
+            &link,
+            json!({ "vsee_id": "nobody99", "reason": "said so" }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status.as_u16(), code.as_str()), (422, "invalid_input"));
+
+    let r = post(
+        &agent,
+        &link,
+        json!({ "vsee_id": "paid32", "reason": "named the account in the message" }),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let linked: Value = r.json().await.unwrap();
+    assert!(linked["account_id"].is_i64());
+    assert_eq!(linked["verified"], false, "linking is not verifying");
+    // The owner is asked at the account's registered address, not at the sender's.
+    let eml = app
+        .wait_for_mail(|eml| eml.contains("Confirm the request") && eml.contains(&reference))
+        .await;
+    assert!(eml.contains("To: paid32@vsee.com"), "{eml}");
+    let (status, _) =
+        error_code(post(&agent, &link, json!({ "vsee_id": "paid32", "reason": "again" })).await).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+
+    let closure = format!("/api/v1/tickets/{spam}/closure");
+    let r = post(&agent, &closure, json!({ "reason": "spam" })).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.json::<Value>().await.unwrap()["status"], "closed");
+    let (status, _) = error_code(post(&agent, &closure, json!({ "reason": "spam" })).await).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let events = app.strings("SELECT event FROM ledger_entries ORDER BY seq").await;
+    assert_eq!(events, ["ticket_linked", "ticket_closed"]);
+}
+
 async fn two_agents_approve_under_the_two_person_rule(stack: Stack) {
     let app = spawn_on(
         stack,
@@ -238,5 +291,6 @@ async fn two_agents_approve_under_the_two_person_rule(stack: Stack) {
 
 crate::on_both_stacks!(
     agents_assign_note_ask_and_extend,
+    unmatched_tickets_are_linked_or_closed,
     two_agents_approve_under_the_two_person_rule,
 );

@@ -48,6 +48,33 @@ pub struct Extension {
     pub reason: String,
 }
 
+/// The account an unmatched ticket is about.
+#[derive(Object)]
+pub struct AccountLink {
+    /// The account's VSee ID.
+    #[oai(validator(min_length = 1, max_length = 64))]
+    pub vsee_id: String,
+    /// How the agent knows: 1 to 1,000 characters, not only white space.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    ))]
+    pub reason: String,
+}
+
+/// Why a ticket is closed undecided.
+#[derive(Object)]
+pub struct Closure {
+    /// Spam, a duplicate of T-…, no answer: 1 to 1,000 characters, not only white space.
+    #[oai(validator(
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    ))]
+    pub reason: String,
+}
+
 #[derive(ApiResponse)]
 enum TicketResponse {
     #[oai(status = 200)]
@@ -125,6 +152,57 @@ impl TicketWorkApi {
     ) -> ApiResult<NoteResponse> {
         let note = tickets::ask(state.env(), agent.0.staff.id, id.0, &body.body).await?;
         Ok(NoteResponse::Created(Json(TicketNote::of(&note))))
+    }
+
+    /// Match an unmatched ticket to an account by its VSee ID, with how the agent knows; the
+    /// account's owner is mailed the link that confirms the request. `422 invalid_input` when
+    /// no active account has the VSee ID; `409 conflict` when decided or matched already.
+    #[oai(
+        path = "/v1/tickets/:id/account",
+        method = "post",
+        operation_id = "linkTicket"
+    )]
+    async fn link(
+        &self,
+        state: Data<&AppState>,
+        agent: Staff<Agent>,
+        id: Path<i64>,
+        body: Json<AccountLink>,
+    ) -> ApiResult<TicketResponse> {
+        let ticket = tickets::link(
+            state.env(),
+            &state.keys,
+            agent.0.staff.id,
+            id.0,
+            &body.vsee_id,
+            &body.reason,
+        )
+        .await?;
+        Ok(TicketResponse::Ok(Json(TicketSummary::of(
+            &ticket,
+            state.clock.now(),
+        ))))
+    }
+
+    /// Close an open ticket without deciding it (spam, a duplicate, no answer), with why.
+    /// Nothing is mailed. `409 conflict` once decided.
+    #[oai(
+        path = "/v1/tickets/:id/closure",
+        method = "post",
+        operation_id = "closeTicket"
+    )]
+    async fn close(
+        &self,
+        state: Data<&AppState>,
+        agent: Staff<Agent>,
+        id: Path<i64>,
+        body: Json<Closure>,
+    ) -> ApiResult<TicketResponse> {
+        let ticket = tickets::close(state.env(), &state.keys, agent.0.staff.id, id.0, &body.reason).await?;
+        Ok(TicketResponse::Ok(Json(TicketSummary::of(
+            &ticket,
+            state.clock.now(),
+        ))))
     }
 
     /// Extend the deadline once, by up to 60 days, before it passes (GDPR Art. 12(3)); the

@@ -35,6 +35,10 @@ pub enum TicketAction {
     Approved,
     Rejected,
     Extended,
+    /// An agent matched an unmatched ticket to an account.
+    Linked,
+    /// An agent closed it without a decision (spam, a duplicate, no answer).
+    Closed,
 }
 
 impl TicketAction {
@@ -45,6 +49,8 @@ impl TicketAction {
             Self::Approved => "ticket_approved",
             Self::Rejected => "ticket_rejected",
             Self::Extended => "ticket_extended",
+            Self::Linked => "ticket_linked",
+            Self::Closed => "ticket_closed",
         }
     }
 }

@@ -13,7 +13,7 @@ pub use requester::{
     ASKED_IN_APP, AppDoor, CONFIRMED_BY_OWNER, by_link, confirm_by_owner, latest_for_account, link_is_live,
     request_in_app,
 };
-pub use work::{MAX_EXTENSION_DAYS, add_note, ask, assign, extend, notes};
+pub use work::{MAX_EXTENSION_DAYS, add_note, ask, assign, close, extend, link, notes};
 
 use rand::RngCore;
 

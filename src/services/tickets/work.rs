@@ -10,12 +10,13 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrde
 
 use super::{audit, find};
 use crate::{
-    domain::{Actor, StaffRole, TicketStatus},
+    domain::{AccountStatus, Actor, StaffRole, TicketStatus, VseeId},
     env::Env,
     error::{AppError, AppResult},
     keys::Keys,
     models::{ticket, ticket_note},
     services::{
+        accounts,
         ledger::events::TicketAction,
         notifications::{self, NoticeKind},
         staff,
@@ -195,6 +196,129 @@ pub async fn extend(
     env.wake_relay();
     tracing::info!(ticket_id, staff_id = agent_id, days, "deadline extended");
     Ok(extended)
+}
+
+/// Matches an unmatched ticket to the account with `vsee_id`, with why: the account's owner is
+/// then mailed the link that confirms the request (From was not proof, and neither is this).
+pub async fn link(
+    env: Env<'_>,
+    keys: &Keys,
+    agent_id: i64,
+    ticket_id: i64,
+    vsee_id: &str,
+    reason: &str,
+) -> AppResult<ticket::Model> {
+    let reason = text(reason, "a reason", 1000)?;
+    let vsee_id = VseeId::parse(vsee_id)?;
+    let account = accounts::find_by_vsee_id(env.db, &vsee_id)
+        .await?
+        .filter(|a| a.status == AccountStatus::Active)
+        .ok_or_else(|| AppError::InvalidInput("no active account has that VSee ID".into()))?;
+    let ticket = find(env, ticket_id).await?;
+    if ticket.status != TicketStatus::Open {
+        return Err(AppError::Conflict(format!(
+            "the ticket is already {}",
+            ticket.status.as_str()
+        )));
+    }
+    if ticket.account_id.is_some() {
+        return Err(AppError::Conflict(
+            "the ticket is matched to an account already".into(),
+        ));
+    }
+    let now = env.now();
+    let tx = env.db.begin_write().await?;
+    let updated = ticket::Entity::update_many()
+        .col_expr(ticket::Column::AccountId, Expr::value(account.id))
+        .filter(ticket::Column::Id.eq(ticket_id))
+        .filter(ticket::Column::Status.eq(TicketStatus::Open))
+        .filter(ticket::Column::AccountId.is_null())
+        .exec(&tx)
+        .await?
+        .rows_affected;
+    if updated == 0 {
+        tx.rollback().await?;
+        return Err(AppError::Conflict(
+            "the ticket changed meanwhile; look at it again".into(),
+        ));
+    }
+    ticket_note::ActiveModel {
+        ticket_id: Set(ticket_id),
+        staff_id: Set(agent_id),
+        kind: Set("note".to_owned()),
+        body: Set(format!("matched to account #{}: {reason}", account.id)),
+        notice_id: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    // The acknowledgement's letter, now that an unverified ticket names an account, is the
+    // confirmation link, to the account's registered address.
+    notifications::add_about_ticket(&tx, NoticeKind::TicketReceived, ticket_id, &ticket.sender, now).await?;
+    let linked = audit::record(
+        &tx,
+        env,
+        keys,
+        ticket_id,
+        TicketAction::Linked,
+        Actor::Agent(agent_id),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    env.wake_relay();
+    tracing::info!(
+        ticket_id,
+        staff_id = agent_id,
+        account_id = account.id,
+        "ticket matched to an account"
+    );
+    Ok(linked)
+}
+
+/// Closes an open ticket without deciding it (spam, a duplicate of another, no answer), with
+/// why. Nothing is mailed.
+pub async fn close(
+    env: Env<'_>,
+    keys: &Keys,
+    agent_id: i64,
+    ticket_id: i64,
+    reason: &str,
+) -> AppResult<ticket::Model> {
+    let reason = text(reason, "a reason", 1000)?;
+    let tx = env.db.begin_write().await?;
+    let updated = ticket::Entity::update_many()
+        .col_expr(ticket::Column::Status, Expr::value(TicketStatus::Closed))
+        .col_expr(ticket::Column::DecidedAt, Expr::value(env.now()))
+        .col_expr(ticket::Column::DecidedBy, Expr::value(agent_id))
+        .col_expr(ticket::Column::DecisionReason, Expr::value(reason))
+        .filter(ticket::Column::Id.eq(ticket_id))
+        .filter(ticket::Column::Status.eq(TicketStatus::Open))
+        .exec(&tx)
+        .await?
+        .rows_affected;
+    if updated == 0 {
+        tx.rollback().await?;
+        let ticket = find(env, ticket_id).await?;
+        return Err(AppError::Conflict(format!(
+            "the ticket is already {}",
+            ticket.status.as_str()
+        )));
+    }
+    let closed = audit::record(
+        &tx,
+        env,
+        keys,
+        ticket_id,
+        TicketAction::Closed,
+        Actor::Agent(agent_id),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(ticket_id, staff_id = agent_id, "ticket closed");
+    Ok(closed)
 }
 
 /// The ticket's notes and questions, oldest first.

@@ -202,3 +202,51 @@ pub(super) async fn extend(
     .map(|_| ("Deadline extended; the requester is told why.".to_owned(), None));
     after(&state, &me, token, id, outcome).await
 }
+
+#[derive(Deserialize)]
+pub(super) struct LinkForm {
+    #[serde(default)]
+    vsee_id: String,
+    #[serde(default)]
+    reason: String,
+}
+
+#[handler]
+pub(super) async fn link(
+    state: Data<&AppState>,
+    StaffPage(me, ..): StaffPage<Agent>,
+    token: &CsrfToken,
+    Path(id): Path<i64>,
+    CsrfForm(form): CsrfForm<LinkForm>,
+) -> Response {
+    let outcome = tickets::link(
+        state.env(),
+        &state.keys,
+        me.staff.id,
+        id,
+        &form.vsee_id,
+        &form.reason,
+    )
+    .await
+    .map(|_| {
+        (
+            "Matched; the account's owner is asked to confirm.".to_owned(),
+            None,
+        )
+    });
+    after(&state, &me, token, id, outcome).await
+}
+
+#[handler]
+pub(super) async fn close(
+    state: Data<&AppState>,
+    StaffPage(me, ..): StaffPage<Agent>,
+    token: &CsrfToken,
+    Path(id): Path<i64>,
+    CsrfForm(form): CsrfForm<ReasonForm>,
+) -> Response {
+    let outcome = tickets::close(state.env(), &state.keys, me.staff.id, id, &form.reason)
+        .await
+        .map(|_| ("Closed.".to_owned(), None));
+    after(&state, &me, token, id, outcome).await
+}

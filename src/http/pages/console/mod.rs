@@ -37,6 +37,8 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/staff/tickets/:id/notes", poem::post(actions::note))
         .at("/staff/tickets/:id/questions", poem::post(actions::ask))
         .at("/staff/tickets/:id/extension", poem::post(actions::extend))
+        .at("/staff/tickets/:id/account", poem::post(actions::link))
+        .at("/staff/tickets/:id/closure", poem::post(actions::close))
 }
 
 #[handler]
