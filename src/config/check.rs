@@ -16,6 +16,11 @@ impl Settings {
                 "support.verification_link_hours must be between 1 and 720".into(),
             ));
         }
+        if !(1..=3650).contains(&self.support.retention_days) {
+            return Err(ConfigError::Invalid(
+                "support.retention_days must be between 1 and 3650".into(),
+            ));
+        }
         if self.purge.chunk_size == 0 {
             return Err(ConfigError::Invalid("purge.chunk_size must be at least 1".into()));
         }

@@ -187,6 +187,9 @@ pub struct SupportSettings {
     /// An approval takes two different agents: the first records it, the second starts the
     /// deletion.
     pub two_person_approval: bool,
+    /// Rejected and closed tickets (and quarantined mail) lose their personal content this
+    /// many days after the decision (after arrival, for quarantined mail).
+    pub retention_days: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

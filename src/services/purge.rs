@@ -19,7 +19,7 @@ use crate::{
     env::Env,
     error::{AppError, AppResult},
     models::{deletion_request, purge_progress},
-    services::outbox,
+    services::{outbox, tickets},
 };
 
 /// What a purge run ended with.
@@ -48,6 +48,7 @@ pub async fn run(env: Env<'_>, plan: &PurgePlan, request_id: Uuid) -> AppResult<
     for store in &plan.map.files {
         purge_files(env, &plan.data_dir, &rid, account_id, &store.name, &store.dir).await?;
     }
+    purge_tickets(env, &rid, account_id).await?;
     purge_account_row(env, &rid, account_id).await?;
 
     let counts = store_counts(env, &rid).await?;
@@ -186,6 +187,19 @@ async fn purge_store(
             return Ok(());
         }
     }
+}
+
+/// The account's support tickets keep their record and lose their personal content
+/// (`tickets::scrub_for_account`); counted as the `tickets` step when there were any.
+async fn purge_tickets(env: Env<'_>, rid: &str, account_id: i64) -> AppResult<()> {
+    let tx = env.db.begin_write().await?;
+    let scrubbed = tickets::scrub_for_account(&tx, account_id).await?;
+    if scrubbed > 0 {
+        let n = i64::try_from(scrubbed).unwrap_or(i64::MAX);
+        record(&tx, rid, "tickets", n, Some(env.now())).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 async fn purge_files(

@@ -5,7 +5,7 @@
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    services::{notifications, outbox, watchdog},
+    services::{notifications, outbox, tickets, watchdog},
     state::AppState,
     throttle,
 };
@@ -41,7 +41,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 /// Every `queue.vacuum_interval_secs`: sends again the steps a queue lost (see
 /// `services::watchdog`), and removes finished jobs, relayed outbox rows and sent notices older
 /// than `queue.retention_hours` and forgotten throttle counters, so neither the database nor
-/// Redis grows without bound.
+/// Redis grows without bound; and erases decided tickets past `support.retention_days`.
 pub async fn vacuum(state: AppState, shutdown: CancellationToken) {
     loop {
         tokio::select! {
@@ -77,5 +77,7 @@ pub async fn vacuum_once(state: &AppState) -> anyhow::Result<(u64, u64)> {
     let rows = outbox::vacuum(&state.db, now - retention).await?;
     notifications::vacuum(&state.db, now - retention).await?;
     throttle::vacuum(&state.db, now).await?;
+    let ticket_retention = chrono::Duration::days(i64::from(state.settings.support.retention_days));
+    tickets::sweep(state.env(), now - ticket_retention).await?;
     Ok((jobs, rows))
 }

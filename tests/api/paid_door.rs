@@ -260,6 +260,14 @@ async fn a_signed_message_is_confirmed_by_the_owner_then_approved(stack: Stack) 
     );
     let out = app.cli(&["audit", "verify"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // The ticket went with the account: its record stays, its personal content does not.
+    let ticket = agent.get_json(&format!("/api/v1/tickets/{id}")).await;
+    assert_eq!(
+        (ticket["sender"].as_str(), ticket["body"].as_str()),
+        (Some("(erased)"), Some(""))
+    );
+    assert_eq!(ticket["status"], "approved");
+    assert_eq!(entries[2]["data"]["rows_removed"]["tickets"], 1);
 }
 
 async fn links_expire_and_strangers_get_no_link(stack: Stack) {

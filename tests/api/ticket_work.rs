@@ -2,6 +2,7 @@
 //! mailed to the requester whose reply joins the ticket, the one extension of the deadline
 //! (driven by the clock), and the two-person rule.
 
+use erasure::clock::Clock;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -247,6 +248,33 @@ async fn unmatched_tickets_are_linked_or_closed(stack: Stack) {
     assert_eq!(status, StatusCode::CONFLICT);
     let events = app.strings("SELECT event FROM ledger_entries ORDER BY seq").await;
     assert_eq!(events, ["ticket_linked", "ticket_closed"]);
+
+    // Past the retention, the closed ticket keeps its record and loses its content; the open
+    // one keeps everything.
+    let retention = chrono::Duration::days(90);
+    let swept = erasure::services::tickets::sweep(app.state.env(), app.clock.now() - retention)
+        .await
+        .unwrap();
+    assert_eq!(swept, 0, "not yet");
+    app.clock.advance(retention + chrono::Duration::days(1));
+    let swept = erasure::services::tickets::sweep(app.state.env(), app.clock.now() - retention)
+        .await
+        .unwrap();
+    assert_eq!(swept, 1);
+    assert_eq!(
+        app.strings(&format!(
+            "SELECT sender || '|' || status FROM tickets WHERE id = {spam}"
+        ))
+        .await,
+        ["(erased)|closed"]
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM tickets WHERE id = {id} AND sender = 'old-address@elsewhere.example'"
+        ))
+        .await,
+        1
+    );
 }
 
 async fn two_agents_approve_under_the_two_person_rule(stack: Stack) {

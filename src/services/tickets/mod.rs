@@ -6,6 +6,7 @@
 mod audit;
 mod decide;
 mod requester;
+mod scrub;
 mod work;
 
 pub use decide::{Approval, approve, reject, verify};
@@ -13,6 +14,7 @@ pub use requester::{
     ASKED_IN_APP, AppDoor, CONFIRMED_BY_OWNER, by_link, confirm_by_owner, latest_for_account, link_is_live,
     request_in_app,
 };
+pub use scrub::{ERASED, scrub_for_account, sweep};
 pub use work::{MAX_EXTENSION_DAYS, add_note, ask, assign, close, extend, link, notes};
 
 use rand::RngCore;
