@@ -1,12 +1,18 @@
-//! The emails about tickets: the acknowledgement every new request gets, and the link that
-//! lets an account's owner confirm a request made in their name. Both are marked as automatic
-//! (RFC 3834), so a well-behaved auto-responder never answers them, and thread under the
-//! requester's message.
+//! The emails to a ticket's requester: the acknowledgement every new request gets, the link
+//! that lets an account's owner confirm a request made in their name, a rejection, a question,
+//! an extension. Each is one askama template pair (`admin-ui/templates/mail/ticket.txt` and
+//! `.html`, the HTML escaped) filled with the letter's paragraphs, sent as text and HTML
+//! alternatives, marked as automatic (RFC 3834) so a well-behaved auto-responder never answers,
+//! and threaded under the requester's message.
 
+use askama::Template;
 use chrono::{DateTime, Utc};
 use lettre::{
     Message,
-    message::header::{ContentType, HeaderName, HeaderValue},
+    message::{
+        MultiPart,
+        header::{HeaderName, HeaderValue},
+    },
 };
 
 use super::{MailError, Mailer, letters::recipient};
@@ -23,6 +29,51 @@ pub struct TicketLetter<'a> {
     pub in_reply_to: Option<&'a str>,
 }
 
+/// A letter's content, as both templates show it.
+#[derive(Debug, Clone, Default)]
+pub struct MailContent {
+    pub subject: String,
+    pub reference: String,
+    pub support_email: String,
+    /// Paragraphs before the quote and the link.
+    pub before: Vec<String>,
+    /// Text quoted from an agent (a reason, a question).
+    pub quote: Option<String>,
+    pub link: Option<MailLink>,
+    pub after: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MailLink {
+    pub label: String,
+    pub url: String,
+}
+
+#[derive(Template)]
+#[template(path = "mail/ticket.txt")]
+struct TextMail<'a> {
+    mail: &'a MailContent,
+}
+
+#[derive(Template)]
+#[template(path = "mail/ticket.html")]
+struct HtmlMail<'a> {
+    mail: &'a MailContent,
+}
+
+impl MailContent {
+    /// The text and HTML bodies.
+    pub fn render(&self) -> Result<(String, String), MailError> {
+        let text = TextMail { mail: self }
+            .render()
+            .map_err(|e| MailError::Build(e.to_string()))?;
+        let html = HtmlMail { mail: self }
+            .render()
+            .map_err(|e| MailError::Build(e.to_string()))?;
+        Ok((text, html))
+    }
+}
+
 /// A Message-ID we may copy into our headers: printable ASCII without angle brackets or
 /// spaces, of a sensible length. Anything else is left out rather than repaired.
 fn threadable(id: &str) -> Option<&str> {
@@ -32,20 +83,32 @@ fn threadable(id: &str) -> Option<&str> {
     fits.then_some(id)
 }
 
+fn day(t: DateTime<Utc>) -> String {
+    t.format("%-d %B %Y").to_string()
+}
+
 impl Mailer {
+    fn content(&self, letter: TicketLetter<'_>, subject: &str) -> MailContent {
+        MailContent {
+            subject: format!("[{}] {subject}", letter.reference),
+            reference: letter.reference.to_owned(),
+            support_email: self.letterhead.support_email.clone(),
+            ..Default::default()
+        }
+    }
+
     fn ticket_message(
         &self,
         to: &Email,
         letter: TicketLetter<'_>,
-        subject: &str,
-        body: String,
+        mail: &MailContent,
     ) -> Result<Message, MailError> {
+        let (text, html) = mail.render()?;
         let mut builder = Message::builder()
             .from(self.letterhead.from.clone())
             .to(recipient(to)?)
-            .subject(format!("[{}] {subject}", letter.reference))
-            .message_id(Some(format!("<notification-{}@erasure>", letter.notice_id)))
-            .header(ContentType::TEXT_PLAIN);
+            .subject(mail.subject.clone())
+            .message_id(Some(format!("<notification-{}@erasure>", letter.notice_id)));
         let automatic = match letter.in_reply_to.and_then(threadable) {
             Some(id) => {
                 builder = builder
@@ -60,12 +123,44 @@ impl Mailer {
                 HeaderName::new_from_ascii_str("Auto-Submitted"),
                 automatic.to_owned(),
             ))
-            .body(body)
+            .multipart(MultiPart::alternative_plain_html(text, html))
             .map_err(|e| MailError::Build(e.to_string()))
     }
 
     /// To the account's registered address: someone asked to close the account; the owner
     /// confirms through the link, or ignores the email and nothing happens.
+    pub fn ticket_verification_content(
+        &self,
+        letter: TicketLetter<'_>,
+        link: &str,
+        hours: i64,
+    ) -> MailContent {
+        let reference = letter.reference;
+        MailContent {
+            before: vec![
+                format!(
+                    "We received a request to close your VSee Messenger account and delete all its data (reference {reference})."
+                ),
+                format!(
+                    "Anyone can put an address on an email, so we act on the request only once the account's owner confirms it. If you sent it, confirm it within {hours} hours."
+                ),
+            ],
+            link: Some(MailLink {
+                label: "Confirm the request".to_owned(),
+                url: link.to_owned(),
+            }),
+            after: vec![
+                "The link opens a page with a button; nothing happens until you press it.".to_owned(),
+                "If you did not ask for this, ignore this email: your account stays as it is.".to_owned(),
+                format!(
+                    "We will answer by {}. Please quote {reference} in any reply.",
+                    day(letter.due_at)
+                ),
+            ],
+            ..self.content(letter, "Confirm the request to close your account")
+        }
+    }
+
     pub fn ticket_verification(
         &self,
         to: &Email,
@@ -73,106 +168,114 @@ impl Mailer {
         link: &str,
         hours: i64,
     ) -> Result<Message, MailError> {
-        let body = format!(
-            "We received a request to close your VSee Messenger account and delete all\n\
-             its data (reference {reference}).\n\n\
-             Anyone can put an address on an email, so we act on the request only once\n\
-             the account's owner confirms it. If you sent it, confirm it within {hours} hours:\n\
-             {link}\n\n\
-             The link opens a page with a button; nothing happens until you press it.\n\n\
-             If you did not ask for this, ignore this email: your account stays as it is.\n\n\
-             We will answer by {due}. Please quote {reference} in any reply.\n",
-            reference = letter.reference,
-            due = letter.due_at.format("%-d %B %Y"),
-        );
-        self.ticket_message(to, letter, "Confirm the request to close your account", body)
+        self.ticket_message(to, letter, &self.ticket_verification_content(letter, link, hours))
     }
 
     /// The acknowledgement: the reference and the date we will answer by. `matched` says
     /// whether the request names an account we can act on.
+    pub fn ticket_received_content(&self, letter: TicketLetter<'_>, matched: bool) -> MailContent {
+        let reference = letter.reference;
+        let due = day(letter.due_at);
+        let what = if matched {
+            format!(
+                "Our support team will process your request to close your VSee Messenger account by {due}."
+            )
+        } else {
+            format!(
+                "No VSee Messenger account uses the address you wrote from, so we cannot act on it yet: please reply from the address registered with your account, or tell us its VSee ID. Our support team will answer by {due} (or write to {}).",
+                self.letterhead.support_email
+            )
+        };
+        MailContent {
+            before: vec![format!("We received your message (reference {reference})."), what],
+            after: vec![format!("Please quote {reference} in any reply.")],
+            ..self.content(letter, "We received your request")
+        }
+    }
+
     pub fn ticket_received(
         &self,
         to: &Email,
         letter: TicketLetter<'_>,
         matched: bool,
     ) -> Result<Message, MailError> {
-        let what = if matched {
-            "Our support team will process your request to close your VSee Messenger\n\
-             account"
-                .to_owned()
-        } else {
-            format!(
-                "No VSee Messenger account uses the address you wrote from, so we cannot\n\
-                 act on it yet: please reply from the address registered with your\n\
-                 account, or tell us its VSee ID. Our support team will answer\n\
-                 (or write to {support})",
-                support = self.letterhead.support_email
-            )
-        };
-        let body = format!(
-            "We received your message (reference {reference}).\n\n\
-             {what} by {due}.\n\n\
-             Please quote {reference} in any reply.\n",
-            reference = letter.reference,
-            due = letter.due_at.format("%-d %B %Y"),
-        );
-        self.ticket_message(to, letter, "We received your request", body)
+        self.ticket_message(to, letter, &self.ticket_received_content(letter, matched))
     }
-}
 
-impl Mailer {
     /// The request was rejected: why, and the requester's routes if they disagree (GDPR
     /// Art. 12(4): the possibility of a complaint and of a judicial remedy).
+    pub fn ticket_rejected_content(&self, letter: TicketLetter<'_>, reason: &str) -> MailContent {
+        let reference = letter.reference;
+        MailContent {
+            before: vec![format!(
+                "We have looked at your request {reference} to close a VSee Messenger account, and we cannot carry it out:"
+            )],
+            quote: Some(reason.to_owned()),
+            after: vec![
+                format!(
+                    "If you disagree, reply to this email (keep {reference} in the subject) or write to {}.",
+                    self.letterhead.support_email
+                ),
+                "You also have the right to lodge a complaint with a data protection supervisory authority, in particular where you live or work, and to seek a judicial remedy.".to_owned(),
+            ],
+            ..self.content(letter, "Your request was not carried out")
+        }
+    }
+
     pub fn ticket_rejected(
         &self,
         to: &Email,
         letter: TicketLetter<'_>,
         reason: &str,
     ) -> Result<Message, MailError> {
-        let body = format!(
-            "We have looked at your request {reference} to close a VSee Messenger account,\n\
-             and we cannot carry it out:\n\n{reason}\n\n\
-             If you disagree, reply to this email (keep {reference} in the subject) or write\n\
-             to {support}. You also have the right to lodge a complaint with a data\n\
-             protection supervisory authority, in particular where you live or work, and to\n\
-             seek a judicial remedy.\n",
-            reference = letter.reference,
-            support = self.letterhead.support_email,
-        );
-        self.ticket_message(to, letter, "Your request was not carried out", body)
+        self.ticket_message(to, letter, &self.ticket_rejected_content(letter, reason))
     }
 
     /// An agent needs more information; the answer is a reply to this email.
+    pub fn ticket_question_content(&self, letter: TicketLetter<'_>, question: &str) -> MailContent {
+        let reference = letter.reference;
+        MailContent {
+            before: vec![format!(
+                "About your request {reference} to close a VSee Messenger account, our support team needs to know more:"
+            )],
+            quote: Some(question.to_owned()),
+            after: vec![format!(
+                "Please answer by replying to this email (keep {reference} in the subject)."
+            )],
+            ..self.content(letter, "We need more information")
+        }
+    }
+
     pub fn ticket_question(
         &self,
         to: &Email,
         letter: TicketLetter<'_>,
         question: &str,
     ) -> Result<Message, MailError> {
-        let body = format!(
-            "About your request {reference} to close a VSee Messenger account, our support\n\
-             team needs to know more:\n\n{question}\n\n\
-             Please answer by replying to this email (keep {reference} in the subject).\n",
-            reference = letter.reference,
-        );
-        self.ticket_message(to, letter, "We need more information", body)
+        self.ticket_message(to, letter, &self.ticket_question_content(letter, question))
     }
 
     /// The deadline was extended (GDPR Art. 12(3)): the new date and why.
+    pub fn ticket_extended_content(&self, letter: TicketLetter<'_>, reason: &str) -> MailContent {
+        let reference = letter.reference;
+        MailContent {
+            before: vec![format!(
+                "We need more time to carry out your request {reference} to close a VSee Messenger account. We will answer by {}, because:",
+                day(letter.due_at)
+            )],
+            quote: Some(reason.to_owned()),
+            after: vec![format!("Please quote {reference} in any reply.")],
+            ..self.content(letter, "We need more time")
+        }
+    }
+
     pub fn ticket_extended(
         &self,
         to: &Email,
         letter: TicketLetter<'_>,
         reason: &str,
     ) -> Result<Message, MailError> {
-        let body = format!(
-            "We need more time to carry out your request {reference} to close a VSee\n\
-             Messenger account. We will answer by {due}, because:\n\n{reason}\n\n\
-             Please quote {reference} in any reply.\n",
-            reference = letter.reference,
-            due = letter.due_at.format("%-d %B %Y"),
-        );
-        self.ticket_message(to, letter, "We need more time", body)
+        self.ticket_message(to, letter, &self.ticket_extended_content(letter, reason))
     }
 }
 
@@ -212,29 +315,73 @@ mod tests {
         assert!(text.contains("Auto-Submitted: auto-replied"), "{text}");
         assert!(text.contains("Subject: [T-7K2M9QXA] Confirm"), "{text}");
         assert!(text.contains("http://x/tickets/verify/t"), "{text}");
-        assert!(text.contains("29 December 2026"), "{text}");
+        assert!(text.contains("multipart/alternative"), "text and HTML: {text}");
     }
 
     #[test]
     fn a_rejection_says_why_and_where_to_complain() {
-        let to = Email::parse("paid@example.com").unwrap();
-        let message = mailer()
-            .ticket_rejected(
-                &to,
-                letter(None),
-                "We could not confirm that you hold the account.",
-            )
+        let (text, _) = mailer()
+            .ticket_rejected_content(letter(None), "We could not confirm that you hold the account.")
+            .render()
             .unwrap();
-        let text = String::from_utf8(message.formatted()).unwrap();
         assert!(
-            text.contains("Subject: [T-7K2M9QXA] Your request was not carried out"),
-            "{text}"
-        );
-        assert!(
-            text.contains("We could not confirm that you hold the account."),
+            text.contains("> We could not confirm that you hold the account."),
             "{text}"
         );
         assert!(text.contains("supervisory authority"), "{text}");
+        let message = mailer()
+            .ticket_rejected(&Email::parse("paid@example.com").unwrap(), letter(None), "No.")
+            .unwrap();
+        let formatted = String::from_utf8(message.formatted()).unwrap();
+        assert!(
+            formatted.contains("Subject: [T-7K2M9QXA] Your request was not carried out"),
+            "{formatted}"
+        );
+    }
+
+    /// Every letter, as text and as HTML: a change to one shows in review.
+    #[test]
+    fn every_letter_renders_as_its_snapshot() {
+        let m = mailer();
+        let l = letter(Some("abc@mail.example"));
+        let letters = [
+            (
+                "verification",
+                m.ticket_verification_content(l, "http://127.0.0.1:3000/tickets/verify/TOKEN", 72),
+            ),
+            ("received_matched", m.ticket_received_content(l, true)),
+            ("received_unmatched", m.ticket_received_content(l, false)),
+            (
+                "rejected",
+                m.ticket_rejected_content(l, "We could not confirm <you> hold the account."),
+            ),
+            (
+                "question",
+                m.ticket_question_content(l, "Which VSee ID?\nAnd since when?"),
+            ),
+            (
+                "extended",
+                m.ticket_extended_content(l, "The billing records are archived."),
+            ),
+        ];
+        for (name, content) in letters {
+            let (text, html) = content.render().unwrap();
+            insta::assert_snapshot!(format!("{name}_text"), text);
+            insta::assert_snapshot!(format!("{name}_html"), html);
+        }
+    }
+
+    #[test]
+    fn html_escapes_what_agents_wrote() {
+        let (_, html) = mailer()
+            .ticket_rejected_content(letter(None), "<script>alert(1)</script>")
+            .render()
+            .unwrap();
+        assert!(
+            html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>"), "{html}");
     }
 
     #[test]
