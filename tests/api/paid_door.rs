@@ -58,13 +58,7 @@ async fn declare_body(address: &str, length: usize) -> String {
 }
 
 async fn post(device: &Device, path: &str, body: Value) -> reqwest::Response {
-    device
-        .client
-        .post(device.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    device.post_json(path, body).await
 }
 
 /// The confirmation link's token in a (decoded) email.

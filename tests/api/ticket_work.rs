@@ -6,28 +6,10 @@ use erasure::clock::Clock;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::{helpers::*, intake::ingest, staff::staff_device};
+use crate::{helpers::*, intake::ingest, staff::staff_device, tickets::ticket_from};
 
 async fn post(device: &Device, path: &str, body: Value) -> reqwest::Response {
-    device
-        .client
-        .post(device.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
-/// Opens a ticket from `from` through the pipe; its id and reference.
-async fn ticket_from(app: &TestApp, agent: &Device, from: &str, message_id: &str) -> (i64, String) {
-    let raw = format!(
-        "From: {from}\r\nTo: help@vsee.com\r\nSubject: Terminate\r\nMessage-ID: <{message_id}>\r\n\r\nPlease.\r\n"
-    );
-    let out = ingest(&app.vars, raw.as_bytes());
-    assert_eq!(out.status.code(), Some(0));
-    let reference = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    let found = agent.get_json(&format!("/api/v1/tickets?q={reference}")).await;
-    (found[0]["id"].as_i64().unwrap(), reference)
+    device.post_json(path, body).await
 }
 
 fn ids(list: &Value) -> Vec<i64> {
@@ -92,6 +74,26 @@ async fn agents_assign_note_ask_and_extend(stack: Stack) {
     .await;
     assert_eq!(status.as_u16(), 422, "an auditor works no tickets");
 
+    // Text fields take strings, and not only white space (schemathesis sent `false`).
+    for bad in [
+        json!({ "body": false }),
+        json!({ "body": " \u{2003} " }),
+        json!({ "body": 12 }),
+    ] {
+        let (status, code) =
+            error_code(post(&agent, &format!("/api/v1/tickets/{id}/notes"), bad).await).await;
+        assert_eq!((status.as_u16(), code.as_str()), (422, "invalid_input"));
+    }
+    let (status, _) = error_code(
+        post(
+            &agent,
+            &format!("/api/v1/tickets/{id}/rejection"),
+            json!({ "reason": true }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status.as_u16(), 422);
     // A note stays inside; a question is mailed, and the answer joins the ticket.
     let r = post(
         &agent,

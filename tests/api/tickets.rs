@@ -116,8 +116,13 @@ async fn agents_see_the_queue_filtered_and_searched(stack: Stack) {
     }
 }
 
-/// Opens a ticket from `from` through the pipe and returns its id.
-async fn ticket_from(app: &TestApp, agent: &Device, from: &str, message_id: &str) -> i64 {
+/// Opens a ticket from `from` through the pipe; its id and reference.
+pub(crate) async fn ticket_from(
+    app: &TestApp,
+    agent: &Device,
+    from: &str,
+    message_id: &str,
+) -> (i64, String) {
     let raw = format!(
         "From: {from}\r\nTo: help@vsee.com\r\nSubject: Terminate\r\nMessage-ID: <{message_id}>\r\n\r\nPlease.\r\n"
     );
@@ -125,17 +130,11 @@ async fn ticket_from(app: &TestApp, agent: &Device, from: &str, message_id: &str
     assert_eq!(out.status.code(), Some(0));
     let reference = String::from_utf8_lossy(&out.stdout).trim().to_owned();
     let found = agent.get_json(&format!("/api/v1/tickets?q={reference}")).await;
-    found[0]["id"].as_i64().unwrap()
+    (found[0]["id"].as_i64().unwrap(), reference)
 }
 
 async fn post(device: &Device, path: &str, body: Value) -> reqwest::Response {
-    device
-        .client
-        .post(device.url(path))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    device.post_json(path, body).await
 }
 
 async fn a_verified_ticket_approved_runs_the_deletion_by_the_agent(stack: Stack) {
@@ -144,7 +143,7 @@ async fn a_verified_ticket_approved_runs_the_deletion_by_the_agent(stack: Stack)
     let agent = staff_device(&app, "agent").await;
     let agent_id = agent.get_json("/api/v1/staff/me").await;
     assert_eq!(agent_id["role"], "agent");
-    let id = ticket_from(&app, &agent, "paid3@vsee.com", "approve@mail.example").await;
+    let (id, _) = ticket_from(&app, &agent, "paid3@vsee.com", "approve@mail.example").await;
     let approval = format!("/api/v1/tickets/{id}/approval");
 
     // From is not proof: unverified, it cannot be approved, and nothing happens.
@@ -226,7 +225,7 @@ async fn rejected_and_unmatched_tickets_delete_nothing(stack: Stack) {
     app.seed("paid04", "paid4@vsee.com", "paid", 0).await;
     let agent = staff_device(&app, "agent").await;
 
-    let id = ticket_from(&app, &agent, "paid4@vsee.com", "reject@mail.example").await;
+    let (id, _) = ticket_from(&app, &agent, "paid4@vsee.com", "reject@mail.example").await;
     let r = post(
         &agent,
         &format!("/api/v1/tickets/{id}/rejection"),
@@ -255,7 +254,7 @@ async fn rejected_and_unmatched_tickets_delete_nothing(stack: Stack) {
     assert_eq!((status, code.as_str()), (StatusCode::CONFLICT, "conflict"));
 
     // Verified, but nobody's address: there is no account to delete.
-    let stranger = ticket_from(
+    let (stranger, _) = ticket_from(
         &app,
         &agent,
         "stranger@elsewhere.example",

@@ -13,8 +13,14 @@ use serde_json::Value;
 
 use crate::domain::{Password, PersonName, VseeId};
 
+/// Unicode White_Space, spelled out for the spec's pattern: "at least one other character".
+/// (`\S` means less in JSON Schema's ECMAScript regexes than in Rust's `char::is_whitespace`,
+/// which is what the server checks.)
+const NOT_ONLY_WHITE_SPACE: &str =
+    r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+
 macro_rules! text_field {
-    ($(#[$doc:meta])* $name:ident, min = $min:expr, max = $max:expr $(, format = $format:literal)?) => {
+    ($(#[$doc:meta])* $name:ident, min = $min:expr, max = $max:expr $(, format = $format:literal)? $(, not_blank = $not_blank:literal)?) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub struct $name(pub String);
@@ -39,6 +45,9 @@ macro_rules! text_field {
                 schema.min_length = Some($min).filter(|m: &usize| *m > 0);
                 schema.max_length = Some($max);
                 $(schema.format = Some($format);)?
+                $(if $not_blank {
+                    schema.pattern = Some(NOT_ONLY_WHITE_SPACE.to_owned());
+                })?
                 MetaSchemaRef::Inline(Box::new(schema))
             }
 
@@ -62,6 +71,9 @@ macro_rules! text_field {
                                 $min, $max
                             )));
                         }
+                        $(if $not_blank && text.chars().all(char::is_whitespace) {
+                            return Err(ParseError::custom("a text that is not only white space was expected"));
+                        })?
                         Ok(Self(text))
                     }
                     Some(other) => Err(ParseError::expected_type(other)),
@@ -109,6 +121,21 @@ text_field!(
     NameText,
     min = 0,
     max = PersonName::MAX_LEN
+);
+
+text_field!(
+    /// Why, as a person reads it later: 1 to 1,000 characters, not only white space.
+    ReasonText,
+    min = 1,
+    max = 1000,
+    not_blank = true
+);
+text_field!(
+    /// A note or a question on a ticket: 1 to 5,000 characters, not only white space.
+    NoteText,
+    min = 1,
+    max = 5000,
+    not_blank = true
 );
 
 /// An optional field that may be left out, but not sent as `null`: poem-openapi's `Option`

@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, typ
 use super::{
     ApiTags,
     auth::{Agent, Staff},
+    fields::{NoteText, ReasonText, VseeIdText},
     tickets::{TicketNote, TicketSummary},
 };
 use crate::{error::AppError, http::error::ApiResult, services::tickets, state::AppState};
@@ -23,14 +24,8 @@ pub struct Assignment {
 
 /// A note for agents, or a question for the requester.
 #[derive(Object)]
-pub struct NoteText {
-    /// 1 to 5,000 characters, not only white space.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 5000,
-        pattern = r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-    ))]
-    pub body: String,
+pub struct NoteBody {
+    pub body: NoteText,
 }
 
 /// The one extension of a ticket's deadline.
@@ -39,40 +34,24 @@ pub struct Extension {
     /// Days added to the due date, 1 to 60.
     #[oai(validator(minimum(value = "1"), maximum(value = "60")))]
     pub days: u32,
-    /// Why, as the requester reads it: 1 to 1,000 characters, not only white space.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 1000,
-        pattern = r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-    ))]
-    pub reason: String,
+    /// Why, as the requester reads it.
+    pub reason: ReasonText,
 }
 
 /// The account an unmatched ticket is about.
 #[derive(Object)]
 pub struct AccountLink {
     /// The account's VSee ID.
-    #[oai(validator(min_length = 1, max_length = 64))]
-    pub vsee_id: String,
-    /// How the agent knows: 1 to 1,000 characters, not only white space.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 1000,
-        pattern = r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-    ))]
-    pub reason: String,
+    pub vsee_id: VseeIdText,
+    /// How the agent knows.
+    pub reason: ReasonText,
 }
 
 /// Why a ticket is closed undecided.
 #[derive(Object)]
 pub struct Closure {
-    /// Spam, a duplicate of T-…, no answer: 1 to 1,000 characters, not only white space.
-    #[oai(validator(
-        min_length = 1,
-        max_length = 1000,
-        pattern = r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-    ))]
-    pub reason: String,
+    /// Spam, a duplicate of T-…, no answer.
+    pub reason: ReasonText,
 }
 
 #[derive(ApiResponse)]
@@ -130,9 +109,9 @@ impl TicketWorkApi {
         state: Data<&AppState>,
         agent: Staff<Agent>,
         id: Path<i64>,
-        body: Json<NoteText>,
+        body: Json<NoteBody>,
     ) -> ApiResult<NoteResponse> {
-        let note = tickets::add_note(state.env(), agent.0.staff.id, id.0, &body.body).await?;
+        let note = tickets::add_note(state.env(), agent.0.staff.id, id.0, body.body.as_str()).await?;
         Ok(NoteResponse::Created(Json(TicketNote::of(&note))))
     }
 
@@ -148,9 +127,9 @@ impl TicketWorkApi {
         state: Data<&AppState>,
         agent: Staff<Agent>,
         id: Path<i64>,
-        body: Json<NoteText>,
+        body: Json<NoteBody>,
     ) -> ApiResult<NoteResponse> {
-        let note = tickets::ask(state.env(), agent.0.staff.id, id.0, &body.body).await?;
+        let note = tickets::ask(state.env(), agent.0.staff.id, id.0, body.body.as_str()).await?;
         Ok(NoteResponse::Created(Json(TicketNote::of(&note))))
     }
 
@@ -174,8 +153,8 @@ impl TicketWorkApi {
             &state.keys,
             agent.0.staff.id,
             id.0,
-            &body.vsee_id,
-            &body.reason,
+            body.vsee_id.as_str(),
+            body.reason.as_str(),
         )
         .await?;
         Ok(TicketResponse::Ok(Json(TicketSummary::of(
@@ -198,7 +177,14 @@ impl TicketWorkApi {
         id: Path<i64>,
         body: Json<Closure>,
     ) -> ApiResult<TicketResponse> {
-        let ticket = tickets::close(state.env(), &state.keys, agent.0.staff.id, id.0, &body.reason).await?;
+        let ticket = tickets::close(
+            state.env(),
+            &state.keys,
+            agent.0.staff.id,
+            id.0,
+            body.reason.as_str(),
+        )
+        .await?;
         Ok(TicketResponse::Ok(Json(TicketSummary::of(
             &ticket,
             state.clock.now(),
@@ -226,7 +212,7 @@ impl TicketWorkApi {
             agent.0.staff.id,
             id.0,
             body.days,
-            &body.reason,
+            body.reason.as_str(),
         )
         .await?;
         Ok(TicketResponse::Ok(Json(TicketSummary::of(

@@ -12,6 +12,7 @@ use poem_openapi::{
 use super::{
     ApiTags,
     auth::{Agent, Staff},
+    fields::ReasonText,
     me::DeletionReceipt,
 };
 use crate::{
@@ -168,15 +169,7 @@ fn door_name(door: IntakeDoor) -> String {
 /// requester in their email).
 #[derive(Object)]
 pub struct Reason {
-    /// 1 to 1,000 characters, not only white space. (The class spells out Unicode's
-    /// White_Space, which is what the server trims: `\S` means less in JSON Schema's
-    /// ECMAScript regexes than in Rust's.)
-    #[oai(validator(
-        min_length = 1,
-        max_length = 1000,
-        pattern = r"[^\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
-    ))]
-    pub reason: String,
+    pub reason: ReasonText,
 }
 
 #[derive(ApiResponse)]
@@ -303,7 +296,14 @@ impl TicketsApi {
         id: Path<i64>,
         body: Json<Reason>,
     ) -> ApiResult<DecisionResponse> {
-        let ticket = tickets::verify(state.env(), &state.keys, agent.0.staff.id, id.0, &body.reason).await?;
+        let ticket = tickets::verify(
+            state.env(),
+            &state.keys,
+            agent.0.staff.id,
+            id.0,
+            body.reason.as_str(),
+        )
+        .await?;
         Ok(DecisionResponse::Ok(Json(TicketSummary::of(
             &ticket,
             state.clock.now(),
@@ -349,7 +349,14 @@ impl TicketsApi {
         id: Path<i64>,
         body: Json<Reason>,
     ) -> ApiResult<DecisionResponse> {
-        let ticket = tickets::reject(state.env(), &state.keys, agent.0.staff.id, id.0, &body.reason).await?;
+        let ticket = tickets::reject(
+            state.env(),
+            &state.keys,
+            agent.0.staff.id,
+            id.0,
+            body.reason.as_str(),
+        )
+        .await?;
         Ok(DecisionResponse::Ok(Json(TicketSummary::of(
             &ticket,
             state.clock.now(),

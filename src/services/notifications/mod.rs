@@ -92,20 +92,7 @@ pub async fn add<C: ConnectionTrait>(
     recipient: Option<&str>,
     now: DateTime<Utc>,
 ) -> AppResult<Uuid> {
-    let id = Uuid::new_v4();
-    notification::ActiveModel {
-        id: Set(id.to_string()),
-        kind: Set(kind.as_str().to_owned()),
-        account_id: Set(account_id),
-        recipient: Set(recipient.map(str::to_owned)),
-        created_at: Set(now),
-        sent_at: Set(None),
-        ticket_id: Set(None),
-    }
-    .insert(conn)
-    .await?;
-    outbox::add(conn, JobKind::Notification, id, now).await?;
-    Ok(id)
+    insert(conn, kind, account_id, None, recipient, now).await
 }
 
 /// Records a notice about ticket `ticket_id` to `recipient` (the requester) and the job that
@@ -117,15 +104,26 @@ pub async fn add_about_ticket<C: ConnectionTrait>(
     recipient: &str,
     now: DateTime<Utc>,
 ) -> AppResult<Uuid> {
+    insert(conn, kind, None, Some(ticket_id), Some(recipient), now).await
+}
+
+async fn insert<C: ConnectionTrait>(
+    conn: &C,
+    kind: NoticeKind,
+    account_id: Option<i64>,
+    ticket_id: Option<i64>,
+    recipient: Option<&str>,
+    now: DateTime<Utc>,
+) -> AppResult<Uuid> {
     let id = Uuid::new_v4();
     notification::ActiveModel {
         id: Set(id.to_string()),
         kind: Set(kind.as_str().to_owned()),
-        account_id: Set(None),
-        recipient: Set(Some(recipient.to_owned())),
+        account_id: Set(account_id),
+        recipient: Set(recipient.map(str::to_owned)),
         created_at: Set(now),
         sent_at: Set(None),
-        ticket_id: Set(Some(ticket_id)),
+        ticket_id: Set(ticket_id),
     }
     .insert(conn)
     .await?;

@@ -9,7 +9,7 @@
 
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr};
 
-use super::{audit, find};
+use super::{already_decided, audit, end_open_ticket, find, reason_text};
 use crate::{
     domain::{Actor, Channel, TicketStatus},
     env::Env,
@@ -80,17 +80,7 @@ pub async fn reject(
     let reason = reason_text(reason)?;
     let now = env.now();
     let tx = env.db.begin_write().await?;
-    let updated = ticket::Entity::update_many()
-        .col_expr(ticket::Column::Status, Expr::value(TicketStatus::Rejected))
-        .col_expr(ticket::Column::DecidedAt, Expr::value(now))
-        .col_expr(ticket::Column::DecidedBy, Expr::value(agent_id))
-        .col_expr(ticket::Column::DecisionReason, Expr::value(reason))
-        .filter(ticket::Column::Id.eq(ticket_id))
-        .filter(ticket::Column::Status.eq(TicketStatus::Open))
-        .exec(&tx)
-        .await?
-        .rows_affected;
-    if updated == 0 {
+    if !end_open_ticket(&tx, now, ticket_id, TicketStatus::Rejected, agent_id, reason).await? {
         tx.rollback().await?;
         return Err(already_decided(&find(env, ticket_id).await?));
     }
@@ -247,19 +237,4 @@ async fn mark_approved(
         .await?
         .rows_affected;
     Ok(updated == 1)
-}
-
-fn already_decided(ticket: &ticket::Model) -> AppError {
-    AppError::Conflict(format!("the ticket is already {}", ticket.status.as_str()))
-}
-
-/// A reason is what a person reads later: one to 1,000 characters, not blank.
-fn reason_text(raw: &str) -> AppResult<String> {
-    let reason = raw.trim();
-    if reason.is_empty() || reason.chars().count() > 1000 {
-        return Err(AppError::InvalidInput(
-            "a reason has 1 to 1,000 characters".into(),
-        ));
-    }
-    Ok(reason.to_owned())
 }

@@ -133,6 +133,52 @@ pub(crate) fn new_reference() -> TicketReference {
     TicketReference::from_random(bits)
 }
 
+/// What an agent or requester typed for a person to read later (a reason, a note): trimmed,
+/// 1 to `max` characters.
+pub(crate) fn typed_text(raw: &str, what: &str, max: usize) -> AppResult<String> {
+    let text = raw.trim();
+    if text.is_empty() || text.chars().count() > max {
+        return Err(AppError::InvalidInput(format!(
+            "{what} has 1 to {max} characters"
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+/// A reason: 1 to 1,000 characters.
+pub(crate) fn reason_text(raw: &str) -> AppResult<String> {
+    typed_text(raw, "a reason", 1000)
+}
+
+/// Moves an open ticket to `status` (rejected or closed) by `agent_id` with `reason`, inside
+/// `tx`: one conditional update, so of two agents deciding at once one wins and the other is
+/// told. `false` when it was not open any more.
+pub(crate) async fn end_open_ticket(
+    tx: &sea_orm::DatabaseTransaction,
+    now: chrono::DateTime<chrono::Utc>,
+    ticket_id: i64,
+    status: TicketStatus,
+    agent_id: i64,
+    reason: String,
+) -> AppResult<bool> {
+    let updated = ticket::Entity::update_many()
+        .col_expr(ticket::Column::Status, Expr::value(status))
+        .col_expr(ticket::Column::DecidedAt, Expr::value(now))
+        .col_expr(ticket::Column::DecidedBy, Expr::value(agent_id))
+        .col_expr(ticket::Column::DecisionReason, Expr::value(reason))
+        .filter(ticket::Column::Id.eq(ticket_id))
+        .filter(ticket::Column::Status.eq(TicketStatus::Open))
+        .exec(tx)
+        .await?
+        .rows_affected;
+    Ok(updated == 1)
+}
+
+/// The conflict a decision on a decided ticket meets.
+pub(crate) fn already_decided(ticket: &ticket::Model) -> AppError {
+    AppError::Conflict(format!("the ticket is already {}", ticket.status.as_str()))
+}
+
 /// `%`, `_` and the escape itself match themselves in a search.
 fn escape_like(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());

@@ -8,7 +8,7 @@
 use chrono::Duration;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::Expr};
 
-use super::{audit, find};
+use super::{already_decided, audit, end_open_ticket, find, reason_text, typed_text};
 use crate::{
     domain::{AccountStatus, Actor, StaffRole, TicketStatus, VseeId},
     env::Env,
@@ -27,16 +27,6 @@ use crate::{
 pub const MAX_EXTENSION_DAYS: u32 = 60;
 
 const MAX_NOTE_CHARS: usize = 5000;
-
-fn text(raw: &str, what: &str, max: usize) -> AppResult<String> {
-    let text = raw.trim();
-    if text.is_empty() || text.chars().count() > max {
-        return Err(AppError::InvalidInput(format!(
-            "{what} has 1 to {max} characters"
-        )));
-    }
-    Ok(text.to_owned())
-}
 
 /// Assigns the ticket to an agent (or an admin), or to nobody.
 pub async fn assign(env: Env<'_>, ticket_id: i64, assignee: Option<i64>) -> AppResult<ticket::Model> {
@@ -68,7 +58,7 @@ pub async fn add_note(
     ticket_id: i64,
     body: &str,
 ) -> AppResult<ticket_note::Model> {
-    let body = text(body, "a note", MAX_NOTE_CHARS)?;
+    let body = typed_text(body, "a note", MAX_NOTE_CHARS)?;
     find(env, ticket_id).await?;
     Ok(ticket_note::ActiveModel {
         ticket_id: Set(ticket_id),
@@ -90,13 +80,10 @@ pub async fn ask(
     ticket_id: i64,
     question: &str,
 ) -> AppResult<ticket_note::Model> {
-    let question = text(question, "a question", MAX_NOTE_CHARS)?;
+    let question = typed_text(question, "a question", MAX_NOTE_CHARS)?;
     let ticket = find(env, ticket_id).await?;
     if ticket.status != TicketStatus::Open {
-        return Err(AppError::Conflict(format!(
-            "the ticket is already {}",
-            ticket.status.as_str()
-        )));
+        return Err(already_decided(&ticket));
     }
     let now = env.now();
     let tx = env.db.begin_write().await?;
@@ -139,14 +126,11 @@ pub async fn extend(
             "an extension is 1 to {MAX_EXTENSION_DAYS} days"
         )));
     }
-    let reason = text(reason, "a reason", 1000)?;
+    let reason = reason_text(reason)?;
     let ticket = find(env, ticket_id).await?;
     let now = env.now();
     if ticket.status != TicketStatus::Open {
-        return Err(AppError::Conflict(format!(
-            "the ticket is already {}",
-            ticket.status.as_str()
-        )));
+        return Err(already_decided(&ticket));
     }
     if ticket.extended_at.is_some() {
         return Err(AppError::Conflict(
@@ -208,7 +192,7 @@ pub async fn link(
     vsee_id: &str,
     reason: &str,
 ) -> AppResult<ticket::Model> {
-    let reason = text(reason, "a reason", 1000)?;
+    let reason = reason_text(reason)?;
     let vsee_id = VseeId::parse(vsee_id)?;
     let account = accounts::find_by_vsee_id(env.db, &vsee_id)
         .await?
@@ -216,10 +200,7 @@ pub async fn link(
         .ok_or_else(|| AppError::InvalidInput("no active account has that VSee ID".into()))?;
     let ticket = find(env, ticket_id).await?;
     if ticket.status != TicketStatus::Open {
-        return Err(AppError::Conflict(format!(
-            "the ticket is already {}",
-            ticket.status.as_str()
-        )));
+        return Err(already_decided(&ticket));
     }
     if ticket.account_id.is_some() {
         return Err(AppError::Conflict(
@@ -286,25 +267,11 @@ pub async fn close(
     ticket_id: i64,
     reason: &str,
 ) -> AppResult<ticket::Model> {
-    let reason = text(reason, "a reason", 1000)?;
+    let reason = reason_text(reason)?;
     let tx = env.db.begin_write().await?;
-    let updated = ticket::Entity::update_many()
-        .col_expr(ticket::Column::Status, Expr::value(TicketStatus::Closed))
-        .col_expr(ticket::Column::DecidedAt, Expr::value(env.now()))
-        .col_expr(ticket::Column::DecidedBy, Expr::value(agent_id))
-        .col_expr(ticket::Column::DecisionReason, Expr::value(reason))
-        .filter(ticket::Column::Id.eq(ticket_id))
-        .filter(ticket::Column::Status.eq(TicketStatus::Open))
-        .exec(&tx)
-        .await?
-        .rows_affected;
-    if updated == 0 {
+    if !end_open_ticket(&tx, env.now(), ticket_id, TicketStatus::Closed, agent_id, reason).await? {
         tx.rollback().await?;
-        let ticket = find(env, ticket_id).await?;
-        return Err(AppError::Conflict(format!(
-            "the ticket is already {}",
-            ticket.status.as_str()
-        )));
+        return Err(already_decided(&find(env, ticket_id).await?));
     }
     let closed = audit::record(
         &tx,

@@ -121,6 +121,11 @@ impl Device {
             .unwrap()
     }
 
+    /// POSTs `body` as JSON to `path`.
+    pub async fn post_json(&self, path: &str, body: Value) -> Response {
+        self.client.post(self.url(path)).json(&body).send().await.unwrap()
+    }
+
     pub async fn get_page(&self, path: &str) -> (StatusCode, String) {
         let r = self.client.get(self.url(path)).send().await.unwrap();
         (r.status(), r.text().await.unwrap())
