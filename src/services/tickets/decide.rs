@@ -9,7 +9,7 @@
 
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr};
 
-use super::{already_decided, audit, end_open_ticket, find, reason_text};
+use super::{already_decided, audit, changed_meanwhile, end_open_ticket, find, reason_text};
 use crate::{
     domain::{Actor, Channel, TicketStatus},
     env::Env,
@@ -196,9 +196,7 @@ async fn record_first_approval(
         .rows_affected;
     if updated == 0 {
         tx.rollback().await?;
-        return Err(AppError::Conflict(
-            "the ticket changed meanwhile; look at it again".into(),
-        ));
+        return Err(changed_meanwhile());
     }
     let ticket = audit::record(
         &tx,

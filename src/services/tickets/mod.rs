@@ -174,6 +174,12 @@ pub(crate) async fn end_open_ticket(
     Ok(updated == 1)
 }
 
+/// The conflict a change meets when another agent changed the ticket between its read and its
+/// conditional update.
+pub(crate) fn changed_meanwhile() -> AppError {
+    AppError::Conflict("the ticket changed meanwhile; look at it again".into())
+}
+
 /// The conflict a decision on a decided ticket meets.
 pub(crate) fn already_decided(ticket: &ticket::Model) -> AppError {
     AppError::Conflict(format!("the ticket is already {}", ticket.status.as_str()))

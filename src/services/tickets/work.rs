@@ -8,7 +8,7 @@
 use chrono::Duration;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::Expr};
 
-use super::{already_decided, audit, end_open_ticket, find, reason_text, typed_text};
+use super::{already_decided, audit, changed_meanwhile, end_open_ticket, find, reason_text, typed_text};
 use crate::{
     domain::{AccountStatus, Actor, StaffRole, TicketStatus, VseeId},
     env::Env,
@@ -161,9 +161,7 @@ pub async fn extend(
         .rows_affected;
     if updated == 0 {
         tx.rollback().await?;
-        return Err(AppError::Conflict(
-            "the ticket changed meanwhile; look at it again".into(),
-        ));
+        return Err(changed_meanwhile());
     }
     notifications::add_about_ticket(&tx, NoticeKind::TicketExtended, ticket_id, &ticket.sender, now).await?;
     let extended = audit::record(
@@ -219,9 +217,7 @@ pub async fn link(
         .rows_affected;
     if updated == 0 {
         tx.rollback().await?;
-        return Err(AppError::Conflict(
-            "the ticket changed meanwhile; look at it again".into(),
-        ));
+        return Err(changed_meanwhile());
     }
     ticket_note::ActiveModel {
         ticket_id: Set(ticket_id),
