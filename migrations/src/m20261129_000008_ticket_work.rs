@@ -15,6 +15,7 @@ pub struct Migration;
 #[derive(DeriveIden)]
 enum Tickets {
     Table,
+    AccountId,
     AssigneeId,
     ExtendedAt,
     ExtendedBy,
@@ -52,14 +53,13 @@ impl MigrationTrait for Migration {
                 .alter_table(Table::alter().table(Tickets::Table).add_column(column).to_owned())
                 .await?;
         }
-        create_index(
-            manager,
-            "idx_tickets_assignee_id",
-            Tickets::Table,
-            vec![Tickets::AssigneeId.into_iden()],
-            false,
-        )
-        .await?;
+        // The queue by assignee, and the purge's and the app's lookups of an account's tickets.
+        for (name, column) in [
+            ("idx_tickets_assignee_id", Tickets::AssigneeId),
+            ("idx_tickets_account_id", Tickets::AccountId),
+        ] {
+            create_index(manager, name, Tickets::Table, vec![column.into_iden()], false).await?;
+        }
         manager
             .create_table(
                 Table::create()
@@ -89,14 +89,11 @@ impl MigrationTrait for Migration {
         manager
             .drop_table(Table::drop().table(TicketNotes::Table).to_owned())
             .await?;
-        manager
-            .drop_index(
-                Index::drop()
-                    .name("idx_tickets_assignee_id")
-                    .table(Tickets::Table)
-                    .to_owned(),
-            )
-            .await?;
+        for name in ["idx_tickets_account_id", "idx_tickets_assignee_id"] {
+            manager
+                .drop_index(Index::drop().name(name).table(Tickets::Table).to_owned())
+                .await?;
+        }
         for column in [
             Tickets::FirstApprovedAt,
             Tickets::FirstApprovedBy,
