@@ -21,7 +21,7 @@ pub use account::{AccountStatus, Password, PersonName, Plan, VseeId};
 pub use deletion::{Actor, ActorKind, Channel, DeletionStatus};
 pub use email::Email;
 pub use staff::StaffRole;
-pub use ticket::{IntakeDoor, TicketReference, TicketStatus};
+pub use ticket::{AuthVerdict, IntakeDoor, TicketReference, TicketStatus};
 pub use token::{SecretToken, TokenHash};
 
 /// What the storage-enum derives need in scope (`storage` feature).

@@ -78,6 +78,50 @@ impl IntakeDoor {
     }
 }
 
+/// One sender-authentication check's result (DKIM, SPF or DMARC), as RFC 8601 names them. It
+/// informs the agent; it never verifies a ticket: only the account's owner or an agent does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(
+    feature = "storage",
+    derive(crate::storage::EnumIter, crate::storage::DeriveActiveEnum),
+    sea_orm(rs_type = "String", db_type = "String(crate::storage::StringLen::N(16))")
+)]
+pub enum AuthVerdict {
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "pass"))]
+    Pass,
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "fail"))]
+    Fail,
+    /// SPF only: the domain says the server is probably not its own.
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "softfail"))]
+    SoftFail,
+    /// A signature that does not match (an altered body) or a policy that says nothing.
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "neutral"))]
+    Neutral,
+    /// Nothing to check: no signature, no record.
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "none"))]
+    None,
+    /// DNS did not answer in time.
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "temperror"))]
+    TempError,
+    /// A record or signature that cannot be read.
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "permerror"))]
+    PermError,
+}
+
+impl AuthVerdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::SoftFail => "softfail",
+            Self::Neutral => "neutral",
+            Self::None => "none",
+            Self::TempError => "temperror",
+            Self::PermError => "permerror",
+        }
+    }
+}
+
 /// A ticket's reference, as requesters quote it: `T-` and eight characters of Crockford
 /// base32 (no I, L, O or U to misread), parsed case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

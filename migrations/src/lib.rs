@@ -17,6 +17,7 @@ mod m20261128_000005_staff;
 mod m20261128_000006_tickets;
 mod m20261129_000007_ticket_mail;
 mod m20261129_000008_ticket_work;
+mod m20261129_000009_mail_sources;
 
 /// Applies the erasure schema migrations, in order.
 pub struct Migrator;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_tickets::Migration),
             Box::new(m20261129_000007_ticket_mail::Migration),
             Box::new(m20261129_000008_ticket_work::Migration),
+            Box::new(m20261129_000009_mail_sources::Migration),
         ]
     }
 }

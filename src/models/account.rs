@@ -19,6 +19,8 @@ pub struct Model {
     pub offline_notification_enabled: bool,
     pub avatar_file: Option<String>,
     pub status: AccountStatus,
+    /// Set when support approves a paid termination: billing stops before the purge runs.
+    pub subscription_cancelled_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use crate::domain::{IntakeDoor, TicketStatus};
+use crate::domain::{AuthVerdict, IntakeDoor, TicketStatus};
 
 /// A paid termination asked for by mail. One per Message-ID.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -48,6 +48,15 @@ pub struct Model {
     /// With `support.two_person_approval`: the first agent's approval, awaiting a second.
     pub first_approved_by: Option<i64>,
     pub first_approved_at: Option<DateTimeUtc>,
+    /// Sender authentication when the message came (none for the in-app door): shown to the
+    /// agent, never a verification.
+    pub dkim: Option<AuthVerdict>,
+    /// The domain whose DKIM signature passed (`d=`), if one did.
+    pub dkim_domain: Option<String>,
+    pub spf: Option<AuthVerdict>,
+    pub dmarc: Option<AuthVerdict>,
+    /// A duplicate closed into the ticket it repeats.
+    pub merged_into_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
