@@ -63,6 +63,8 @@ pub struct Metrics {
     outbox_waiting: Gauge,
     outbox_lag: Gauge<f64, AtomicU64>,
     tickets: Family<StatusLabels, Gauge>,
+    clock: Family<StatusLabels, Gauge>,
+    clock_computed: Gauge,
 }
 
 /// What is read from the shared stores at scrape time.
@@ -76,6 +78,8 @@ pub struct Snapshot {
     pub outbox_lag_secs: f64,
     /// Open tickets: all, past due, due within a week.
     pub tickets: Vec<(&'static str, u64)>,
+    /// The daily job's latest reading, the same three, and when it was taken (Unix seconds).
+    pub clock: Option<(Vec<(&'static str, u64)>, i64)>,
 }
 
 impl Default for Metrics {
@@ -125,8 +129,22 @@ impl Default for Metrics {
             "Open tickets: all of them, those past due, and those due within 7 days.",
             tickets.clone(),
         );
+        let clock = Family::<StatusLabels, Gauge>::default();
+        registry.register(
+            "ticket_clock",
+            "The regulatory clock's daily reading: open tickets, past due, due within 7 days.",
+            clock.clone(),
+        );
+        let clock_computed = Gauge::default();
+        registry.register(
+            "ticket_clock_computed_timestamp_seconds",
+            "When the daily reading was taken (Unix time).",
+            clock_computed.clone(),
+        );
         Self {
             tickets,
+            clock,
+            clock_computed,
             registry,
             requests,
             jobs,
@@ -185,6 +203,14 @@ impl Metrics {
             self.tickets
                 .get_or_create(&StatusLabels { status })
                 .set(gauge_value(*n));
+        }
+        if let Some((counts, computed_at)) = &snapshot.clock {
+            for (status, n) in counts {
+                self.clock
+                    .get_or_create(&StatusLabels { status })
+                    .set(gauge_value(*n));
+            }
+            self.clock_computed.set(*computed_at);
         }
         let mut out = String::new();
         if let Err(e) = encode(&mut out, &self.registry) {

@@ -19,6 +19,7 @@ use crate::{
     keys::Keys,
     mailer::Mailer,
     metrics::Metrics,
+    services::intake::SenderChecks,
     state::{AppState, Inner},
     throttle::Throttle,
     workers,
@@ -80,6 +81,7 @@ async fn assemble_state(
     let mailer = Mailer::from_settings(&settings)?;
     let queue = open_queue(&settings, &db).await?;
     let throttle = Throttle::new(keys.throttle_key(), &settings.security);
+    let sender_checks = SenderChecks::from_settings(&settings.support.mail_auth)?;
     Ok(AppState::new(Inner {
         settings,
         db,
@@ -89,6 +91,7 @@ async fn assemble_state(
         queue,
         purge_plan,
         throttle,
+        sender_checks,
         metrics: Metrics::default(),
         outbox_written: Notify::new(),
     }))
@@ -197,6 +200,11 @@ impl Application {
             let (state, stop) = (self.state.clone(), shutdown.clone());
             tasks.spawn(async move {
                 workers::relay::vacuum(state, stop).await;
+                Ok(())
+            });
+            let (state, stop) = (self.state.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                workers::mailbox::poll(state, stop).await;
                 Ok(())
             });
         }

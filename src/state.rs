@@ -1,6 +1,6 @@
 //! What every handler and worker shares: built once by `startup`, cloned cheaply. It is
 //! assembled from leaf modules only (the database, the clock, the keys, the mailer, the data
-//! map, the throttle, the queue); services never see it: callers hand each use case the parts
+//! map, the throttle, the queue, the sender checks); services never see it: callers hand each use case the parts
 //! it uses (`env()` for the common ones).
 
 use std::sync::Arc;
@@ -10,8 +10,17 @@ use erasure_jobs::JobQueue;
 use tokio::sync::Notify;
 
 use crate::{
-    clock::SharedClock, config::Settings, datamap::PurgePlan, db::Database, env::Env, keys::Keys,
-    mailer::Mailer, metrics::Metrics, throttle::Throttle,
+    clock::SharedClock,
+    config::Settings,
+    datamap::PurgePlan,
+    db::Database,
+    domain::IntakeDoor,
+    env::Env,
+    keys::Keys,
+    mailer::Mailer,
+    metrics::Metrics,
+    services::intake::{Intake, SenderChecks},
+    throttle::Throttle,
 };
 
 #[derive(Debug, Clone)]
@@ -27,6 +36,8 @@ pub struct Inner {
     pub queue: JobQueue,
     pub purge_plan: PurgePlan,
     pub throttle: Throttle,
+    /// DKIM, SPF and DMARC of inbound mail.
+    pub sender_checks: SenderChecks,
     pub metrics: Metrics,
     /// Wakes the outbox relay as soon as a transaction has written an outbox row.
     pub outbox_written: Notify,
@@ -42,6 +53,15 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(inner: Inner) -> Self {
         Self(Arc::new(inner))
+    }
+
+    /// What a door of the help@ mailbox hands over with each message.
+    pub fn intake(&self, door: IntakeDoor) -> Intake<'_> {
+        Intake {
+            door,
+            response_days: self.settings.support.response_days,
+            checks: &self.sender_checks,
+        }
     }
 
     /// The database, the clock and the relay's wake-up: what every use case works in.

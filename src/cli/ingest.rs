@@ -27,7 +27,6 @@ pub async fn ingest_email(settings: Settings) -> ExitCode {
         eprintln!("error: could not read the message: {e}");
         return ExitCode::from(EX_TEMPFAIL);
     }
-    let response_days = settings.support.response_days;
     let state = match startup::build_state(settings, Arc::new(SystemClock)).await {
         Ok(state) => state,
         Err(e) => {
@@ -35,7 +34,7 @@ pub async fn ingest_email(settings: Settings) -> ExitCode {
             return ExitCode::from(EX_TEMPFAIL);
         }
     };
-    match intake::receive(state.env(), IntakeDoor::Pipe, response_days, &raw).await {
+    match intake::receive(state.env(), state.intake(IntakeDoor::Pipe), &raw).await {
         Ok(Received::Opened(reference)) => {
             println!("{reference}");
             ExitCode::SUCCESS

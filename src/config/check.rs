@@ -21,6 +21,7 @@ impl Settings {
                 "support.retention_days must be between 1 and 3650".into(),
             ));
         }
+        self.support.check_mailbox()?;
         if self.purge.chunk_size == 0 {
             return Err(ConfigError::Invalid("purge.chunk_size must be at least 1".into()));
         }
@@ -105,6 +106,44 @@ impl Settings {
             return Err(ConfigError::Invalid(format!(
                 "server.client_address_header {header:?} is not a header name"
             )));
+        }
+        Ok(())
+    }
+}
+
+impl super::SupportSettings {
+    fn check_mailbox(&self) -> Result<(), ConfigError> {
+        self.clock_schedule()?;
+        if !["system", "none"].contains(&self.mail_auth.resolver.as_str()) {
+            return Err(ConfigError::Invalid(
+                "support.mail_auth.resolver is system or none".into(),
+            ));
+        }
+        if !(100..=60_000).contains(&self.mail_auth.timeout_ms) {
+            return Err(ConfigError::Invalid(
+                "support.mail_auth.timeout_ms must be between 100 and 60000".into(),
+            ));
+        }
+        let imap = &self.imap;
+        if imap.url.is_empty() {
+            return Ok(());
+        }
+        let url = url::Url::parse(&imap.url)
+            .map_err(|e| ConfigError::Invalid(format!("support.imap.url is not a URL: {e}")))?;
+        if !matches!(url.scheme(), "imap" | "imaps") || url.host_str().is_none() {
+            return Err(ConfigError::Invalid(
+                "support.imap.url is imaps://host[:port] or imap://host[:port]".into(),
+            ));
+        }
+        if imap.username.is_empty() || imap.mailbox.is_empty() {
+            return Err(ConfigError::Invalid(
+                "support.imap needs a username and a mailbox when its url is set".into(),
+            ));
+        }
+        if !(1..=86_400).contains(&imap.poll_interval_secs) {
+            return Err(ConfigError::Invalid(
+                "support.imap.poll_interval_secs must be between 1 and 86400".into(),
+            ));
         }
         Ok(())
     }

@@ -190,6 +190,57 @@ pub struct SupportSettings {
     /// Rejected and closed tickets (and quarantined mail) lose their personal content this
     /// many days after the decision (after arrival, for quarantined mail).
     pub retention_days: u32,
+    /// When the regulatory clock's daily job runs (cron, seconds first, UTC).
+    pub clock_schedule: String,
+    pub mail_auth: MailAuthSettings,
+    pub imap: ImapSettings,
+}
+
+impl SupportSettings {
+    pub fn clock_schedule(&self) -> Result<cron::Schedule, ConfigError> {
+        use std::str::FromStr;
+        cron::Schedule::from_str(&self.clock_schedule).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "support.clock_schedule is not a cron expression (seconds first): {e}"
+            ))
+        })
+    }
+}
+
+/// Polling the help@ mailbox over IMAP, one of the three doors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapSettings {
+    /// `imaps://host[:993]` or `imap://host[:143]` (plain text: loopback or a trusted link
+    /// only); empty turns polling off.
+    pub url: String,
+    pub username: String,
+    pub password: SecretString,
+    pub mailbox: String,
+    /// Where a message goes once its ticket is stored; empty leaves it in place, marked seen.
+    pub processed_mailbox: String,
+    pub poll_interval_secs: u64,
+}
+
+impl ImapSettings {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_secs(self.poll_interval_secs)
+    }
+}
+
+/// How DKIM, SPF and DMARC are checked on inbound mail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailAuthSettings {
+    /// `system` (the host's resolv.conf) or `none` (only `pinned_txt`; everything else is
+    /// `temperror`).
+    pub resolver: String,
+    /// The three checks of one message together wait no longer than this for DNS.
+    pub timeout_ms: u64,
+    /// TXT records used before DNS, one a line: the name, a space, the record
+    /// (`sel._domainkey.example.com v=DKIM1; k=ed25519; p=…`; `_dmarc.example.com …`; a domain
+    /// for its SPF record), or `name NXDOMAIN` for a name that has none.
+    pub pinned_txt: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

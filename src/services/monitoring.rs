@@ -47,5 +47,16 @@ pub async fn snapshot(env: Env<'_>, queue: &JobQueue) -> AppResult<Snapshot> {
         outbox_waiting,
         outbox_lag_secs,
         tickets: vec![("all", open), ("overdue", overdue), ("due_soon", due_soon)],
+        clock: tickets::latest_day(env).await?.map(|day| {
+            let n = |v: i32| u64::try_from(v).unwrap_or(0);
+            (
+                vec![
+                    ("all", n(day.open)),
+                    ("overdue", n(day.overdue)),
+                    ("due_soon", n(day.due_soon)),
+                ],
+                day.computed_at.timestamp(),
+            )
+        }),
     })
 }

@@ -18,6 +18,18 @@ use crate::{
 /// The session cookie's name, for pages and API alike.
 pub const COOKIE: &str = "erasure_session";
 
+/// When the account last proved its password, over the sessions still kept (logging out
+/// removes one); `None` when it has none.
+pub async fn last_login(db: &Database, account_id: i64) -> AppResult<Option<chrono::DateTime<chrono::Utc>>> {
+    use sea_orm::QueryOrder;
+    Ok(session::Entity::find()
+        .filter(session::Column::AccountId.eq(account_id))
+        .order_by_desc(session::Column::AuthenticatedAt)
+        .one(&db.conn)
+        .await?
+        .map(|s| s.authenticated_at))
+}
+
 /// A resolved, live session and its account.
 #[derive(Debug, Clone)]
 pub struct CurrentSession {

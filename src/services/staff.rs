@@ -77,6 +77,20 @@ pub async fn find(db: &Database, id: i64) -> AppResult<Option<staff::Model>> {
     Ok(staff::Entity::find_by_id(id).one(&db.conn).await?)
 }
 
+/// Staff members by id, in one query: a page names every agent it mentions.
+pub async fn by_ids(db: &Database, ids: &[i64]) -> AppResult<std::collections::HashMap<i64, staff::Model>> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashMap::new());
+    }
+    Ok(staff::Entity::find()
+        .filter(staff::Column::Id.is_in(ids.iter().copied()))
+        .all(&db.conn)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect())
+}
+
 /// Disables a staff member and ends their sessions, in one transaction.
 pub async fn disable(env: Env<'_>, email: &Email) -> AppResult<staff::Model> {
     let member = find_by_email(env.db, email).await?.ok_or(AppError::NotFound)?;

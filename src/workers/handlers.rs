@@ -22,6 +22,15 @@ use crate::{
     state::AppState,
 };
 
+/// The daily tick of the regulatory clock (apalis-cron): idempotent per day, since every
+/// replica's scheduler ticks.
+pub async fn ticket_clock(_tick: apalis_cron::Tick, state: Data<AppState>) -> Result<(), BoxDynError> {
+    crate::services::tickets::record_day(state.env())
+        .await
+        .map(|_| ())
+        .map_err(|e| e.detail().into())
+}
+
 pub async fn purge(job: PurgeAccount, state: Data<AppState>) -> Result<(), BoxDynError> {
     let request_id = job.id();
     let started = Instant::now();

@@ -2,6 +2,7 @@
 //! the notices to account holders, and the outbox relay that feeds them.
 
 mod handlers;
+pub mod mailbox;
 pub mod relay;
 
 use std::{
@@ -13,6 +14,7 @@ use std::{
 
 use apalis::prelude::*;
 use apalis_core::backend::ext::poll_strategy::{PollSnapshot, PollStrategy};
+use apalis_cron::CronScheduler;
 use apalis_redis::RedisStorage;
 use apalis_sqlite::SqliteStorage;
 use erasure_jobs::{
@@ -135,6 +137,16 @@ macro_rules! run_monitor {
             }};
         }
         every_job!(register);
+        {
+            let state = $state.clone();
+            let schedule = $state.settings.support.clock_schedule()?;
+            monitor = monitor.register(move |_| {
+                WorkerBuilder::new(format!("ticket-clock-{}", std::process::id()))
+                    .backend(CronScheduler::new(schedule.clone()))
+                    .data(state.clone())
+                    .build(handlers::ticket_clock)
+            });
+        }
         monitor
             // A worker the queue gave up on (missed heartbeats under load, a lost connection)
             // fails its next fetch or ack; it comes back under a new name instead of leaving
@@ -158,6 +170,10 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
 /// Runs a worker for every kind of job until `shutdown` fires, then lets running jobs finish.
 pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // The clock's first tick may be a day away: today's reading is taken now if missing.
+    if let Err(e) = crate::services::tickets::record_day(state.env()).await {
+        tracing::warn!(error = %e.detail(), "ticket clock not recorded at start");
+    }
     let options = state.queue.options().clone();
     match state.queue.backend().clone() {
         Backend::Sqlite { pool, .. } => {

@@ -79,8 +79,7 @@ impl InboundApi {
     ) -> ApiResult<InboundResponse> {
         let support = &state.settings.support;
         intake::check_signature(&support.inbound_secret, signature.0.as_deref(), &message)?;
-        let received =
-            intake::receive(state.env(), IntakeDoor::Webhook, support.response_days, &message).await?;
+        let received = intake::receive(state.env(), state.intake(IntakeDoor::Webhook), &message).await?;
         Ok(match received {
             Received::Opened(reference) => InboundResponse::Created(Json(InboundOutcome {
                 outcome: OutcomeName::Opened,

@@ -10,7 +10,9 @@ use super::{
     fields::{NoteText, ReasonText, VseeIdText},
     tickets::{TicketNote, TicketSummary},
 };
-use crate::{error::AppError, http::error::ApiResult, services::tickets, state::AppState};
+use crate::{
+    domain::TicketReference, error::AppError, http::error::ApiResult, services::tickets, state::AppState,
+};
 
 pub struct TicketWorkApi;
 
@@ -26,6 +28,16 @@ pub struct Assignment {
 #[derive(Object)]
 pub struct NoteBody {
     pub body: NoteText,
+}
+
+/// A duplicate and the ticket it repeats.
+#[derive(Object)]
+pub struct Merge {
+    /// The reference of the ticket to keep, e.g. T-7K2M9QXA.
+    #[oai(validator(pattern = r"^[Tt]-[0-9A-Za-z]{8}$"))]
+    pub into: String,
+    /// Why it is the same request.
+    pub reason: ReasonText,
 }
 
 /// The one extension of a ticket's deadline.
@@ -187,6 +199,34 @@ impl TicketWorkApi {
         .await?;
         Ok(TicketResponse::Ok(Json(TicketSummary::of(
             &ticket,
+            state.clock.now(),
+        ))))
+    }
+
+    /// Merge an open duplicate into the ticket it repeats: the duplicate is closed, its message
+    /// and replies join the kept ticket (returned), and later replies to it follow. `422` for
+    /// an unknown reference or the ticket itself; `409 conflict` once decided, or when the
+    /// kept ticket was itself merged.
+    #[oai(path = "/v1/tickets/:id/merge", method = "post", operation_id = "mergeTicket")]
+    async fn merge(
+        &self,
+        state: Data<&AppState>,
+        agent: Staff<Agent>,
+        id: Path<i64>,
+        body: Json<Merge>,
+    ) -> ApiResult<TicketResponse> {
+        let into = TicketReference::parse(&body.into).map_err(|e| AppError::InvalidInput(e.to_string()))?;
+        let kept = tickets::merge(
+            state.env(),
+            &state.keys,
+            agent.0.staff.id,
+            id.0,
+            &into,
+            body.reason.as_str(),
+        )
+        .await?;
+        Ok(TicketResponse::Ok(Json(TicketSummary::of(
+            &kept,
             state.clock.now(),
         ))))
     }

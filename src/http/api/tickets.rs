@@ -86,6 +86,9 @@ pub struct TicketSummary {
     /// With the two-person rule: the staff id of the first approval, awaiting a second.
     #[oai(nullable)]
     pub first_approved_by: Option<i64>,
+    /// A duplicate closed into this ticket (its id).
+    #[oai(nullable)]
+    pub merged_into_id: Option<i64>,
 }
 
 /// One ticket, with its message.
@@ -104,6 +107,34 @@ pub struct TicketDetail {
     /// Why the deadline was extended, when it was.
     #[oai(nullable)]
     pub extension_reason: Option<String>,
+    /// DKIM, SPF and DMARC as checked when the message came; `null` for requests made in the
+    /// app (the log-in was the proof). For information: a pass is not a verification.
+    #[oai(nullable)]
+    pub sender_authentication: Option<SenderAuthenticationView>,
+}
+
+/// Each check's RFC 8601 result: pass, fail, softfail (SPF), neutral, none, temperror or
+/// permerror.
+#[derive(Object)]
+pub struct SenderAuthenticationView {
+    pub dkim: String,
+    /// The domain whose DKIM signature passed.
+    #[oai(nullable)]
+    pub dkim_domain: Option<String>,
+    pub spf: String,
+    pub dmarc: String,
+}
+
+impl SenderAuthenticationView {
+    pub fn of(t: &ticket::Model) -> Option<Self> {
+        let name = |v: Option<crate::domain::AuthVerdict>| v.map(|v| v.as_str().to_owned());
+        Some(Self {
+            dkim: name(t.dkim)?,
+            dkim_domain: t.dkim_domain.clone(),
+            spf: name(t.spf)?,
+            dmarc: name(t.dmarc)?,
+        })
+    }
 }
 
 /// What an agent wrote on a ticket.
@@ -157,6 +188,7 @@ impl TicketSummary {
             assignee_id: t.assignee_id,
             extended: t.extended_at.is_some(),
             first_approved_by: t.first_approved_by,
+            merged_into_id: t.merged_into_id,
         }
     }
 }
@@ -279,6 +311,7 @@ impl TicketsApi {
                 .collect(),
             notes: notes.iter().map(TicketNote::of).collect(),
             extension_reason: found.extension_reason.clone(),
+            sender_authentication: SenderAuthenticationView::of(&found),
         })))
     }
 

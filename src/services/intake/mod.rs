@@ -1,5 +1,5 @@
 //! Mail to help@ becomes tickets. Every door (the MTA pipe `erasure ingest-email`, the signed
-//! webhook, later IMAP) hands the raw message to [`receive`], which reads it with one parser.
+//! webhook, IMAP polling) hands the raw message to [`receive`], which reads it with one parser.
 //!
 //! Invariant: one ticket per Message-ID, whichever door and however often a message comes;
 //! auto-replies and bounces make none; a message that cannot be read as mail makes none and
@@ -7,6 +7,8 @@
 //! new ticket and the notice acknowledging it commit together. A ticket is never verified
 //! here: From is not proof.
 
+mod authenticity;
+pub mod imap;
 mod read;
 mod replies;
 mod signature;
@@ -14,6 +16,7 @@ mod signature;
 use chrono::Duration;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
+pub use authenticity::{SenderAuthentication, SenderChecks};
 pub use read::{Reading, Request, Unreadable, read};
 pub use replies::of_ticket as replies_of;
 pub use signature::{SIGNATURE_HEADER, check_signature, sign};
@@ -47,14 +50,34 @@ pub enum Received {
     Ignored(&'static str),
 }
 
-/// Reads `raw` and opens its ticket, due `response_days` after now.
-pub async fn receive(env: Env<'_>, door: IntakeDoor, response_days: u32, raw: &[u8]) -> AppResult<Received> {
+/// What every door hands over with a message.
+#[derive(Debug, Clone, Copy)]
+pub struct Intake<'a> {
+    pub door: IntakeDoor,
+    /// A new ticket is due this many days after it came.
+    pub response_days: u32,
+    pub checks: &'a SenderChecks,
+}
+
+/// Reads `raw` and opens its ticket, due `response_days` after now, with what DNS says of its
+/// sender.
+pub async fn receive(env: Env<'_>, intake: Intake<'_>, raw: &[u8]) -> AppResult<Received> {
+    let Intake {
+        door,
+        response_days,
+        checks,
+    } = intake;
     if raw.len() > MAX_MESSAGE_BYTES {
         return Err(AppError::PayloadTooLarge {
             limit: MAX_MESSAGE_BYTES,
         });
     }
-    let request = match read(raw) {
+    let parsed = read::parse(raw);
+    let reading = match &parsed {
+        Ok(message) => read::read_parsed(message, raw),
+        Err(unreadable) => Err(unreadable.clone()),
+    };
+    let request = match reading {
         Ok(Reading::Request(request)) => request,
         Ok(Reading::Automatic(why)) => {
             tracing::info!(door = door.as_str(), why, "automatic message ignored");
@@ -71,6 +94,12 @@ pub async fn receive(env: Env<'_>, door: IntakeDoor, response_days: u32, raw: &[
     if let Some(answered) = replies::answered_ticket(env, &request).await? {
         return replies::attach(env, door, &request, &answered).await;
     }
+    let Ok(message) = &parsed else {
+        return Err(AppError::internal(anyhow::anyhow!(
+            "a message read as a request has no parse"
+        )));
+    };
+    let authentication = checks.check(message, raw).await;
     let account = accounts::find_by_email(env.db, &request.sender).await?;
     let now = env.now();
     let reference = new_reference();
@@ -86,6 +115,10 @@ pub async fn receive(env: Env<'_>, door: IntakeDoor, response_days: u32, raw: &[
         status: Set(TicketStatus::Open),
         received_at: Set(now),
         due_at: Set(now + Duration::days(i64::from(response_days))),
+        dkim: Set(Some(authentication.dkim)),
+        dkim_domain: Set(authentication.dkim_domain),
+        spf: Set(Some(authentication.spf)),
+        dmarc: Set(Some(authentication.dmarc)),
         ..Default::default()
     }
     .insert(&tx)

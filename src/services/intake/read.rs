@@ -27,18 +27,26 @@ pub enum Reading {
 }
 
 /// Why a message is not readable as mail; the message is quarantined, not lost.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the message is not readable as mail: {0}")]
 pub struct Unreadable(pub String);
 
 const MAX_KEY_LEN: usize = 255;
 
 pub fn read(raw: &[u8]) -> Result<Reading, Unreadable> {
-    let message = MessageParser::default()
+    read_parsed(&parse(raw)?, raw)
+}
+
+/// The message's structure, parsed once for reading and for the sender checks.
+pub fn parse(raw: &[u8]) -> Result<Message<'_>, Unreadable> {
+    MessageParser::default()
         .parse(raw)
         .filter(|m| !m.headers().is_empty())
-        .ok_or_else(|| Unreadable("it has no header section".into()))?;
-    if let Some(why) = automatic(&message) {
+        .ok_or_else(|| Unreadable("it has no header section".into()))
+}
+
+pub fn read_parsed(message: &Message<'_>, raw: &[u8]) -> Result<Reading, Unreadable> {
+    if let Some(why) = automatic(message) {
         return Ok(Reading::Automatic(why));
     }
     let from = message

@@ -14,8 +14,20 @@ use crate::{
 };
 
 /// The ticket `request` answers, if any: by the Message-IDs it replies to (newest first), then
-/// by a reference in its subject.
+/// by a reference in its subject. A reply to a merged duplicate joins the ticket it was merged
+/// into.
 pub(super) async fn answered_ticket(env: Env<'_>, request: &Request) -> AppResult<Option<ticket::Model>> {
+    let found = answered_directly(env, request).await?;
+    match found.as_ref().and_then(|t| t.merged_into_id) {
+        Some(kept) => Ok(ticket::Entity::find_by_id(kept)
+            .one(&env.db.conn)
+            .await?
+            .or(found)),
+        None => Ok(found),
+    }
+}
+
+async fn answered_directly(env: Env<'_>, request: &Request) -> AppResult<Option<ticket::Model>> {
     let conn = &env.db.conn;
     if let Some(known) = ticket_reply::Entity::find()
         .filter(ticket_reply::Column::MessageId.eq(&request.key))

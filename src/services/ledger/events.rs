@@ -39,6 +39,8 @@ pub enum TicketAction {
     Linked,
     /// An agent closed it without a decision (spam, a duplicate, no answer).
     Closed,
+    /// An agent closed it as a duplicate of another ticket, which kept its messages.
+    Merged,
 }
 
 impl TicketAction {
@@ -51,6 +53,7 @@ impl TicketAction {
             Self::Extended => "ticket_extended",
             Self::Linked => "ticket_linked",
             Self::Closed => "ticket_closed",
+            Self::Merged => "ticket_merged",
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::{
     env::Env,
     error::{AppError, AppResult},
     keys::Keys,
-    models::ticket,
+    models::{account, ticket},
     services::{
         accounts, deletion,
         ledger::events::TicketAction,
@@ -110,7 +110,8 @@ pub enum Approval {
     AwaitingSecond(Box<ticket::Model>),
 }
 
-/// Approves a verified ticket: its account's deletion starts, by this agent, through support.
+/// Approves a verified ticket: its account's deletion starts, by this agent, through support,
+/// and its subscription is marked cancelled, all in one transaction.
 /// With `two_person`, the first approval is only recorded, and a second agent (not the first)
 /// starts the deletion.
 pub async fn approve(
@@ -159,6 +160,13 @@ pub async fn approve(
         // rolls back when dropped).
         return Err(already_decided(&find(env, ticket_id).await?));
     }
+    // Billing stops now, not when the purge has run.
+    account::Entity::update_many()
+        .col_expr(account::Column::SubscriptionCancelledAt, Expr::value(env.now()))
+        .filter(account::Column::Id.eq(account.id))
+        .filter(account::Column::SubscriptionCancelledAt.is_null())
+        .exec(&tx)
+        .await?;
     let request_id = Some(receipt.request_id.to_string());
     audit::record(
         &tx,

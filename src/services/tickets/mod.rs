@@ -4,12 +4,16 @@
 //! The queue is sorted by due date, soonest first: the order in which the law wants answers.
 
 mod audit;
+mod clock;
 mod decide;
+mod merge;
 mod requester;
 mod scrub;
 mod work;
 
+pub use clock::{DUE_SOON_DAYS, latest_day, record_day};
 pub use decide::{Approval, approve, reject, verify};
+pub use merge::merge;
 pub use requester::{
     ASKED_IN_APP, AppDoor, CONFIRMED_BY_OWNER, by_link, confirm_by_owner, latest_for_account, link_is_live,
     request_in_app,

@@ -10,10 +10,11 @@ use serde::Deserialize;
 
 use super::{
     super::{error_page, failed, ok},
-    tickets::ticket_page,
+    ticket_page::ticket_page,
 };
 use crate::{
-    error::AppResult,
+    domain::TicketReference,
+    error::{AppError, AppResult},
     http::{
         api::auth::Agent,
         extract::{CsrfForm, StaffPage},
@@ -248,5 +249,35 @@ pub(super) async fn close(
     let outcome = tickets::close(state.env(), &state.keys, me.staff.id, id, &form.reason)
         .await
         .map(|_| ("Closed.".to_owned(), None));
+    after(&state, &me, token, id, outcome).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct MergeForm {
+    #[serde(default)]
+    into: String,
+    #[serde(default)]
+    reason: String,
+}
+
+#[handler]
+pub(super) async fn merge(
+    state: Data<&AppState>,
+    StaffPage(me, ..): StaffPage<Agent>,
+    token: &CsrfToken,
+    Path(id): Path<i64>,
+    CsrfForm(form): CsrfForm<MergeForm>,
+) -> Response {
+    let outcome = async {
+        let into = TicketReference::parse(&form.into).map_err(|e| AppError::InvalidInput(e.to_string()))?;
+        tickets::merge(state.env(), &state.keys, me.staff.id, id, &into, &form.reason).await
+    }
+    .await
+    .map(|kept| {
+        (
+            format!("Merged into {}: its messages are there now.", kept.reference),
+            None,
+        )
+    });
     after(&state, &me, token, id, outcome).await
 }

@@ -3,6 +3,7 @@
 //! pages work without JavaScript, and htmx only saves reloads (the queue's filters).
 
 mod actions;
+mod ticket_page;
 mod tickets;
 mod views;
 
@@ -29,7 +30,7 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/staff/login", get(login_form).post(login))
         .at("/staff/logout", poem::post(logout))
         .at("/staff/tickets", get(tickets::queue))
-        .at("/staff/tickets/:id", get(tickets::show))
+        .at("/staff/tickets/:id", get(ticket_page::show))
         .at("/staff/tickets/:id/verification", poem::post(actions::verify))
         .at("/staff/tickets/:id/approval", poem::post(actions::approve))
         .at("/staff/tickets/:id/rejection", poem::post(actions::reject))
@@ -39,6 +40,7 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/staff/tickets/:id/extension", poem::post(actions::extend))
         .at("/staff/tickets/:id/account", poem::post(actions::link))
         .at("/staff/tickets/:id/closure", poem::post(actions::close))
+        .at("/staff/tickets/:id/merge", poem::post(actions::merge))
 }
 
 #[handler]

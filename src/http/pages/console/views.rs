@@ -21,6 +21,8 @@ pub struct QueuePage {
     /// Open tickets past due / due within a week, over the whole queue.
     pub overdue: u64,
     pub due_soon: u64,
+    /// The daily job's latest reading, when it has run.
+    pub clock: Option<String>,
     /// The query string of the previous and next pages, when there are such pages.
     pub previous: Option<String>,
     pub next: Option<String>,
@@ -94,6 +96,10 @@ pub struct TicketPage {
     pub awaiting_second: Option<String>,
     /// How it was verified, when it was.
     pub verification: Option<String>,
+    /// DKIM, SPF and DMARC as checked on arrival (none for the in-app door).
+    pub sender_checks: Option<SenderChecksView>,
+    /// The reference of the ticket this duplicate was merged into.
+    pub merged_into: Option<String>,
     pub account: Option<MatchedAccount>,
     /// Rows the purge would remove or unlink, per store of the data map.
     pub preview: Vec<PreviewRow>,
@@ -112,6 +118,35 @@ pub struct MatchedAccount {
     pub plan: String,
     pub status: String,
     pub created_at: String,
+    pub last_login: String,
+    /// Whether billing runs, or when it stopped.
+    pub subscription: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct SenderChecksView {
+    pub dkim: String,
+    pub spf: String,
+    pub dmarc: String,
+    /// `pass` on all three: still not proof of the account's owner.
+    pub all_pass: bool,
+}
+
+impl SenderChecksView {
+    pub fn of(t: &crate::models::ticket::Model) -> Option<Self> {
+        let (dkim, spf, dmarc) = (t.dkim?, t.spf?, t.dmarc?);
+        let dkim_text = match &t.dkim_domain {
+            Some(domain) => format!("{} (signed by {domain})", dkim.as_str()),
+            None => dkim.as_str().to_owned(),
+        };
+        use crate::domain::AuthVerdict::Pass;
+        Some(Self {
+            dkim: dkim_text,
+            spf: spf.as_str().to_owned(),
+            dmarc: dmarc.as_str().to_owned(),
+            all_pass: dkim == Pass && spf == Pass && dmarc == Pass,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
