@@ -1,10 +1,12 @@
-//! Tells the integration tests whether the server stack (PostgreSQL + Redis) and a browser
-//! (chromedriver) are named, so their tests show as ignored, with the reason, when they are
+//! Tells the integration tests whether the server stack (PostgreSQL + Redis), a browser
+//! (chromedriver) and an IMAP server (dovecot) are named, so their tests show as ignored, with the reason, when they are
 //! not, instead of passing without running.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(erasure_server_stack)");
     println!("cargo::rustc-check-cfg=cfg(erasure_browser)");
+    println!("cargo::rustc-check-cfg=cfg(erasure_imap)");
+    println!("cargo::rerun-if-env-changed=ERASURE_TEST_DOVECOT");
     println!("cargo::rerun-if-env-changed=ERASURE_TEST_CHROMEDRIVER");
     println!("cargo::rerun-if-env-changed=ERASURE_TEST_DATABASE_URL");
     println!("cargo::rerun-if-env-changed=ERASURE_TEST_REDIS_URL");
@@ -14,5 +16,8 @@ fn main() {
     }
     if named("ERASURE_TEST_CHROMEDRIVER") {
         println!("cargo::rustc-cfg=erasure_browser");
+    }
+    if named("ERASURE_TEST_DOVECOT") {
+        println!("cargo::rustc-cfg=erasure_imap");
     }
 }

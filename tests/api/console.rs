@@ -38,6 +38,12 @@ async fn an_agent_works_a_ticket_in_the_console() {
         "console@mail.example",
         "Close it. <script>alert(1)</script>",
     );
+    let duplicate = open_ticket(
+        &app,
+        "paid20@vsee.com",
+        "console-again@mail.example",
+        "Did you get my first message?",
+    );
     let out = create_staff(&app, "agent@staff.example", "agent", STAFF_PASSWORD);
     assert!(out.status.success());
     let browser = Browser::start("an_agent_works_a_ticket_in_the_console").await;
@@ -50,10 +56,10 @@ async fn an_agent_works_a_ticket_in_the_console() {
     browser.click("form button[type=submit]").await;
     browser.wait_for_text("Account Profile").await;
     browser.go(&format!("{}/account/delete", app.address)).await;
-    // The request made by mail shows there, and no second one is offered.
+    // The newest request made by mail shows there, and no other one is offered.
     let page = browser.wait_for_text("Your termination request").await;
     assert!(
-        page.contains(&reference) && !page.contains("REQUEST TERMINATION"),
+        page.contains(&duplicate) && !page.contains("REQUEST TERMINATION"),
         "{page}"
     );
     browser.screenshot("0-paid-account").await;
@@ -95,7 +101,29 @@ async fn an_agent_works_a_ticket_in_the_console() {
         page.contains("messages.sender_id"),
         "the data map's stores are listed: {page}"
     );
+    assert!(
+        page.contains("Sender checks") && page.contains("Subscription"),
+        "{page}"
+    );
     browser.screenshot("3-ticket").await;
+    let ticket_url = browser.url().await;
+
+    // The second message is a duplicate: merged into the first, its text joins it.
+    browser
+        .go(&format!("{}/staff/tickets?q={duplicate}", app.address))
+        .await;
+    browser.click("table.queue a").await;
+    browser.wait_for_text("merge into ticket").await;
+    browser.type_into("#merge-into", &reference).await;
+    browser
+        .type_into("#merge-reason", "the same person wrote twice")
+        .await;
+    browser.click("form[action$='/merge'] button").await;
+    browser.wait_for_text(&format!("Merged into {reference}")).await;
+    browser.screenshot("3b-merged").await;
+    browser.go(&ticket_url).await;
+    let page = browser.wait_for_text("Did you get my first message?").await;
+    assert!(page.contains(&format!("[{duplicate}]")), "{page}");
 
     browser
         .type_into("#verify-reason", "called back on the number on file")

@@ -27,6 +27,8 @@ mod identifiers;
 mod intake;
 mod ledger;
 mod limits;
+mod mail_sources;
+mod mailbox;
 mod outages;
 mod paid_door;
 mod pipeline;

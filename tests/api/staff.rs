@@ -34,7 +34,7 @@ pub(crate) fn create_staff(app: &TestApp, email: &str, role: &str, password: &st
     child.wait_with_output().unwrap()
 }
 
-async fn staff_log_in(device: &Device, email: &str, password: &str) -> reqwest::Response {
+pub(crate) async fn staff_log_in(device: &Device, email: &str, password: &str) -> reqwest::Response {
     device
         .client
         .post(device.url("/api/v1/staff/sessions"))
@@ -171,6 +171,7 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ("POST", "/api/v1/tickets/1/extension", [401, 401, 404, 403, 404]),
     ("POST", "/api/v1/tickets/1/account", [401, 401, 422, 403, 422]),
     ("POST", "/api/v1/tickets/1/closure", [401, 401, 404, 403, 404]),
+    ("POST", "/api/v1/tickets/1/merge", [401, 401, 404, 403, 404]),
 ];
 
 /// Whether a concrete path is an instance of a spec path (`{id}` matches any one segment).
@@ -191,7 +192,7 @@ async fn the_authorisation_matrix_holds(stack: Stack) {
         for (caller, want) in callers.iter().zip(expected) {
             // A body every POST here accepts, so only authority decides.
             let body = (*method == "POST").then(
-                || json!({ "reason": "checked by phone", "body": "a note", "days": 10, "assignee_id": null, "vsee_id": "nobody1" }),
+                || json!({ "reason": "checked by phone", "body": "a note", "days": 10, "assignee_id": null, "vsee_id": "nobody1", "into": "T-00000000" }),
             );
             let status = call(caller, method.parse().unwrap(), path, body).await;
             assert_eq!(status.as_u16(), *want, "{method} {path}");

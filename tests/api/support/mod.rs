@@ -13,11 +13,13 @@
 //! - `processes`: real `erasure` processes;
 //! - `mail`: the emails sent, decoded;
 //! - `browser`: a headless Chromium through chromedriver, for the console's pages;
+//! - `dovecot`: a real IMAP server, for the mailbox door;
 //! - `stack`: `Stack`, `server_urls`, `on_both_stacks!`, the server stack's provisioning.
 
 mod app;
 mod browser;
 mod device;
+mod dovecot;
 mod mail;
 mod processes;
 mod stack;
@@ -25,6 +27,7 @@ mod stack;
 pub use app::*;
 pub use browser::Browser;
 pub use device::*;
+pub use dovecot::*;
 pub use erasure_testkit::{EVERY, eventually, eventually_blocking, try_eventually};
 pub use mail::*;
 pub use processes::*;
