@@ -1,6 +1,7 @@
 //! The `erasure` command line.
 
 mod ingest;
+mod quarantine;
 mod staff;
 
 use std::{io::IsTerminal, process::ExitCode, sync::Arc};
@@ -63,6 +64,11 @@ enum Command {
     Staff {
         #[command(subcommand)]
         command: staff::StaffCommand,
+    },
+    /// Inspect the mail that could not be read as mail (kept raw, never made a ticket).
+    Quarantine {
+        #[command(subcommand)]
+        command: quarantine::QuarantineCommand,
     },
 }
 
@@ -193,6 +199,7 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Jobs { command } => jobs(settings, clock, command).await,
         Command::Staff { command } => staff::run(settings, clock, command).await,
+        Command::Quarantine { command } => quarantine::run(settings, clock, command).await,
         Command::IngestEmail => Ok(ingest::ingest_email(settings).await),
         Command::Audit { command } => {
             let state = startup::build_state(settings, clock).await?;

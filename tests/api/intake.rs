@@ -143,6 +143,16 @@ async fn unreadable_or_oversized_mail_is_refused_and_opens_nothing(stack: Stack)
         .await,
         1
     );
+    // An admin on the host lists them and reads one back exactly as it came.
+    let listed = app.cli(&["quarantine", "list"]);
+    assert!(listed.status.success());
+    let lines = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    let oldest = lines.lines().last().unwrap().split('\t').collect::<Vec<_>>();
+    assert_eq!((oldest[2], oldest[3]), ("pipe", "27"), "{lines}");
+    let shown = app.cli(&["quarantine", "show", oldest[0]]);
+    assert_eq!(shown.stdout, garbage);
+    assert_eq!(app.cli(&["quarantine", "show", "999999"]).status.code(), Some(2));
 
     let mut huge = letter("paid@vsee.com", "huge@mail.example", "").into_bytes();
     huge.resize(10 * 1024 * 1024 + 1, b'x');

@@ -292,7 +292,49 @@ async fn the_clock_is_read_once_a_day(stack: Stack) {
     assert!(page.contains(&format!("Daily reading of {day}")), "{page}");
 }
 
+async fn admins_download_quarantined_mail(stack: Stack) {
+    let app = spawn_app_on(stack).await;
+    let raw = b"\x00\x01 not mail <script>alert(1)</script>";
+    let out = ingest(&app.vars, raw);
+    assert_eq!(out.status.code(), Some(65));
+    let agent = staff_device(&app, "agent").await;
+    let admin = staff_device(&app, "admin").await;
+    let r = agent
+        .client
+        .get(agent.url("/api/v1/quarantine"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let list = admin.get_json("/api/v1/quarantine").await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(
+        (list[0]["door"].as_str(), list[0]["bytes"].as_i64()),
+        (Some("pipe"), Some(raw.len() as i64))
+    );
+    let id = list[0]["id"].as_i64().unwrap();
+    let r = admin
+        .client
+        .get(admin.url(&format!("/api/v1/quarantine/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // A download, never a page: whatever the bytes say, the browser does not render them.
+    let disposition = r.headers()["content-disposition"].to_str().unwrap().to_owned();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert_eq!(&r.bytes().await.unwrap()[..], raw);
+    let r = admin
+        .client
+        .get(admin.url("/api/v1/quarantine/999999"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}
+
 crate::on_both_stacks!(
+    admins_download_quarantined_mail,
     dkim_spf_and_dmarc_are_recorded_for_the_agent,
     duplicates_merge_into_the_ticket_they_repeat,
     the_clock_is_read_once_a_day,

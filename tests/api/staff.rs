@@ -172,6 +172,8 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ("POST", "/api/v1/tickets/1/account", [401, 401, 422, 403, 422]),
     ("POST", "/api/v1/tickets/1/closure", [401, 401, 404, 403, 404]),
     ("POST", "/api/v1/tickets/1/merge", [401, 401, 404, 403, 404]),
+    ("GET", "/api/v1/quarantine", [401, 401, 403, 403, 200]),
+    ("GET", "/api/v1/quarantine/1", [401, 401, 403, 403, 404]),
 ];
 
 /// Whether a concrete path is an instance of a spec path (`{id}` matches any one segment).

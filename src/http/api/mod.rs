@@ -6,6 +6,7 @@ mod deletions;
 mod fields;
 pub mod inbound;
 mod me;
+mod quarantine;
 mod sessions;
 mod staff;
 mod termination;
@@ -33,7 +34,7 @@ pub enum ApiTags {
     Staff,
     /// Support agents: the tickets paid terminations arrive as.
     Tickets,
-    /// Mail to help@, posted by a mail provider.
+    /// Mail to help@, posted by a mail provider; what could not be read, for admins.
     Inbound,
 }
 
@@ -47,6 +48,7 @@ type Apis = (
     tickets::TicketsApi,
     ticket_work::TicketWorkApi,
     inbound::InboundApi,
+    quarantine::QuarantineApi,
 );
 
 pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -62,6 +64,7 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             tickets::TicketsApi,
             ticket_work::TicketWorkApi,
             inbound::InboundApi,
+    quarantine::QuarantineApi,
         ),
         "erasure",
         env!("CARGO_PKG_VERSION"),

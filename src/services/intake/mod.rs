@@ -9,6 +9,7 @@
 
 mod authenticity;
 pub mod imap;
+pub mod quarantine;
 mod read;
 mod replies;
 mod signature;
