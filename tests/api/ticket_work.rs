@@ -197,6 +197,19 @@ async fn agents_assign_note_ask_and_extend(stack: Stack) {
     ] {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
+    // Every change an agent made is a ledger event (what a note says stays with the ticket).
+    let events = app
+        .strings("SELECT DISTINCT event FROM ledger_entries ORDER BY event")
+        .await;
+    assert_eq!(
+        events,
+        [
+            "ticket_asked",
+            "ticket_assigned",
+            "ticket_extended",
+            "ticket_noted"
+        ]
+    );
 }
 
 async fn unmatched_tickets_are_linked_or_closed(stack: Stack) {

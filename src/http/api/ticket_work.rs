@@ -90,7 +90,7 @@ impl TicketWorkApi {
     async fn assign(
         &self,
         state: Data<&AppState>,
-        _agent: Staff<Agent>,
+        agent: Staff<Agent>,
         id: Path<i64>,
         body: Json<Assignment>,
     ) -> ApiResult<TicketResponse> {
@@ -103,7 +103,7 @@ impl TicketWorkApi {
                 );
             }
         };
-        let ticket = tickets::assign(state.env(), id.0, assignee).await?;
+        let ticket = tickets::assign(state.env(), &state.keys, agent.0.staff.id, id.0, assignee).await?;
         Ok(TicketResponse::Ok(Json(TicketSummary::of(
             &ticket,
             state.clock.now(),
@@ -123,7 +123,14 @@ impl TicketWorkApi {
         id: Path<i64>,
         body: Json<NoteBody>,
     ) -> ApiResult<NoteResponse> {
-        let note = tickets::add_note(state.env(), agent.0.staff.id, id.0, body.body.as_str()).await?;
+        let note = tickets::add_note(
+            state.env(),
+            &state.keys,
+            agent.0.staff.id,
+            id.0,
+            body.body.as_str(),
+        )
+        .await?;
         Ok(NoteResponse::Created(Json(TicketNote::of(&note))))
     }
 
@@ -141,7 +148,14 @@ impl TicketWorkApi {
         id: Path<i64>,
         body: Json<NoteBody>,
     ) -> ApiResult<NoteResponse> {
-        let note = tickets::ask(state.env(), agent.0.staff.id, id.0, body.body.as_str()).await?;
+        let note = tickets::ask(
+            state.env(),
+            &state.keys,
+            agent.0.staff.id,
+            id.0,
+            body.body.as_str(),
+        )
+        .await?;
         Ok(NoteResponse::Created(Json(TicketNote::of(&note))))
     }
 

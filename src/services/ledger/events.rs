@@ -41,6 +41,12 @@ pub enum TicketAction {
     Closed,
     /// An agent closed it as a duplicate of another ticket, which kept its messages.
     Merged,
+    /// Assigned to an agent, or to nobody.
+    Assigned,
+    /// An internal note was written (its text stays with the ticket).
+    Noted,
+    /// The requester was asked for more information.
+    Asked,
 }
 
 impl TicketAction {
@@ -54,6 +60,9 @@ impl TicketAction {
             Self::Linked => "ticket_linked",
             Self::Closed => "ticket_closed",
             Self::Merged => "ticket_merged",
+            Self::Assigned => "ticket_assigned",
+            Self::Noted => "ticket_noted",
+            Self::Asked => "ticket_asked",
         }
     }
 }

@@ -2,7 +2,8 @@
 //! question mailed to the requester (the answer comes back as a reply), and the one extension
 //! of the deadline the law allows.
 //!
-//! Invariant: a question and its email, an extension and its email, commit together; a
+//! Invariant: every change here commits with its ledger event; a question and its email, an
+//! extension and its email, commit together; a
 //! deadline is extended once, before it passes, by at most `MAX_EXTENSION_DAYS`.
 
 use chrono::Duration;
@@ -28,8 +29,14 @@ pub const MAX_EXTENSION_DAYS: u32 = 60;
 
 const MAX_NOTE_CHARS: usize = 5000;
 
-/// Assigns the ticket to an agent (or an admin), or to nobody.
-pub async fn assign(env: Env<'_>, ticket_id: i64, assignee: Option<i64>) -> AppResult<ticket::Model> {
+/// Assigns the ticket to an agent (or an admin), or to nobody; a ledger event says who did.
+pub async fn assign(
+    env: Env<'_>,
+    keys: &Keys,
+    agent_id: i64,
+    ticket_id: i64,
+    assignee: Option<i64>,
+) -> AppResult<ticket::Model> {
     if let Some(id) = assignee {
         let member = staff::find(env.db, id).await?;
         let can_work = member.is_some_and(|m| m.disabled_at.is_none() && m.role.grants(StaffRole::Agent));
@@ -39,28 +46,44 @@ pub async fn assign(env: Env<'_>, ticket_id: i64, assignee: Option<i64>) -> AppR
             )));
         }
     }
+    let tx = env.db.begin_write().await?;
     let updated = ticket::Entity::update_many()
         .col_expr(ticket::Column::AssigneeId, Expr::value(assignee))
         .filter(ticket::Column::Id.eq(ticket_id))
-        .exec(&env.db.conn)
+        .exec(&tx)
         .await?
         .rows_affected;
     if updated == 0 {
+        tx.rollback().await?;
         return Err(AppError::NotFound);
     }
-    find(env, ticket_id).await
+    let assigned = audit::record(
+        &tx,
+        env,
+        keys,
+        ticket_id,
+        TicketAction::Assigned,
+        Actor::Agent(agent_id),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(assigned)
 }
 
-/// An internal note: for agents, never mailed.
+/// An internal note: for agents, never mailed. The ledger records that one was written, not
+/// what it says.
 pub async fn add_note(
     env: Env<'_>,
+    keys: &Keys,
     agent_id: i64,
     ticket_id: i64,
     body: &str,
 ) -> AppResult<ticket_note::Model> {
     let body = typed_text(body, "a note", MAX_NOTE_CHARS)?;
     find(env, ticket_id).await?;
-    Ok(ticket_note::ActiveModel {
+    let tx = env.db.begin_write().await?;
+    let note = ticket_note::ActiveModel {
         ticket_id: Set(ticket_id),
         staff_id: Set(agent_id),
         kind: Set("note".to_owned()),
@@ -69,13 +92,26 @@ pub async fn add_note(
         created_at: Set(env.now()),
         ..Default::default()
     }
-    .insert(&env.db.conn)
-    .await?)
+    .insert(&tx)
+    .await?;
+    audit::record(
+        &tx,
+        env,
+        keys,
+        ticket_id,
+        TicketAction::Noted,
+        Actor::Agent(agent_id),
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(note)
 }
 
 /// Asks the requester for more information, by email; their reply joins the ticket.
 pub async fn ask(
     env: Env<'_>,
+    keys: &Keys,
     agent_id: i64,
     ticket_id: i64,
     question: &str,
@@ -100,6 +136,16 @@ pub async fn ask(
         ..Default::default()
     }
     .insert(&tx)
+    .await?;
+    audit::record(
+        &tx,
+        env,
+        keys,
+        ticket_id,
+        TicketAction::Asked,
+        Actor::Agent(agent_id),
+        None,
+    )
     .await?;
     tx.commit().await?;
     env.wake_relay();

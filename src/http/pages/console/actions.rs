@@ -129,7 +129,7 @@ pub(super) async fn assign(
         "me" => (Some(me.staff.id), "Assigned to you."),
         _ => (None, "Unassigned."),
     };
-    let outcome = tickets::assign(state.env(), id, assignee)
+    let outcome = tickets::assign(state.env(), &state.keys, me.staff.id, id, assignee)
         .await
         .map(|_| (notice.to_owned(), None));
     after(&state, &me, token, id, outcome).await
@@ -149,7 +149,7 @@ pub(super) async fn note(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<NoteForm>,
 ) -> Response {
-    let outcome = tickets::add_note(state.env(), me.staff.id, id, &form.body)
+    let outcome = tickets::add_note(state.env(), &state.keys, me.staff.id, id, &form.body)
         .await
         .map(|_| ("Note added.".to_owned(), None));
     after(&state, &me, token, id, outcome).await
@@ -163,7 +163,7 @@ pub(super) async fn ask(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<NoteForm>,
 ) -> Response {
-    let outcome = tickets::ask(state.env(), me.staff.id, id, &form.body)
+    let outcome = tickets::ask(state.env(), &state.keys, me.staff.id, id, &form.body)
         .await
         .map(|_| {
             (
