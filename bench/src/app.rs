@@ -86,6 +86,8 @@ impl StatementStats {
 
 pub struct App {
     pub state: AppState,
+    /// `http://127.0.0.1:<port>` when it serves HTTP.
+    pub address: Option<String>,
     /// A second pool on the same database for the bench's own polling, so its statements
     /// neither wait behind the application's nor show in the statement statistics.
     pub probe: Database,
@@ -118,10 +120,12 @@ impl App {
         let app = Application::build_with_database(settings, Arc::new(SystemClock), roles, db).await?;
         let probe = Database::connect(&probe_settings).await?;
         let state = app.state().clone();
+        let address = app.port().map(|p| format!("http://127.0.0.1:{p}"));
         let stop = CancellationToken::new();
         let task = workers.then(|| tokio::spawn(app.run_until_stopped(stop.clone())));
         Ok(Self {
             state,
+            address,
             probe,
             stop,
             task,

@@ -17,6 +17,8 @@ pub enum Section {
     D,
     E,
     F,
+    G,
+    H,
 }
 
 #[derive(Debug, Parser)]
@@ -58,7 +60,11 @@ pub struct Args {
     /// measuring process's heap is not inflated by the seeding beforehand.
     #[arg(long, hide = true)]
     pub seed_child: Option<u64>,
-    /// Run only these sections (comma-separated: a,b,c,d,e,f).
+    /// Internal: run `erasure ingest-email` (the same code as the binary) on stdin and exit:
+    /// (g) pipes each message to a process of its own, as an MTA does.
+    #[arg(long, hide = true)]
+    pub ingest_child: bool,
+    /// Run only these sections (comma-separated: a,b,c,d,e,f,g,h).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Section>,
 }
@@ -113,6 +119,12 @@ pub struct Sizes {
     pub big_messages: u64,
     pub deletions_10x: usize,
     pub purge_accounts_10x: usize,
+    /// (g): messages through the webhook, and through ingest-email processes.
+    pub intake_messages: usize,
+    pub piped_messages: usize,
+    /// (h): tickets in the queue, and requests timed per path.
+    pub tickets: usize,
+    pub page_requests: usize,
 }
 
 impl Sizes {
@@ -137,6 +149,10 @@ impl Sizes {
                 .unwrap_or(if args.quick { 100_000 } else { 1_000_000 }),
             deletions_10x: n(25.0, 3.0) as usize,
             purge_accounts_10x: n(10.0, 2.0) as usize,
+            intake_messages: n(2_000.0, 100.0) as usize,
+            piped_messages: n(50.0, 10.0) as usize,
+            tickets: if args.quick { 20_000 } else { 100_000 },
+            page_requests: if args.quick { 50 } else { 200 },
         }
     }
 }

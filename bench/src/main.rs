@@ -16,13 +16,15 @@
 //! - (e) one account with 1,000,000 messages: time, peak RSS growth, longest SQL statement;
 //!   against the hand-written DELETE loop on an identical account.
 //! - (f) (b) and (c) at 10x the rows per account: how the cost per account grows.
+//! - (g) intake messages/s (webhook, ingest-email) against mail-parser's parse-only rate.
+//! - (h) the staff queue page's p95 at 100,000 tickets against the bare SELECT of its rows.
 //!
 //! It reports; it does not assert: a missed target still exits 0 (a measurement that could
 //! not run exits 1). With BENCH_DEBUG set, (b) and (d) also print each request's timeline.
 //!
 //! Modules: `cli` (arguments, sizes), `stack` (one stack's set-up, its PostgreSQL database and
 //! Redis prefix from erasure-testkit), `sections` (running (a)–(f)), `app` (the application
-//! in-process), `baseline` (raw apalis), `deletions`, `purge`, `latency`, `big` (the sections),
+//! in-process), `baseline` (raw apalis), `deletions`, `purge`, `latency`, `big`, `support` (the sections),
 //! `results` and `table` (the report).
 
 mod app;
@@ -35,6 +37,7 @@ mod purge;
 mod results;
 mod sections;
 mod stack;
+mod support;
 mod table;
 
 use std::{process::ExitCode, time::Instant};
@@ -54,6 +57,9 @@ use crate::{
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if args.ingest_child {
+        return erasure::cli::run(erasure::cli::Cli::parse_from(["erasure", "ingest-email"])).await;
+    }
     if let Some(messages) = args.seed_child {
         return match seed_child(messages).await {
             Ok(id) => {
@@ -111,6 +117,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             Section::D,
             Section::E,
             Section::F,
+            Section::G,
+            Section::H,
         ]
     } else {
         args.only.clone()

@@ -100,6 +100,26 @@ pub struct BigCompare {
     pub raw: BigRun,
 }
 
+/// (g): the same messages parsed by mail-parser alone, through the webhook, and piped.
+#[derive(Debug, Clone)]
+pub struct IntakeRun {
+    pub messages: usize,
+    pub parse_secs: f64,
+    pub webhook_secs: f64,
+    pub piped: usize,
+    pub piped_secs: f64,
+}
+
+/// (h): p95 of the queue page, its API, and the bare SELECT of the same rows.
+#[derive(Debug, Clone)]
+pub struct QueuePageRun {
+    pub tickets: usize,
+    pub requests: usize,
+    pub page: Duration,
+    pub api: Duration,
+    pub select: Duration,
+}
+
 #[derive(Debug, Default)]
 pub struct StackResults {
     pub noop: Option<NoopRate>,
@@ -110,6 +130,8 @@ pub struct StackResults {
     pub big: Option<BigCompare>,
     pub deletions_10x: Option<DeletionRun>,
     pub purge_10x: Option<PurgeCompare>,
+    pub intake: Option<IntakeRun>,
+    pub queue_page: Option<QueuePageRun>,
     pub errors: Vec<String>,
 }
 

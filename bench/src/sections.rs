@@ -10,6 +10,7 @@ use crate::{
     purge::purge_compare,
     results::StackResults,
     stack::{QueueTarget, StackCtx},
+    support::{intake_rate, queue_page},
     table::{mib, ms},
 };
 
@@ -143,6 +144,41 @@ pub async fn run_sections(ctx: &StackCtx, queue: &QueueTarget, sections: &[Secti
                 x.raw.rows_per_sec()
             );
             r.purge_10x = Some(x);
+        }
+    }
+    if sections.contains(&Section::G) {
+        eprintln!(
+            "[{label}] (g) intake: {} messages by webhook, {} by ingest-email",
+            s.intake_messages, s.piped_messages
+        );
+        if let Some(x) = kept(
+            &mut r.errors,
+            "(g)",
+            intake_rate(ctx, s.intake_messages, s.piped_messages).await,
+        ) {
+            eprintln!(
+                "[{label}] (g) webhook {:.1}/s, ingest-email {:.1}/s, parse only {:.0}/s",
+                x.messages as f64 / x.webhook_secs,
+                x.piped as f64 / x.piped_secs,
+                x.messages as f64 / x.parse_secs
+            );
+            r.intake = Some(x);
+        }
+    }
+    if sections.contains(&Section::H) {
+        eprintln!("[{label}] (h) queue page with {} tickets", s.tickets);
+        if let Some(x) = kept(
+            &mut r.errors,
+            "(h)",
+            queue_page(ctx, s.tickets, s.page_requests).await,
+        ) {
+            eprintln!(
+                "[{label}] (h) p95 page {:.2} ms, API {:.2} ms, bare SELECT {:.2} ms",
+                ms(x.page),
+                ms(x.api),
+                ms(x.select)
+            );
+            r.queue_page = Some(x);
         }
     }
 }

@@ -47,6 +47,7 @@ pub enum QueueTarget {
     },
 }
 
+#[derive(Clone)]
 pub struct StackCtx {
     pub kind: StackKind,
     pub vars: HashMap<String, String>,
