@@ -172,7 +172,17 @@ async fn purge_store(
                 tx.execute(&stmt).await?.rows_affected()
             }
         };
-        let done = affected < chunk;
+        // A short chunk is not proof of the end: a racing purge may have taken rows from under
+        // this one's batch. Done only when no row of the account is left to see.
+        let done = affected < chunk && {
+            let left = Query::select()
+                .column(Alias::new("id"))
+                .from(table.clone())
+                .and_where(Expr::col(column.clone()).eq(account_id))
+                .limit(1)
+                .to_owned();
+            tx.query_one(&left).await?.is_none()
+        };
         let now = env.now();
         record(
             &tx,
