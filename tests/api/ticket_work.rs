@@ -43,6 +43,14 @@ async fn agents_assign_note_ask_and_extend(stack: Stack) {
     .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.json::<Value>().await.unwrap()["assignee_id"], my_id);
+    // Again (each time a ledger event of its own).
+    let r = post(
+        &agent,
+        &format!("/api/v1/tickets/{id}/assignment"),
+        json!({ "assignee_id": my_id }),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(ids(&agent.get_json("/api/v1/tickets?assignee=me").await), [id]);
     assert_eq!(
         ids(&agent.get_json(&format!("/api/v1/tickets?assignee={my_id}")).await),

@@ -50,6 +50,11 @@ pub enum TicketAction {
 }
 
 impl TicketAction {
+    /// Whether it may happen more than once on a ticket.
+    pub fn repeatable(self) -> bool {
+        matches!(self, Self::Assigned | Self::Noted | Self::Asked)
+    }
+
     pub fn event(self) -> &'static str {
         match self {
             Self::Verified => "ticket_verified",

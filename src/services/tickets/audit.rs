@@ -44,9 +44,17 @@ pub(super) async fn record(
             email: Some(keys.pseudonym("email", &ticket.sender)),
         },
     };
+    // A decision happens once per ticket, keyed by its reference; what can happen again
+    // (assigning, a note, a question) gets a key of its own per occurrence.
+    let reference = if action.repeatable() {
+        let occurrence = uuid::Uuid::new_v4().simple().to_string();
+        format!("{}#{}", ticket.reference, &occurrence[..12])
+    } else {
+        ticket.reference.clone()
+    };
     let event = AuditEvent::Ticket(TicketEvent {
         action,
-        reference: ticket.reference.clone(),
+        reference,
         subjects,
         actor,
         request_id,
