@@ -73,14 +73,11 @@ pub async fn receive(env: Env<'_>, intake: Intake<'_>, raw: &[u8]) -> AppResult<
             limit: MAX_MESSAGE_BYTES,
         });
     }
-    let parsed = read::parse(raw);
-    let reading = match &parsed {
-        Ok(message) => read::read_parsed(message, raw),
-        Err(unreadable) => Err(unreadable.clone()),
-    };
-    let request = match reading {
-        Ok(Reading::Request(request)) => request,
-        Ok(Reading::Automatic(why)) => {
+    // Parsed once: the reading and the sender checks share the structure.
+    let reading = read::parse(raw).and_then(|message| Ok((read::read_parsed(&message, raw)?, message)));
+    let (request, message) = match reading {
+        Ok((Reading::Request(request), message)) => (request, message),
+        Ok((Reading::Automatic(why), _)) => {
             tracing::info!(door = door.as_str(), why, "automatic message ignored");
             return Ok(Received::Ignored(why));
         }
@@ -95,12 +92,7 @@ pub async fn receive(env: Env<'_>, intake: Intake<'_>, raw: &[u8]) -> AppResult<
     if let Some(answered) = replies::answered_ticket(env, &request).await? {
         return replies::attach(env, door, &request, &answered).await;
     }
-    let Ok(message) = &parsed else {
-        return Err(AppError::internal(anyhow::anyhow!(
-            "a message read as a request has no parse"
-        )));
-    };
-    let authentication = checks.check(message, raw).await;
+    let authentication = checks.check(&message, raw).await;
     let account = accounts::find_by_email(env.db, &request.sender).await?;
     let now = env.now();
     let reference = new_reference();

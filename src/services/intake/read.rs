@@ -27,7 +27,7 @@ pub enum Reading {
 }
 
 /// Why a message is not readable as mail; the message is quarantined, not lost.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 #[error("the message is not readable as mail: {0}")]
 pub struct Unreadable(pub String);
 
