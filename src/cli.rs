@@ -1,5 +1,6 @@
 //! The `erasure` command line.
 
+mod audit;
 mod ingest;
 mod quarantine;
 mod staff;
@@ -10,12 +11,14 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio_util::sync::CancellationToken;
 
+use audit::{AuditCommand, ReceiptCommand};
+
 use crate::{
     clock::SystemClock,
     config::Settings,
     db::Database,
     domain::{Email, Password, PersonName, Plan, VseeId},
-    services::{dead_jobs, deletion, ledger, monitoring, outbox, seed},
+    services::{dead_jobs, ledger, monitoring, outbox, seed},
     startup::{self, Application, Roles},
     telemetry, workers,
 };
@@ -46,10 +49,15 @@ enum Command {
     Migrate,
     /// Create one account with generated messenger data (for demos, tests, benchmarks).
     SeedAccount(SeedArgs),
-    /// Work with the audit ledger.
+    /// Work with the audit ledger and its transparency log.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Check a deletion's erasure receipt (offline).
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
     },
     /// Inspect and repair the job queue.
     Jobs {
@@ -117,16 +125,6 @@ struct SeedArgs {
     devices: u64,
 }
 
-#[derive(Debug, Subcommand)]
-enum AuditCommand {
-    /// Walk the whole ledger: exit 0 printing the number of entries when every entry
-    /// verifies and every deletion older than audit.completion_bound_minutes has its entry;
-    /// exit 1 naming the first entry that does not verify and every deletion without its
-    /// entry (exit 2: could not check at all).
-    Verify,
-    /// Print every entry as NDJSON (one JSON object a line) to stdout.
-    Export,
-}
 
 /// Exit codes: 0 success; 1 the ledger does not verify; 2 the command could not run.
 pub async fn run(cli: Cli) -> ExitCode {
@@ -140,6 +138,16 @@ pub async fn run(cli: Cli) -> ExitCode {
 }
 
 async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Offline checks read no configuration (an auditor runs them anywhere): before it loads.
+    match &cli.command {
+        Some(Command::Audit {
+            command: AuditCommand::Consistency { old, new, key },
+        }) => return audit::consistency(old, new, key),
+        Some(Command::Receipt {
+            command: ReceiptCommand::Verify { receipt, key },
+        }) => return audit::receipt(receipt, key),
+        _ => {}
+    }
     let settings = Settings::load()?;
     telemetry::init(&settings.log);
     let clock = Arc::new(SystemClock);
@@ -204,7 +212,7 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit { command } => {
             let state = startup::build_state(settings, clock).await?;
             match command {
-                AuditCommand::Verify => audit_verify(&state).await,
+                AuditCommand::Verify { head } => audit::verify(&state, head.as_ref()).await,
                 AuditCommand::Export => {
                     let stdout = std::io::stdout();
                     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -212,51 +220,15 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     std::io::Write::flush(&mut out)?;
                     Ok(ExitCode::SUCCESS)
                 }
+                AuditCommand::Consistency { old, new, key } => audit::consistency(&old, &new, &key),
             }
         }
+        Command::Receipt {
+            command: ReceiptCommand::Verify { receipt, key },
+        } => audit::receipt(&receipt, &key),
     }
 }
 
-/// Exit 1 when the chain does not verify, or when a deletion has gone without its ledger
-/// entry for longer than `audit.completion_bound_minutes`: stalled or failed, it needs a person.
-async fn audit_verify(state: &crate::state::AppState) -> anyhow::Result<ExitCode> {
-    const LISTED: u64 = 1000;
-    let mut intact = match ledger::verify(&state.db, &state.keys).await? {
-        Ok(n) => {
-            println!("ledger intact: {n} entries verified");
-            true
-        }
-        Err(broken) => {
-            println!("{broken}");
-            false
-        }
-    };
-    let bound = state.settings.audit.completion_bound();
-    let overdue = deletion::overdue(&state.db, state.clock.now(), bound, LISTED).await?;
-    for request in &overdue {
-        intact = false;
-        println!(
-            "deletion {} requested {} is {} with no ledger entry after {} minutes{}",
-            request.id,
-            request.requested_at.to_rfc3339(),
-            request.status.as_str(),
-            bound.num_minutes(),
-            request
-                .last_error
-                .as_deref()
-                .map(|e| format!(": {}", e.replace(['\n', '\t'], " ")))
-                .unwrap_or_default()
-        );
-    }
-    if overdue.len() as u64 == LISTED {
-        println!("(only the oldest {LISTED} overdue deletions are listed)");
-    }
-    Ok(if intact {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
-}
 
 async fn jobs(settings: Settings, clock: Arc<SystemClock>, command: JobsCommand) -> anyhow::Result<ExitCode> {
     let state = startup::build_state(settings, clock).await?;

@@ -19,6 +19,8 @@ const KEY_FILE: &str = "server.key";
 pub enum KeyError {
     #[error("the production environment needs a server key: set ERASURE_SERVER__KEY to 64 hex characters")]
     MissingInProduction,
+    #[error("the production environment needs a log signing key: set ERASURE_AUDIT__SIGNING_KEY to 64 hex characters (an Ed25519 seed)")]
+    LogKeyMissingInProduction,
     #[error("the server key must be 64 hex characters (32 bytes)")]
     Malformed,
     #[error("cannot read or create the server key file {path}: {source}")]
@@ -51,7 +53,7 @@ impl Keys {
         } else if settings.env == Environment::Production {
             return Err(KeyError::MissingInProduction);
         } else {
-            load_or_generate(&settings.storage.data_dir.join(KEY_FILE))?
+            load_or_generate_secret(&settings.storage.data_dir.join(KEY_FILE))?
         };
         Ok(Self::derive(&master))
     }
@@ -140,12 +142,12 @@ fn derive(master: &[u8; 32], label: &[u8]) -> [u8; 32] {
     mac(master, &[label])
 }
 
-fn parse_key(hex_key: &str) -> Result<[u8; 32], KeyError> {
+pub(crate) fn parse_key(hex_key: &str) -> Result<[u8; 32], KeyError> {
     let bytes = hex::decode(hex_key).map_err(|_| KeyError::Malformed)?;
     bytes.try_into().map_err(|_| KeyError::Malformed)
 }
 
-fn load_or_generate(path: &Path) -> Result<[u8; 32], KeyError> {
+pub(crate) fn load_or_generate_secret(path: &Path) -> Result<[u8; 32], KeyError> {
     let file_err = |source| KeyError::File {
         path: path.display().to_string(),
         source,
@@ -199,8 +201,8 @@ mod tests {
     fn a_generated_key_file_is_private_and_reused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("server.key");
-        let first = load_or_generate(&path).unwrap();
-        let second = load_or_generate(&path).unwrap();
+        let first = load_or_generate_secret(&path).unwrap();
+        let second = load_or_generate_secret(&path).unwrap();
         assert_eq!(first, second);
         #[cfg(unix)]
         {

@@ -34,4 +34,5 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod throttle;
+pub mod transparency;
 pub mod workers;

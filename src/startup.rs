@@ -17,6 +17,7 @@ use crate::{
     db::Database,
     http,
     keys::Keys,
+    transparency::LogSigner,
     mailer::Mailer,
     metrics::Metrics,
     services::intake::SenderChecks,
@@ -80,13 +81,19 @@ async fn assemble_state(
     };
     let mailer = Mailer::from_settings(&settings)?;
     let queue = open_queue(&settings, &db).await?;
-    let throttle = Throttle::new(keys.throttle_key(), &settings.security);
+    let throttle = Throttle::new(
+        keys.throttle_key(),
+        &settings.security,
+        settings.audit.lookups_before_throttle,
+    );
     let sender_checks = SenderChecks::from_settings(&settings.support.mail_auth)?;
+    let log_signer = LogSigner::load(&settings)?;
     Ok(AppState::new(Inner {
         settings,
         db,
         clock,
         keys,
+        log_signer,
         mailer,
         queue,
         purge_plan,

@@ -21,6 +21,7 @@ use crate::{
     metrics::Metrics,
     services::intake::{Intake, SenderChecks},
     throttle::Throttle,
+    transparency::LogSigner,
 };
 
 #[derive(Debug, Clone)]
@@ -32,6 +33,8 @@ pub struct Inner {
     pub db: Database,
     pub clock: SharedClock,
     pub keys: Keys,
+    /// Signs the transparency log's tree heads.
+    pub log_signer: LogSigner,
     pub mailer: Mailer,
     pub queue: JobQueue,
     pub purge_plan: PurgePlan,

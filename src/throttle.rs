@@ -59,6 +59,7 @@ enum Subject<'a> {
     LoginFailuresFrom(&'a str),
     ResetOf(&'a str),
     ResetsFrom(&'a str),
+    LookupsBy(i64),
 }
 
 #[derive(Debug, Clone)]
@@ -68,6 +69,7 @@ pub struct Throttle {
     login_address: Policy,
     reset_login: Policy,
     reset_address: Policy,
+    lookup: Policy,
 }
 
 /// Logins are compared as typed, trimmed and lowercased: the counter of `Mark08` is `mark08`'s.
@@ -76,7 +78,8 @@ fn normalised(login: &str) -> String {
 }
 
 impl Throttle {
-    pub fn new(key: ThrottleKey, security: &SecuritySettings) -> Self {
+    /// `lookups`: "was this person deleted?" lookups a staff member makes before each waits.
+    pub fn new(key: ThrottleKey, security: &SecuritySettings, lookups: u32) -> Self {
         let cap = Duration::minutes(security.login_window_minutes);
         let free = security.login_max_failures;
         Self {
@@ -94,6 +97,10 @@ impl Throttle {
                 free: security.reset_max_requests.saturating_mul(PER_ADDRESS_FACTOR),
                 cap,
             },
+            lookup: Policy {
+                free: lookups,
+                cap: Duration::hours(1),
+            },
         }
     }
 
@@ -103,6 +110,7 @@ impl Throttle {
             Subject::LoginFailuresFrom(address) => format!("login-address\n{address}"),
             Subject::ResetOf(login) => format!("reset\n{}", normalised(login)),
             Subject::ResetsFrom(address) => format!("reset-address\n{address}"),
+            Subject::LookupsBy(staff_id) => format!("lookup\n{staff_id}"),
         };
         self.key.counter(&text)
     }
@@ -175,6 +183,16 @@ impl Throttle {
             hit(db, &key, now).await?;
         }
         Ok(())
+    }
+}
+
+impl Throttle {
+    /// Counts a staff member's identity lookup, refusing it while they must wait: a stolen
+    /// auditor session cannot test a list of addresses against the ledger.
+    pub async fn lookup(&self, db: &Database, staff_id: i64, now: DateTime<Utc>) -> AppResult<()> {
+        let keys = [(self.key_of(Subject::LookupsBy(staff_id)), self.lookup)];
+        check(db, &keys, now).await?;
+        hit(db, &keys[0].0, now).await
     }
 }
 
@@ -256,6 +274,7 @@ mod tests {
         let t = Throttle::new(
             crate::keys::Keys::derive(&[7; 32]).throttle_key(),
             &settings.security,
+            settings.audit.lookups_before_throttle,
         );
         let a = t.key_of(Subject::LoginFromAddress("Mark08", "10.0.0.1"));
         assert_eq!(a, t.key_of(Subject::LoginFromAddress(" mark08", "10.0.0.1")));

@@ -18,6 +18,7 @@ mod m20261128_000006_tickets;
 mod m20261129_000007_ticket_mail;
 mod m20261129_000008_ticket_work;
 mod m20261129_000009_mail_sources;
+mod m20261129_000010_transparency_log;
 
 /// Applies the erasure schema migrations, in order.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000007_ticket_mail::Migration),
             Box::new(m20261129_000008_ticket_work::Migration),
             Box::new(m20261129_000009_mail_sources::Migration),
+            Box::new(m20261129_000010_transparency_log::Migration),
         ]
     }
 }

@@ -88,6 +88,13 @@ impl Settings {
                 )));
             }
         }
+        self.audit.head_schedule()?;
+        let key = secrecy::ExposeSecret::expose_secret(&self.audit.signing_key).trim();
+        if !key.is_empty() && (key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit())) {
+            return Err(ConfigError::Invalid(
+                "audit.signing_key must be 64 hex characters (an Ed25519 seed)".into(),
+            ));
+        }
         let server = &self.server;
         if server.max_body_bytes < 1024 || server.max_connections == 0 {
             return Err(ConfigError::Invalid(

@@ -293,9 +293,26 @@ pub struct AuditSettings {
     /// A deletion without its ledger entry this long after it was asked for is reported by
     /// `erasure audit verify`.
     pub completion_bound_minutes: i64,
+    /// The Ed25519 seed (64 hex) that signs tree heads. Empty: generated once in the data
+    /// directory (refused in production, where every replica must share one).
+    pub signing_key: SecretString,
+    /// When a tree head is signed besides after each deletion's entry (cron, seconds first).
+    pub head_schedule: String,
+    /// "Was this person deleted?" lookups a staff member makes before each one waits (1 s,
+    /// doubling, at most an hour; the count is forgotten after a day without lookups).
+    pub lookups_before_throttle: u32,
 }
 
 impl AuditSettings {
+    pub fn head_schedule(&self) -> Result<cron::Schedule, ConfigError> {
+        use std::str::FromStr;
+        cron::Schedule::from_str(&self.head_schedule).map_err(|e| {
+            ConfigError::Invalid(format!(
+                "audit.head_schedule is not a cron expression (seconds first): {e}"
+            ))
+        })
+    }
+
     pub fn completion_bound(&self) -> chrono::Duration {
         chrono::Duration::minutes(self.completion_bound_minutes)
     }

@@ -64,6 +64,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/healthz", get(healthz).with(data_headers()))
         .at("/readyz", get(readyz).with(data_headers()))
         .at("/metrics", get(metrics).with(data_headers()))
+        .at("/.well-known/erasure-log-key", get(log_key).with(data_headers()))
         .at("/static/erasure.css", get(stylesheet))
         .at("/static/htmx-2.0.11.min.js", get(htmx))
         .at("/favicon.ico", get(favicon))
@@ -105,6 +106,12 @@ fn data_headers() -> SetHeader {
         .overriding("cache-control", "no-store")
         .overriding("x-frame-options", "DENY")
         .overriding("referrer-policy", "no-referrer")
+}
+
+/// The log's public key where RFC 8615 says to look (also `GET /api/v1/log/key`).
+#[handler]
+fn log_key(state: Data<&AppState>) -> poem::web::Json<crate::transparency::PublishedKey> {
+    poem::web::Json(state.log_signer.public().published())
 }
 
 /// The process is up.

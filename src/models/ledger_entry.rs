@@ -13,6 +13,10 @@ pub struct Model {
     pub body: String,
     pub prev_hash: String,
     pub hash: String,
+    /// Facets an auditor filters by, repeated from the body (which alone is signed).
+    pub channel: Option<String>,
+    pub actor_kind: Option<String>,
+    pub outcome: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

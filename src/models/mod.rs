@@ -7,6 +7,8 @@ pub mod dead_job;
 pub mod deletion_request;
 pub mod ledger_entry;
 pub mod ledger_subject;
+pub mod log_head;
+pub mod log_node;
 pub mod mailbox_cursor;
 pub mod notification;
 pub mod outbox;

@@ -31,6 +31,14 @@ pub async fn ticket_clock(_tick: apalis_cron::Tick, state: Data<AppState>) -> Re
         .map_err(|e| e.detail().into())
 }
 
+/// Signs a tree head for whatever the ledger holds now (nothing new: no new head).
+pub async fn log_head(_tick: apalis_cron::Tick, state: Data<AppState>) -> Result<(), BoxDynError> {
+    ledger::log::sign_head(&state.db, &state.log_signer, state.clock.now())
+        .await
+        .map(|_| ())
+        .map_err(|e| e.detail().into())
+}
+
 pub async fn purge(job: PurgeAccount, state: Data<AppState>) -> Result<(), BoxDynError> {
     let request_id = job.id();
     let started = Instant::now();
@@ -83,6 +91,13 @@ pub async fn ledger_entry(job: RecordLedgerEntry, state: Data<AppState>) -> Resu
         .map(|()| {
             tracing::info!(%request_id, "deletion recorded in the ledger");
         });
+    // A head after each batch of appends: the receipt can prove its entry at once. A failure
+    // here is not the job's: the scheduled head catches up.
+    if outcome.is_ok()
+        && let Err(e) = ledger::log::sign_head(&state.db, &state.log_signer, state.clock.now()).await
+    {
+        tracing::warn!(error = %e.detail(), "tree head not signed after the ledger entry");
+    }
     conclude(
         &state,
         JobKind::LedgerEntry,

@@ -146,6 +146,14 @@ macro_rules! run_monitor {
                     .data(state.clone())
                     .build(handlers::ticket_clock)
             });
+            let state = $state.clone();
+            let schedule = $state.settings.audit.head_schedule()?;
+            monitor = monitor.register(move |_| {
+                WorkerBuilder::new(format!("log-head-{}", std::process::id()))
+                    .backend(CronScheduler::new(schedule.clone()))
+                    .data(state.clone())
+                    .build(handlers::log_head)
+            });
         }
         monitor
             // A worker the queue gave up on (missed heartbeats under load, a lost connection)
@@ -173,6 +181,9 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
     // The clock's first tick may be a day away: today's reading is taken now if missing.
     if let Err(e) = crate::services::tickets::record_day(state.env()).await {
         tracing::warn!(error = %e.detail(), "ticket clock not recorded at start");
+    }
+    if let Err(e) = crate::services::ledger::log::sign_head(&state.db, &state.log_signer, state.clock.now()).await {
+        tracing::warn!(error = %e.detail(), "tree head not signed at start");
     }
     let options = state.queue.options().clone();
     match state.queue.backend().clone() {

@@ -15,9 +15,7 @@ async fn the_ledger_verifies_and_names_subjects_by_pseudonym_only(stack: Stack) 
     delete_account(&app, "ada", "ada@example.org").await;
 
     assert_eq!(
-        erasure::services::ledger::verify(&app.state.db, &app.state.keys)
-            .await
-            .unwrap(),
+        app.verify_ledger().await,
         Ok(2)
     );
 
@@ -72,9 +70,7 @@ async fn an_altered_or_removed_entry_is_detected(stack: Stack) {
     )
     .await;
 
-    let broken = erasure::services::ledger::verify(&app.state.db, &app.state.keys)
-        .await
-        .unwrap()
+    let broken = app.verify_ledger().await
         .unwrap_err();
     assert_eq!(broken.seq, 2);
     let out = app.cli(&["audit", "verify"]);
@@ -83,9 +79,7 @@ async fn an_altered_or_removed_entry_is_detected(stack: Stack) {
 
     // Re-signing is impossible without the key, and dropping the entry breaks the chain too.
     app.execute("DELETE FROM ledger_entries WHERE seq = 2").await;
-    let broken = erasure::services::ledger::verify(&app.state.db, &app.state.keys)
-        .await
-        .unwrap()
+    let broken = app.verify_ledger().await
         .unwrap_err();
     assert_eq!(broken.seq, 3);
 
@@ -94,9 +88,7 @@ async fn an_altered_or_removed_entry_is_detected(stack: Stack) {
     delete_account(&app, "five5", "five@example.org").await;
     delete_account(&app, "six6", "six@example.org").await;
     app.execute("DELETE FROM ledger_entries WHERE seq = 2").await;
-    let broken = erasure::services::ledger::verify(&app.state.db, &app.state.keys)
-        .await
-        .unwrap()
+    let broken = app.verify_ledger().await
         .unwrap_err();
     assert_eq!(broken.seq, 2, "{broken}");
 
@@ -106,9 +98,7 @@ async fn an_altered_or_removed_entry_is_detected(stack: Stack) {
     app.execute("UPDATE ledger_entries SET subject = 'someone-else' WHERE seq = 1")
         .await;
     assert_eq!(
-        erasure::services::ledger::verify(&app.state.db, &app.state.keys)
-            .await
-            .unwrap()
+        app.verify_ledger().await
             .unwrap_err()
             .seq,
         1
@@ -138,9 +128,7 @@ async fn entries_written_before_typed_events_keep_verifying(stack: Stack) {
     .await;
     delete_account(&app, "new2", "new2@example.org").await;
     assert_eq!(
-        erasure::services::ledger::verify(&app.state.db, &app.state.keys)
-            .await
-            .unwrap(),
+        app.verify_ledger().await,
         Ok(2)
     );
     let bodies = app.strings("SELECT body FROM ledger_entries ORDER BY seq").await;
@@ -187,9 +175,7 @@ async fn concurrent_deletions_append_one_unbroken_chain(stack: Stack) {
             .await;
     }
     assert_eq!(
-        erasure::services::ledger::verify(&app.state.db, &app.state.keys)
-            .await
-            .unwrap(),
+        app.verify_ledger().await,
         Ok(6)
     );
     assert_eq!(app.outbox_files().len(), 6, "one email each");

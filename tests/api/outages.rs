@@ -23,21 +23,13 @@ const PATIENCE: Duration = Duration::from_secs(5);
 const COMPLETED: &str = "SELECT COUNT(*) FROM deletion_requests WHERE status = 'completed'";
 
 /// The server key the test's state generated, shared with the production processes.
-fn server_key(app: &TestApp) -> String {
-    std::fs::read_to_string(app.data_dir().join("server.key"))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
 /// The test's variables for `erasure` processes of the production environment, with crash
 /// redelivery quick enough for a test (a silent worker is presumed dead after 2 s).
 fn production_vars(app: &TestApp, extra: &[(&str, &str)]) -> HashMap<String, String> {
     let mut vars = app.vars.clone();
-    let key = server_key(app);
+    vars.extend(app.production_key_vars());
     for (k, v) in [
         ("ERASURE_ENV", "production"),
-        ("ERASURE_SERVER__KEY", key.as_str()),
         ("ERASURE_SERVER__ADDR", "127.0.0.1:0"),
         ("ERASURE_QUEUE__HEARTBEAT_INTERVAL_SECS", "1"),
         ("ERASURE_QUEUE__MISSED_HEARTBEATS", "2"),

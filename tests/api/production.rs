@@ -18,13 +18,6 @@ const COMPLETED: &str = "SELECT COUNT(*) FROM deletion_requests WHERE status = '
 
 /// The server key the test's state generated, so processes of the production environment
 /// (which never generates one) share it.
-fn server_key(app: &TestApp) -> String {
-    std::fs::read_to_string(app.data_dir().join("server.key"))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
 async fn account_model(app: &TestApp, vsee_id: &str) -> erasure::models::account::Model {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     erasure::models::account::Entity::find()
@@ -70,7 +63,7 @@ async fn two_api_and_three_worker_processes_complete_200_deletions_exactly_once(
 
     let mut vars = app.vars.clone();
     vars.insert("ERASURE_ENV".into(), "production".into());
-    vars.insert("ERASURE_SERVER__KEY".into(), server_key(&app));
+    vars.extend(app.production_key_vars());
     vars.insert("ERASURE_SERVER__ADDR".into(), "127.0.0.1:0".into());
     let mut apis: Vec<Process> = (0..2)
         .map(|_| Process::start(&["serve", "--no-workers"], &vars, true))

@@ -3,7 +3,12 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 
 use super::ApiTags;
-use crate::{http::error::ApiResult, services::deletion, state::AppState};
+use crate::{
+    http::error::ApiResult,
+    services::{deletion, ledger::proofs},
+    state::AppState,
+    transparency::receipt::Receipt,
+};
 
 pub struct DeletionsApi;
 
@@ -55,6 +60,13 @@ enum StatusResponse {
     Ok(Json<DeletionStatusView>),
 }
 
+#[derive(ApiResponse)]
+enum ProofResponse {
+    /// The signed erasure receipt: verify it offline with `erasure receipt verify`.
+    #[oai(status = 200)]
+    Ok(Json<Receipt>),
+}
+
 #[OpenApi(tag = "ApiTags::Deletions")]
 impl DeletionsApi {
     /// Follow a deletion by the receipt id it returned. No log-in needed: the receipt is an
@@ -67,5 +79,19 @@ impl DeletionsApi {
     async fn status(&self, state: Data<&AppState>, receipt_id: Path<String>) -> ApiResult<StatusResponse> {
         let view = deletion::by_receipt(&state.db, &receipt_id).await?;
         Ok(StatusResponse::Ok(Json(DeletionStatusView::of(&view))))
+    }
+
+    /// The deletion's erasure receipt: what was removed from each store, what was kept and
+    /// why, its ledger entry, the entry's inclusion proof and the signed tree head — a proof
+    /// the account holder keeps, checked with the log's public key alone. `409 conflict`
+    /// until the deletion is completed.
+    #[oai(
+        path = "/v1/deletions/:receipt_id/proof",
+        method = "get",
+        operation_id = "getDeletionProof"
+    )]
+    async fn proof(&self, state: Data<&AppState>, receipt_id: Path<String>) -> ApiResult<ProofResponse> {
+        let receipt = proofs::receipt(&state.db, &state.log_signer, state.clock.now(), &receipt_id).await?;
+        Ok(ProofResponse::Ok(Json(receipt)))
     }
 }

@@ -5,6 +5,8 @@ pub mod auth;
 mod deletions;
 mod fields;
 pub mod inbound;
+mod ledger;
+mod log;
 mod me;
 mod quarantine;
 mod sessions;
@@ -36,6 +38,10 @@ pub enum ApiTags {
     Tickets,
     /// Mail to help@, posted by a mail provider; what could not be read, for admins.
     Inbound,
+    /// Auditors: the deletion ledger, its exports, and "was this person deleted?".
+    Ledger,
+    /// The transparency log, for anyone: signed tree heads, consistency proofs, the public key.
+    Log,
 }
 
 type Apis = (
@@ -49,6 +55,8 @@ type Apis = (
     ticket_work::TicketWorkApi,
     inbound::InboundApi,
     quarantine::QuarantineApi,
+    ledger::LedgerApi,
+    log::LogApi,
 );
 
 pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -64,7 +72,9 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             tickets::TicketsApi,
             ticket_work::TicketWorkApi,
             inbound::InboundApi,
-    quarantine::QuarantineApi,
+            quarantine::QuarantineApi,
+            ledger::LedgerApi,
+            log::LogApi,
         ),
         "erasure",
         env!("CARGO_PKG_VERSION"),

@@ -216,13 +216,17 @@ impl DeletionView {
 }
 
 pub async fn by_receipt(db: &Database, raw_receipt: &str) -> AppResult<DeletionView> {
+    DeletionView::of(&request_by_receipt(db, raw_receipt).await?)
+}
+
+/// The request a receipt token names; not found for any other string.
+pub async fn request_by_receipt(db: &Database, raw_receipt: &str) -> AppResult<deletion_request::Model> {
     let token = SecretToken::parse(raw_receipt).ok_or(AppError::NotFound)?;
-    let request = deletion_request::Entity::find()
+    deletion_request::Entity::find()
         .filter(deletion_request::Column::ReceiptHash.eq(token.hash().0))
         .one(&db.conn)
         .await?
-        .ok_or(AppError::NotFound)?;
-    DeletionView::of(&request)
+        .ok_or(AppError::NotFound)
 }
 
 pub async fn find(db: &Database, request_id: Uuid) -> AppResult<deletion_request::Model> {

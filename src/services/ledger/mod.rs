@@ -8,12 +8,22 @@
 //! `prev_hash` is the guard that the chain can never fork.
 
 pub mod events;
+pub mod export;
+pub mod proofs;
+pub mod search;
+pub mod timeline;
+pub mod log;
+pub mod tree;
+mod verify;
+
+pub use export::{export, export_line};
+pub use verify::{Broken, Verified, verify};
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
     sea_query::{Expr, OnConflict},
 };
@@ -27,11 +37,11 @@ use crate::{
     keys::Keys,
     models::{deletion_request, ledger_entry, ledger_subject},
 };
-use events::{AccountDeleted, AuditEvent, StoredBody, Subjects};
+use events::{AccountDeleted, AuditEvent, Subjects};
 
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// The advisory lock key under which ledger appends are serialised on PostgreSQL.
-const LEDGER_LOCK: i64 = 0x6c65_6467_6572; // "ledger"
+pub(crate) const LEDGER_LOCK: i64 = 0x6c65_6467_6572; // "ledger"
 /// How often an append that lost the race for the head is tried again.
 const APPEND_TRIES: usize = 20;
 
@@ -52,6 +62,7 @@ async fn append(
     let body = event.body(prev_seq + 1, &prev_hash, now);
     let body_json = serde_json::to_string(&body).map_err(AppError::internal)?;
     let hash = keys.ledger_mac(&prev_hash, &body_json);
+    let facets = body.facets();
     let inserted = ledger_entry::ActiveModel {
         seq: Set(body.seq),
         request_id: Set(event.key().to_owned()),
@@ -61,6 +72,9 @@ async fn append(
         body: Set(body_json),
         prev_hash: Set(prev_hash),
         hash: Set(hash),
+        channel: Set(facets.channel),
+        actor_kind: Set(facets.actor_kind),
+        outcome: Set(facets.outcome),
     }
     .insert(tx)
     .await;
@@ -84,6 +98,7 @@ async fn append(
         .exec_without_returning(tx)
         .await?;
     }
+    log::catch_up(tx).await?;
     Ok(true)
 }
 
@@ -141,6 +156,23 @@ pub async fn record_in(
     }
 }
 
+/// Appends `event` in a transaction of its own: for what happens outside any other write (a
+/// staff member's read of the ledger).
+pub async fn record(db: &Database, keys: &Keys, event: &AuditEvent, now: DateTime<Utc>) -> AppResult<()> {
+    for _ in 0..APPEND_TRIES {
+        let tx = db.begin_write().await?;
+        db.serialize_on(&tx, LEDGER_LOCK).await?;
+        if append(&tx, keys, event, now).await? {
+            tx.commit().await?;
+            return Ok(());
+        }
+        tx.rollback().await?;
+    }
+    Err(AppError::internal(anyhow::anyhow!(
+        "ledger append kept losing the race"
+    )))
+}
+
 /// Appends the deletion's entry and completes the request, in one transaction. Running it
 /// again for the same request adds nothing.
 pub async fn record_deletion(
@@ -190,116 +222,3 @@ pub async fn record_deletion(
     )))
 }
 
-/// The first entry that does not verify, and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("ledger entry {seq} does not verify: {reason}")]
-pub struct Broken {
-    pub seq: i64,
-    pub reason: String,
-}
-
-const PAGE: u64 = 1000;
-
-/// Walks the whole chain in order. `Ok(n)`: all n entries verify.
-pub async fn verify(db: &Database, keys: &Keys) -> AppResult<Result<u64, Broken>> {
-    let mut expected_seq = 1i64;
-    let mut prev_hash = GENESIS_HASH.to_owned();
-    let mut count = 0u64;
-    loop {
-        let page = ledger_entry::Entity::find()
-            .filter(ledger_entry::Column::Seq.gte(expected_seq))
-            .order_by_asc(ledger_entry::Column::Seq)
-            .limit(PAGE)
-            .all(&db.conn)
-            .await?;
-        let full_page = page.len() as u64 == PAGE;
-        for entry in &page {
-            if let Err(reason) = check_entry(keys, entry, expected_seq, &prev_hash) {
-                return Ok(Err(Broken {
-                    seq: entry.seq,
-                    reason,
-                }));
-            }
-            prev_hash = entry.hash.clone();
-            expected_seq += 1;
-            count += 1;
-        }
-        if !full_page {
-            break;
-        }
-    }
-    // The chain cannot show that its newest entries were cut off; the requests can: every
-    // completed deletion must have its entry.
-    let completed = deletion_request::Entity::find()
-        .filter(deletion_request::Column::Status.eq(DeletionStatus::Completed))
-        .count(&db.conn)
-        .await?;
-    if completed > count {
-        return Ok(Err(Broken {
-            seq: i64::try_from(count).unwrap_or(i64::MAX) + 1,
-            reason: format!(
-                "{completed} deletions are completed but the ledger holds {count} entries: entries were removed"
-            ),
-        }));
-    }
-    Ok(Ok(count))
-}
-
-fn check_entry(
-    keys: &Keys,
-    e: &ledger_entry::Model,
-    expected_seq: i64,
-    prev_hash: &str,
-) -> Result<(), String> {
-    if e.seq != expected_seq {
-        return Err(format!("expected entry {expected_seq} next: an entry is missing"));
-    }
-    if e.prev_hash != prev_hash {
-        return Err("it does not link to the entry before it".into());
-    }
-    if keys.ledger_mac(&e.prev_hash, &e.body) != e.hash {
-        return Err("its content was altered (MAC mismatch)".into());
-    }
-    let body = StoredBody::parse(&e.body).map_err(|err| format!("its body is unreadable: {err}"))?;
-    let columns = (
-        e.seq,
-        e.event.as_str(),
-        e.request_id.as_str(),
-        e.subject.as_str(),
-        e.prev_hash.as_str(),
-    );
-    if body.indexed() != columns {
-        return Err("its indexed columns disagree with its signed body".into());
-    }
-    Ok(())
-}
-
-/// One exported line: the signed body plus the chain links, as NDJSON.
-pub fn export_line(e: &ledger_entry::Model) -> String {
-    format!(
-        "{{\"seq\":{},\"prev_hash\":\"{}\",\"hash\":\"{}\",\"entry\":{}}}",
-        e.seq, e.prev_hash, e.hash, e.body
-    )
-}
-
-/// Streams every entry in order to `out`, one page in memory at a time.
-pub async fn export(db: &Database, out: &mut dyn std::io::Write) -> AppResult<u64> {
-    let mut after = 0i64;
-    let mut count = 0;
-    loop {
-        let page = ledger_entry::Entity::find()
-            .filter(ledger_entry::Column::Seq.gt(after))
-            .order_by_asc(ledger_entry::Column::Seq)
-            .limit(PAGE)
-            .all(&db.conn)
-            .await?;
-        let Some(last) = page.last() else {
-            return Ok(count);
-        };
-        after = last.seq;
-        for e in &page {
-            writeln!(out, "{}", export_line(e)).map_err(AppError::internal)?;
-            count += 1;
-        }
-    }
-}

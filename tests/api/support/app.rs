@@ -204,6 +204,35 @@ impl TestApp {
         .unwrap_or_else(|e| panic!("{e:#}"));
     }
 
+    /// What a production-environment process needs to share this app's keys (production
+    /// never generates one): the server key and the log signing key, from the data directory.
+    pub fn production_key_vars(&self) -> Vec<(String, String)> {
+        [
+            ("ERASURE_SERVER__KEY", "server.key"),
+            ("ERASURE_AUDIT__SIGNING_KEY", "log-signing.key"),
+        ]
+        .into_iter()
+        .map(|(var, file)| {
+            let key = std::fs::read_to_string(self.data_dir().join(file)).unwrap();
+            (var.to_owned(), key.trim().to_owned())
+        })
+        .collect()
+    }
+
+    /// `audit verify`'s walk, in process: the number of entries, or the first break.
+    pub async fn verify_ledger(&self) -> Result<u64, erasure::services::ledger::Broken> {
+        erasure::services::ledger::verify(
+            &self.state.db,
+            &self.state.keys,
+            &self.state.log_signer.public(),
+            None,
+            &|_| {},
+        )
+        .await
+        .unwrap()
+        .map(|v| v.entries)
+    }
+
     pub async fn count(&self, sql: &str) -> i64 {
         use sea_orm::ConnectionTrait;
         let row = self
