@@ -17,6 +17,7 @@ mod helpers {
 }
 
 mod account_security;
+mod auditors;
 mod accounts;
 mod binary;
 mod console;
@@ -42,3 +43,4 @@ mod stalls;
 mod throttling;
 mod ticket_work;
 mod tickets;
+mod transparency;

@@ -174,10 +174,19 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ("POST", "/api/v1/tickets/1/merge", [401, 401, 404, 403, 404]),
     ("GET", "/api/v1/quarantine", [401, 401, 403, 403, 200]),
     ("GET", "/api/v1/quarantine/1", [401, 401, 403, 403, 404]),
+    ("GET", "/api/v1/ledger", [401, 401, 403, 200, 200]),
+    ("GET", "/api/v1/ledger/999999", [401, 401, 403, 404, 404]),
+    (
+        "GET",
+        "/api/v1/ledger/export?format=ndjson",
+        [401, 401, 403, 200, 200],
+    ),
+    ("POST", "/api/v1/ledger/lookup", [401, 401, 403, 200, 200]),
 ];
 
 /// Whether a concrete path is an instance of a spec path (`{id}` matches any one segment).
 fn instance_of(path: &str, template: &str) -> bool {
+    let path = path.split('?').next().unwrap_or(path);
     let (a, b): (Vec<_>, Vec<_>) = (path.split('/').collect(), template.split('/').collect());
     a.len() == b.len() && a.iter().zip(&b).all(|(p, t)| t.starts_with('{') || p == t)
 }
@@ -194,7 +203,7 @@ async fn the_authorisation_matrix_holds(stack: Stack) {
         for (caller, want) in callers.iter().zip(expected) {
             // A body every POST here accepts, so only authority decides.
             let body = (*method == "POST").then(
-                || json!({ "reason": "checked by phone", "body": "a note", "days": 10, "assignee_id": null, "vsee_id": "nobody1", "into": "T-00000000" }),
+                || json!({ "reason": "checked by phone", "body": "a note", "days": 10, "assignee_id": null, "vsee_id": "nobody1", "into": "T-00000000", "identifier": "nobody1" }),
             );
             let status = call(caller, method.parse().unwrap(), path, body).await;
             assert_eq!(status.as_u16(), *want, "{method} {path}");
