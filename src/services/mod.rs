@@ -12,6 +12,7 @@ pub mod password_reset;
 pub mod profile;
 pub mod purge;
 pub mod purge_preview;
+pub mod reports;
 pub mod seed;
 pub mod sessions;
 pub mod staff;

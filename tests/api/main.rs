@@ -17,6 +17,7 @@ mod helpers {
 }
 
 mod account_security;
+mod auditor_console;
 mod auditors;
 mod accounts;
 mod binary;

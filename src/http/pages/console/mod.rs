@@ -1,8 +1,13 @@
 //! The staff console (askama + htmx 2, no JS build step): log-in, the ticket queue, one ticket
-//! and the decisions on it. Every page takes `StaffPage<R>`, every form is a `CsrfForm`; the
-//! pages work without JavaScript, and htmx only saves reloads (the queue's filters).
+//! and the decisions on it; the auditor's ledger, entry, lookup and reports pages. Every page
+//! takes `StaffPage<R>`, every form is a `CsrfForm`; the pages work without JavaScript, and
+//! htmx only saves reloads (the filters).
 
 mod actions;
+mod charts;
+mod ledger;
+mod ledger_views;
+mod reports;
 mod ticket_page;
 mod tickets;
 mod views;
@@ -26,7 +31,7 @@ use views::StaffLoginPage;
 
 pub(super) fn routes(route: Route) -> Route {
     route
-        .at("/staff", get(to_queue))
+        .at("/staff", get(start))
         .at("/staff/login", get(login_form).post(login))
         .at("/staff/logout", poem::post(logout))
         .at("/staff/tickets", get(tickets::queue))
@@ -41,11 +46,31 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/staff/tickets/:id/account", poem::post(actions::link))
         .at("/staff/tickets/:id/closure", poem::post(actions::close))
         .at("/staff/tickets/:id/merge", poem::post(actions::merge))
+        .at("/staff/ledger", get(ledger::list))
+        .at("/staff/ledger/:seq", get(ledger::entry))
+        .at("/staff/lookup", get(ledger::lookup_form).post(ledger::lookup))
+        .at("/staff/reports", get(reports::show))
+}
+
+/// Where a staff member starts: agents (and admins) at the queue, auditors at the ledger.
+fn home(role: crate::domain::StaffRole) -> &'static str {
+    if role.grants(crate::domain::StaffRole::Agent) {
+        "/staff/tickets"
+    } else {
+        "/staff/ledger"
+    }
 }
 
 #[handler]
-fn to_queue() -> Response {
-    see_other("/staff/tickets")
+async fn start(state: Data<&AppState>, jar: &CookieJar) -> Response {
+    let session = match jar.get(staff_service::COOKIE) {
+        Some(cookie) => staff_service::resolve(state.env(), cookie.value_str()).await.ok().flatten(),
+        None => None,
+    };
+    match session {
+        Some(s) => see_other(home(s.staff.role)),
+        None => see_other("/staff/login"),
+    }
 }
 
 #[handler]
@@ -82,9 +107,9 @@ async fn login(
     )
     .await;
     match result {
-        Ok((_, session_token)) => {
+        Ok((staff, session_token)) => {
             session::set_staff(&state, jar, &session_token);
-            see_other("/staff/tickets")
+            see_other(home(staff.role))
         }
         Err(e) => failed(
             &e,

@@ -12,7 +12,7 @@ use poem::{
 use super::{
     super::{error_page, ok},
     tickets::{row, when},
-    views::{HistoryLine, MatchedAccount, NoteView, PreviewRow, ReplyView, SenderChecksView, TicketPage},
+    views::{HistoryLine, MatchedAccount, Nav, NoteView, PreviewRow, ReplyView, SenderChecksView, TicketPage},
 };
 use crate::{
     domain::{AccountStatus, Plan, TicketStatus},
@@ -114,6 +114,7 @@ pub(super) async fn ticket_page(
     Ok(TicketPage {
         csrf_token: token.0.clone(),
         staff_name: me.staff.name.clone(),
+        nav: Nav::of(me.staff.role),
         ticket: row(&found, now),
         door: found.door.as_str().to_owned(),
         body: found.body.clone(),

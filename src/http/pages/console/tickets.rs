@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::{
     super::{failed, ok},
-    views::{Choice, QueueFilterView, QueuePage, QueueRow},
+    views::{Choice, Nav, QueueFilterView, QueuePage, QueueRow},
 };
 use crate::{
     domain::TicketStatus,
@@ -138,6 +138,7 @@ pub(super) async fn queue(
     let mut page = QueuePage {
         csrf_token: token.0.clone(),
         staff_name: me.staff.name.clone(),
+        nav: Nav::of(me.staff.role),
         filter: QueueFilterView {
             status_options: Choice::list(STATUSES, query.status.trim()),
             verified_options: Choice::list(VERIFIED, query.verified.trim()),

@@ -10,12 +10,30 @@ pub struct StaffLoginPage {
     pub error: Option<String>,
 }
 
+/// The console's links, by what the staff member's role may open.
+#[derive(Debug, Clone, Copy)]
+pub struct Nav {
+    pub agent: bool,
+    pub auditor: bool,
+}
+
+impl Nav {
+    pub fn of(role: crate::domain::StaffRole) -> Self {
+        use crate::domain::StaffRole;
+        Self {
+            agent: role.grants(StaffRole::Agent),
+            auditor: role.grants(StaffRole::Auditor),
+        }
+    }
+}
+
 /// The queue (`GET /staff/tickets`): sorted by due date, filtered and searched.
 #[derive(Debug, askama::Template)]
 #[template(path = "staff_tickets.html")]
 pub struct QueuePage {
     pub csrf_token: String,
     pub staff_name: String,
+    pub nav: Nav,
     pub filter: QueueFilterView,
     pub rows: Vec<QueueRow>,
     /// Open tickets past due / due within a week, over the whole queue.
@@ -81,6 +99,7 @@ pub struct QueueRow {
 pub struct TicketPage {
     pub csrf_token: String,
     pub staff_name: String,
+    pub nav: Nav,
     pub ticket: QueueRow,
     pub door: String,
     pub body: String,
