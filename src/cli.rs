@@ -125,7 +125,6 @@ struct SeedArgs {
     devices: u64,
 }
 
-
 /// Exit codes: 0 success; 1 the ledger does not verify; 2 the command could not run.
 pub async fn run(cli: Cli) -> ExitCode {
     match execute(cli).await {
@@ -228,7 +227,6 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         } => audit::receipt(&receipt, &key),
     }
 }
-
 
 async fn jobs(settings: Settings, clock: Arc<SystemClock>, command: JobsCommand) -> anyhow::Result<ExitCode> {
     let state = startup::build_state(settings, clock).await?;

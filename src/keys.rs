@@ -19,7 +19,9 @@ const KEY_FILE: &str = "server.key";
 pub enum KeyError {
     #[error("the production environment needs a server key: set ERASURE_SERVER__KEY to 64 hex characters")]
     MissingInProduction,
-    #[error("the production environment needs a log signing key: set ERASURE_AUDIT__SIGNING_KEY to 64 hex characters (an Ed25519 seed)")]
+    #[error(
+        "the production environment needs a log signing key: set ERASURE_AUDIT__SIGNING_KEY to 64 hex characters (an Ed25519 seed)"
+    )]
     LogKeyMissingInProduction,
     #[error("the server key must be 64 hex characters (32 bytes)")]
     Malformed,

@@ -17,12 +17,12 @@ use crate::{
     db::Database,
     http,
     keys::Keys,
-    transparency::LogSigner,
     mailer::Mailer,
     metrics::Metrics,
     services::intake::SenderChecks,
     state::{AppState, Inner},
     throttle::Throttle,
+    transparency::LogSigner,
     workers,
 };
 

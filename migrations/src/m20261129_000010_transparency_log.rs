@@ -56,7 +56,12 @@ impl MigrationTrait for Migration {
             string_null(LedgerEntries::Outcome, 32),
         ] {
             manager
-                .alter_table(Table::alter().table(LedgerEntries::Table).add_column(column).to_owned())
+                .alter_table(
+                    Table::alter()
+                        .table(LedgerEntries::Table)
+                        .add_column(column)
+                        .to_owned(),
+                )
                 .await?;
         }
         for (name, column) in INDEXES {

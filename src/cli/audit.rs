@@ -53,9 +53,10 @@ pub enum ReceiptCommand {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &PathBuf) -> anyhow::Result<T> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{} is not the expected JSON: {e}", path.display()))
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not the expected JSON: {e}", path.display()))
 }
 
 fn verdict(result: Result<(), crate::transparency::VerifyError>, ok: &str) -> ExitCode {
@@ -104,7 +105,9 @@ pub async fn verify(state: &AppState, head: Option<&PathBuf>) -> anyhow::Result<
     } else {
         ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden())
     };
-    bar.set_style(ProgressStyle::with_template("{spinner} {pos} entries verified ({per_sec})")?);
+    bar.set_style(ProgressStyle::with_template(
+        "{spinner} {pos} entries verified ({per_sec})",
+    )?);
     let progress = |n: u64| bar.set_position(n);
     let outcome = ledger::verify(
         &state.db,

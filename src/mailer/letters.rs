@@ -46,11 +46,14 @@ impl Mailer {
         receipt: &str,
     ) -> Result<Message, MailError> {
         let status_url = self.link(&format!("/deletions/{receipt}"));
+        let proof_url = self.link(&format!("/api/v1/deletions/{receipt}/proof"));
         let body = format!(
             "Your VSee Messenger account has been deleted, together with all the data\n\
              associated with it. Thank you for using our service!\n\n\
              Deletion receipt: {receipt}\n\n\
              You can check the record of this deletion at:\n{status_url}\n\n\
+             Your signed erasure receipt, a proof you can keep and anyone can check\n\
+             with our published key (available a moment after this email):\n{proof_url}\n\n\
              If you did not ask for this, or have questions, please contact our support\n\
              at {support}.\n",
             support = self.letterhead.support_email

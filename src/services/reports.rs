@@ -58,7 +58,10 @@ pub async fn build(db: &Database, now: DateTime<Utc>) -> AppResult<Reports> {
     let today = now.date_naive();
     let days: Vec<NaiveDate> = (0..DAYS).rev().map(|i| today - Duration::days(i)).collect();
     let this_monday = today - Duration::days(i64::from(today.weekday().num_days_from_monday()));
-    let weeks: Vec<NaiveDate> = (0..WEEKS).rev().map(|i| this_monday - Duration::weeks(i)).collect();
+    let weeks: Vec<NaiveDate> = (0..WEEKS)
+        .rev()
+        .map(|i| this_monday - Duration::weeks(i))
+        .collect();
     let since_days = days[0].and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(now);
     let since_weeks = weeks[0].and_hms_opt(0, 0, 0).map(|t| t.and_utc()).unwrap_or(now);
 
@@ -105,7 +108,9 @@ pub async fn build(db: &Database, now: DateTime<Utc>) -> AppResult<Reports> {
     let mut due_soon = vec![None; days.len()];
     let mut overdue = vec![None; days.len()];
     for r in readings {
-        let Ok(day) = NaiveDate::parse_from_str(&r.day, "%Y-%m-%d") else { continue };
+        let Ok(day) = NaiveDate::parse_from_str(&r.day, "%Y-%m-%d") else {
+            continue;
+        };
         if let Some(i) = days.iter().position(|d| *d == day) {
             let n = |v: i32| Some(u64::try_from(v).unwrap_or(0));
             (open[i], due_soon[i], overdue[i]) = (n(r.open), n(r.due_soon), n(r.overdue));

@@ -238,7 +238,9 @@ pub fn verify_consistency(
         return Ok(()); // the empty log is a prefix of every log
     }
     if old.size > new.head.size {
-        return Err(VerifyError::BadProof("the kept head is larger than the new one".into()));
+        return Err(VerifyError::BadProof(
+            "the kept head is larger than the new one".into(),
+        ));
     }
     if old.size == new.head.size {
         return if old.root == new.head.root {

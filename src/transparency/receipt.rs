@@ -69,7 +69,10 @@ pub fn facts_of(body: &Value) -> Result<Facts, VerifyError> {
         return Err(VerifyError::Mismatch("the ledger entry is not a deletion".into()));
     }
     Ok(Facts {
-        seq: body.get("seq").and_then(Value::as_u64).ok_or_else(|| malformed("seq"))?,
+        seq: body
+            .get("seq")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| malformed("seq"))?,
         request_id: body
             .get("key")
             .or_else(|| body.get("request_id"))
@@ -122,7 +125,10 @@ impl Receipt {
     /// the leaf.
     pub fn verify(&self, key: &LogKey) -> Result<(), VerifyError> {
         if self.v != RECEIPT_VERSION {
-            return Err(VerifyError::Malformed(format!("unknown receipt version {}", self.v)));
+            return Err(VerifyError::Malformed(format!(
+                "unknown receipt version {}",
+                self.v
+            )));
         }
         self.head.verify(key)?;
         let body: Value = serde_json::from_str(&self.ledger.body)

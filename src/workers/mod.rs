@@ -182,7 +182,9 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
     if let Err(e) = crate::services::tickets::record_day(state.env()).await {
         tracing::warn!(error = %e.detail(), "ticket clock not recorded at start");
     }
-    if let Err(e) = crate::services::ledger::log::sign_head(&state.db, &state.log_signer, state.clock.now()).await {
+    if let Err(e) =
+        crate::services::ledger::log::sign_head(&state.db, &state.log_signer, state.clock.now()).await
+    {
         tracing::warn!(error = %e.detail(), "tree head not signed at start");
     }
     let options = state.queue.options().clone();

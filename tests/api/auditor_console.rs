@@ -46,9 +46,16 @@ async fn an_auditor_reviews_the_ledger_in_the_console() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let page = if page.contains("ledger_searched</td>") { browser.source().await } else { page };
+    let page = if page.contains("ledger_searched</td>") {
+        browser.source().await
+    } else {
+        page
+    };
     assert!(!page.contains("ledger_searched</td>"), "filtered to deletions");
-    assert!(browser.url().await.contains("event=account_deleted"), "htmx pushed the filter's URL");
+    assert!(
+        browser.url().await.contains("event=account_deleted"),
+        "htmx pushed the filter's URL"
+    );
     browser.screenshot("auditor-2-filtered").await;
 
     browser.click("#entries a[href='/staff/ledger/1']").await;
@@ -75,7 +82,9 @@ async fn an_auditor_reviews_the_ledger_in_the_console() {
     browser.screenshot("auditor-5-reports").await;
 
     // The auditor's own reads are in the ledger.
-    browser.go(&format!("{}/staff/ledger?actor_kind=staff", app.address)).await;
+    browser
+        .go(&format!("{}/staff/ledger?actor_kind=staff", app.address))
+        .await;
     let page = browser.wait_for_text("ledger_looked_up").await;
     assert!(page.contains("ledger_entry_viewed"));
     let errors = browser.console_errors().await;
@@ -85,7 +94,12 @@ async fn an_auditor_reviews_the_ledger_in_the_console() {
 async fn the_auditor_pages_let_in_auditors_and_admins_only(stack: Stack) {
     let app = spawn_app_on(stack).await;
     delete_account(&app, "doors1", "doors1@example.org").await;
-    let pages = ["/staff/ledger", "/staff/ledger/1", "/staff/lookup", "/staff/reports"];
+    let pages = [
+        "/staff/ledger",
+        "/staff/ledger/1",
+        "/staff/lookup",
+        "/staff/reports",
+    ];
     let anonymous = app.device();
     for page in pages {
         let r = anonymous.client.get(anonymous.url(page)).send().await.unwrap();
@@ -107,8 +121,14 @@ async fn the_auditor_pages_let_in_auditors_and_admins_only(stack: Stack) {
     let (status, html) = auditor.get_page("/staff/ledger?event=nope").await;
     assert_eq!(status.as_u16(), 422);
     assert!(html.contains("event must be one of"), "{html}");
-    assert_eq!(auditor.get_page("/staff/ledger?from=yesterday").await.0.as_u16(), 422);
-    assert_eq!(auditor.get_page("/staff/ledger/999").await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        auditor.get_page("/staff/ledger?from=yesterday").await.0.as_u16(),
+        422
+    );
+    assert_eq!(
+        auditor.get_page("/staff/ledger/999").await.0,
+        StatusCode::NOT_FOUND
+    );
 
     // A lookup without the page's CSRF token is refused and recorded nowhere.
     let before = app.count("SELECT COUNT(*) FROM ledger_entries").await;
@@ -122,10 +142,19 @@ async fn the_auditor_pages_let_in_auditors_and_admins_only(stack: Stack) {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert_eq!(app.count("SELECT COUNT(*) FROM ledger_entries").await, before);
     let r = auditor
-        .submit_form("/staff/lookup", "/staff/lookup", &[("identifier", "doors1@example.org")])
+        .submit_form(
+            "/staff/lookup",
+            "/staff/lookup",
+            &[("identifier", "doors1@example.org")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    assert!(r.text().await.unwrap().contains("The ledger records the deletion"));
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("The ledger records the deletion")
+    );
     let r = auditor
         .submit_form("/staff/lookup", "/staff/lookup", &[("identifier", "not an id!!")])
         .await;

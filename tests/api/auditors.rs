@@ -45,12 +45,21 @@ async fn an_auditor_finds_a_deleted_person_by_email_or_vsee_id_and_every_read_is
     let entries_before = app.count("SELECT COUNT(*) FROM ledger_entries").await;
     for bad in ["", "not an id!!", "@@"] {
         let (status, code) = error_code(lookup(&auditor, bad).await).await;
-        assert_eq!((status, code.as_str()), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"), "{bad:?}");
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_input"),
+            "{bad:?}"
+        );
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM ledger_entries").await, entries_before);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM ledger_entries").await,
+        entries_before
+    );
 
     // A page, an entry and an export, each recorded too.
-    let page = auditor.get_json("/api/v1/ledger?event=account_deleted&channel=api").await;
+    let page = auditor
+        .get_json("/api/v1/ledger?event=account_deleted&channel=api")
+        .await;
     assert_eq!(page["entries"].as_array().unwrap().len(), 2);
     let entry = auditor.get_json("/api/v1/ledger/1").await;
     assert_eq!(entry["entry"]["event"], "account_deleted");
@@ -60,9 +69,15 @@ async fn an_auditor_finds_a_deleted_person_by_email_or_vsee_id_and_every_read_is
         .iter()
         .map(|s| s["what"].as_str().unwrap())
         .collect();
-    assert!(steps[0].starts_with("deletion requested by account holder"), "{steps:?}");
-    assert!(steps.iter().any(|s| s.starts_with("purge finished: accounts 1")), "{steps:?}");
-    assert!(steps.iter().any(|s| *s == "confirmation email sent"), "{steps:?}");
+    assert!(
+        steps[0].starts_with("deletion requested by account holder"),
+        "{steps:?}"
+    );
+    assert!(
+        steps.iter().any(|s| s.starts_with("purge finished: accounts 1")),
+        "{steps:?}"
+    );
+    assert!(steps.contains(&"confirmation email sent"), "{steps:?}");
     assert_eq!(*steps.last().unwrap(), "completed: ledger entry written");
     let export = auditor
         .client
@@ -88,18 +103,29 @@ async fn an_auditor_finds_a_deleted_person_by_email_or_vsee_id_and_every_read_is
         .await;
     for body in &bodies {
         let body: Value = serde_json::from_str(body).unwrap();
-        assert_eq!(body["actor"], json!({ "kind": "staff", "id": auditor_id.to_string() }));
+        assert_eq!(
+            body["actor"],
+            json!({ "kind": "staff", "id": auditor_id.to_string() })
+        );
     }
     let all = bodies.join("\n");
     for clear in ["mark", "vsee.com", "nobody", "ada@"] {
         assert!(!all.contains(clear), "a read names {clear}");
     }
     let pseudonym = app.state.keys.pseudonym("email", "mark+08@vsee.com");
-    assert!(all.contains(&pseudonym), "a lookup records the pseudonym it asked for");
+    assert!(
+        all.contains(&pseudonym),
+        "a lookup records the pseudonym it asked for"
+    );
     assert!(app.verify_ledger().await.is_ok());
 
     // Filters that name nothing are refused.
-    for query in ["event=nope", "channel=fax", "outcome=maybe", "from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z"] {
+    for query in [
+        "event=nope",
+        "channel=fax",
+        "outcome=maybe",
+        "from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z",
+    ] {
         let r = auditor
             .client
             .get(auditor.url(&format!("/api/v1/ledger?{query}")))
@@ -122,7 +148,13 @@ async fn pages_follow_the_keyset_to_the_end(stack: Stack) {
         let page = auditor
             .get_json(&format!("/api/v1/ledger?event=account_deleted&limit=2{next}"))
             .await;
-        seen.extend(page["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()));
+        seen.extend(
+            page["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].as_i64().unwrap()),
+        );
         match page["next_before"].as_i64() {
             Some(before) => next = format!("&before={before}"),
             None => break,
@@ -132,17 +164,28 @@ async fn pages_follow_the_keyset_to_the_end(stack: Stack) {
 }
 
 async fn lookups_are_throttled_per_staff_member(stack: Stack) {
-    let app = spawn_on(stack, erasure::startup::Roles::ALL, &[("ERASURE_AUDIT__LOOKUPS_BEFORE_THROTTLE", "2")]).await;
+    let app = spawn_on(
+        stack,
+        erasure::startup::Roles::ALL,
+        &[("ERASURE_AUDIT__LOOKUPS_BEFORE_THROTTLE", "2")],
+    )
+    .await;
     let auditor = staff_device(&app, "auditor").await;
     for _ in 0..2 {
-        assert_eq!(lookup(&auditor, "someone@example.org").await.status(), StatusCode::OK);
+        assert_eq!(
+            lookup(&auditor, "someone@example.org").await.status(),
+            StatusCode::OK
+        );
     }
     let refused = lookup(&auditor, "someone@example.org").await;
     assert!(refused.headers().get("retry-after").is_some());
     assert_eq!(error_code(refused).await.1, "rate_limited");
     // Another staff member is not held up.
     let admin = staff_device(&app, "admin").await;
-    assert_eq!(lookup(&admin, "someone@example.org").await.status(), StatusCode::OK);
+    assert_eq!(
+        lookup(&admin, "someone@example.org").await.status(),
+        StatusCode::OK
+    );
 }
 
 /// 100,000 entries (written straight into the table: the export reads rows, it does not
@@ -166,7 +209,12 @@ async fn a_streamed_export_of_100000_entries_parses_back(stack: Stack) {
         .unwrap();
     assert_eq!(ndjson.status(), StatusCode::OK);
     assert_eq!(ndjson.headers()["content-type"], "application/x-ndjson");
-    assert!(ndjson.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
+    assert!(
+        ndjson.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("attachment")
+    );
     let text = ndjson.text().await.unwrap();
     let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     // Its own read joined the ledger before the export began.
@@ -183,7 +231,12 @@ async fn a_streamed_export_of_100000_entries_parses_back(stack: Stack) {
         .send()
         .await
         .unwrap();
-    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
     let text = csv.text().await.unwrap();
     let mut records = text.split("\r\n").filter(|l| !l.is_empty());
     assert_eq!(
@@ -198,10 +251,15 @@ async fn a_streamed_export_of_100000_entries_parses_back(stack: Stack) {
         "{last_seeded}"
     );
     assert!(
-        last_seeded.ends_with(&format!(",p{N},h{N},\"{{\"\"seq\"\":{N},\"\"note\"\":\"\"a, b\"\"}}\"")),
+        last_seeded.ends_with(&format!(
+            ",p{N},h{N},\"{{\"\"seq\"\":{N},\"\"note\"\":\"\"a, b\"\"}}\""
+        )),
         "{last_seeded}"
     );
-    figure!("export of {N} entries as NDJSON and CSV over HTTP (debug build): {:?}", started.elapsed());
+    figure!(
+        "export of {N} entries as NDJSON and CSV over HTTP (debug build): {:?}",
+        started.elapsed()
+    );
 }
 
 crate::on_both_stacks!(

@@ -14,10 +14,7 @@ async fn the_ledger_verifies_and_names_subjects_by_pseudonym_only(stack: Stack) 
     delete_account(&app, "mark08", "mark+08@vsee.com").await;
     delete_account(&app, "ada", "ada@example.org").await;
 
-    assert_eq!(
-        app.verify_ledger().await,
-        Ok(2)
-    );
+    assert_eq!(app.verify_ledger().await, Ok(2));
 
     let out = app.cli(&["audit", "verify"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -70,8 +67,7 @@ async fn an_altered_or_removed_entry_is_detected(stack: Stack) {
     )
     .await;
 
-    let broken = app.verify_ledger().await
-        .unwrap_err();
+    let broken = app.verify_ledger().await.unwrap_err();
     assert_eq!(broken.seq, 2);
     let out = app.cli(&["audit", "verify"]);
     assert_eq!(out.status.code(), Some(1));
@@ -79,8 +75,7 @@ async fn an_altered_or_removed_entry_is_detected(stack: Stack) {
 
     // Re-signing is impossible without the key, and dropping the entry breaks the chain too.
     app.execute("DELETE FROM ledger_entries WHERE seq = 2").await;
-    let broken = app.verify_ledger().await
-        .unwrap_err();
+    let broken = app.verify_ledger().await.unwrap_err();
     assert_eq!(broken.seq, 3);
 
     // Cutting off the newest entry leaves a valid chain, but not a valid ledger.
@@ -88,8 +83,7 @@ async fn an_altered_or_removed_entry_is_detected(stack: Stack) {
     delete_account(&app, "five5", "five@example.org").await;
     delete_account(&app, "six6", "six@example.org").await;
     app.execute("DELETE FROM ledger_entries WHERE seq = 2").await;
-    let broken = app.verify_ledger().await
-        .unwrap_err();
+    let broken = app.verify_ledger().await.unwrap_err();
     assert_eq!(broken.seq, 2, "{broken}");
 
     // A changed index column is caught even when the signed body is intact.
@@ -97,12 +91,7 @@ async fn an_altered_or_removed_entry_is_detected(stack: Stack) {
     delete_account(&app, "four4", "four@example.org").await;
     app.execute("UPDATE ledger_entries SET subject = 'someone-else' WHERE seq = 1")
         .await;
-    assert_eq!(
-        app.verify_ledger().await
-            .unwrap_err()
-            .seq,
-        1
-    );
+    assert_eq!(app.verify_ledger().await.unwrap_err().seq, 1);
 }
 
 /// An entry written before events were typed (a version-1 body) keeps verifying, and new
@@ -127,10 +116,7 @@ async fn entries_written_before_typed_events_keep_verifying(stack: Stack) {
     ))
     .await;
     delete_account(&app, "new2", "new2@example.org").await;
-    assert_eq!(
-        app.verify_ledger().await,
-        Ok(2)
-    );
+    assert_eq!(app.verify_ledger().await, Ok(2));
     let bodies = app.strings("SELECT body FROM ledger_entries ORDER BY seq").await;
     assert_eq!(bodies[0], body, "the old entry is untouched");
     let newer: Value = serde_json::from_str(&bodies[1]).unwrap();
@@ -174,10 +160,7 @@ async fn concurrent_deletions_append_one_unbroken_chain(stack: Stack) {
         app.wait_for_status(body["receipt_id"].as_str().unwrap(), "completed")
             .await;
     }
-    assert_eq!(
-        app.verify_ledger().await,
-        Ok(6)
-    );
+    assert_eq!(app.verify_ledger().await, Ok(6));
     assert_eq!(app.outbox_files().len(), 6, "one email each");
 }
 

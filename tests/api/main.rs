@@ -17,9 +17,9 @@ mod helpers {
 }
 
 mod account_security;
+mod accounts;
 mod auditor_console;
 mod auditors;
-mod accounts;
 mod binary;
 mod console;
 mod contract;

@@ -54,6 +54,12 @@ async fn a_receipt_verifies_offline_and_a_tampered_one_is_refused(stack: Stack) 
     assert_eq!(receipt["stores"]["accounts"], 1);
     assert_eq!(receipt["ledger"]["seq"], 2);
     assert!(receipt["head"]["size"].as_u64().unwrap() >= 2);
+    // The status page offers it for download.
+    let (_, html) = anyone.get_page(&format!("/deletions/{receipt_id}")).await;
+    assert!(
+        html.contains(&format!("href=\"/api/v1/deletions/{receipt_id}/proof\" download")),
+        "{html}"
+    );
     let key = anyone.get_json("/.well-known/erasure-log-key").await;
     assert_eq!(key, anyone.get_json("/api/v1/log/key").await);
     assert_eq!(key["algorithm"], "ed25519");
@@ -62,21 +68,31 @@ async fn a_receipt_verifies_offline_and_a_tampered_one_is_refused(stack: Stack) 
     let key_file = save(dir.path(), "key.json", &key);
     let key_file = key_file.to_str().unwrap();
     let good = save(dir.path(), "receipt.json", &receipt);
-    let (code, out) = offline(dir.path(), &["receipt", "verify", good.to_str().unwrap(), "--key", key_file]);
+    let (code, out) = offline(
+        dir.path(),
+        &["receipt", "verify", good.to_str().unwrap(), "--key", key_file],
+    );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("receipt verified"), "{out}");
     // The key as bare hex does as well.
     let hex = key["public_key"].as_str().unwrap();
-    let (code, out) = offline(dir.path(), &["receipt", "verify", good.to_str().unwrap(), "--key", hex]);
+    let (code, out) = offline(
+        dir.path(),
+        &["receipt", "verify", good.to_str().unwrap(), "--key", hex],
+    );
     assert_eq!(code, 0, "{out}");
 
-    let tamperings: [(&str, fn(&mut Value)); 5] = [
+    type Tampering = (&'static str, fn(&mut Value));
+    let tamperings: [Tampering; 5] = [
         ("a count", |r| r["stores"]["accounts"] = 0.into()),
         ("the completion time", |r| {
             r["completed_at"] = "2020-01-01T00:00:00.000000Z".into();
         }),
         ("the leaf and the count together", |r| {
-            let body = r["ledger"]["body"].as_str().unwrap().replace("\"accounts\":1", "\"accounts\":0");
+            let body = r["ledger"]["body"]
+                .as_str()
+                .unwrap()
+                .replace("\"accounts\":1", "\"accounts\":0");
             r["ledger"]["body"] = body.into();
             r["stores"]["accounts"] = 0.into();
         }),
@@ -91,20 +107,37 @@ async fn a_receipt_verifies_offline_and_a_tampered_one_is_refused(stack: Stack) 
         let mut forged = receipt.clone();
         tamper(&mut forged);
         let path = save(dir.path(), "forged.json", &forged);
-        let (code, out) = offline(dir.path(), &["receipt", "verify", path.to_str().unwrap(), "--key", key_file]);
+        let (code, out) = offline(
+            dir.path(),
+            &["receipt", "verify", path.to_str().unwrap(), "--key", key_file],
+        );
         assert_eq!(code, 1, "{what} changed, yet: {out}");
         assert!(out.contains("does not verify"), "{out}");
     }
     // Another key refuses it; unreadable input is exit 2.
     let other = "ab".repeat(32);
-    let (code, _) = offline(dir.path(), &["receipt", "verify", good.to_str().unwrap(), "--key", &other]);
+    let (code, _) = offline(
+        dir.path(),
+        &["receipt", "verify", good.to_str().unwrap(), "--key", &other],
+    );
     assert_ne!(code, 0);
-    let (code, _) = offline(dir.path(), &["receipt", "verify", "missing.json", "--key", key_file]);
+    let (code, _) = offline(
+        dir.path(),
+        &["receipt", "verify", "missing.json", "--key", key_file],
+    );
     assert_eq!(code, 2);
 
     // Unknown receipts are not found; a deletion still running has no receipt yet.
     assert_eq!(
-        error_code(anyone.client.get(anyone.url("/api/v1/deletions/nope/proof")).send().await.unwrap()).await,
+        error_code(
+            anyone
+                .client
+                .get(anyone.url("/api/v1/deletions/nope/proof"))
+                .send()
+                .await
+                .unwrap()
+        )
+        .await,
         (StatusCode::NOT_FOUND, "not_found".into())
     );
 }
@@ -137,7 +170,10 @@ async fn rewrite_history(app: &TestApp, seq: i64) {
             assert_ne!(body, e.body);
         }
         let link = prev_hash.clone().unwrap_or_else(|| e.prev_hash.clone());
-        body = body.replace(&format!("\"prev_hash\":\"{}\"", e.prev_hash), &format!("\"prev_hash\":\"{link}\""));
+        body = body.replace(
+            &format!("\"prev_hash\":\"{}\"", e.prev_hash),
+            &format!("\"prev_hash\":\"{link}\""),
+        );
         let hash = app.state.keys.ledger_mac(&link, &body);
         app.execute(&format!(
             "UPDATE ledger_entries SET body = '{body}', prev_hash = '{link}', hash = '{hash}' WHERE seq = {}",
@@ -169,19 +205,34 @@ async fn consistency_proofs_hold_across_appends_and_a_rewritten_history_is_refus
     assert_eq!(newer["size"], 5);
 
     let dir = tempfile::tempdir().unwrap();
-    let key = save(dir.path(), "key.json", &app.device().get_json("/.well-known/erasure-log-key").await);
+    let key = save(
+        dir.path(),
+        "key.json",
+        &app.device().get_json("/.well-known/erasure-log-key").await,
+    );
     let key = key.to_str().unwrap();
     let old = save(dir.path(), "old.json", &kept);
     let old = old.to_str().unwrap();
     for from in [0u64, 1, 2, 3, 5] {
-        let kept_at = if from == 3 { kept.clone() } else { continue_head(&app, from).await };
+        let kept_at = if from == 3 {
+            kept.clone()
+        } else {
+            continue_head(&app, from).await
+        };
         let doc = consistency(&app, from, 5).await;
         assert_eq!(doc["head"], newer);
         let older = save(dir.path(), "older.json", &kept_at);
         let new = save(dir.path(), "new.json", &doc);
         let (code, out) = offline(
             dir.path(),
-            &["audit", "consistency", older.to_str().unwrap(), new.to_str().unwrap(), "--key", key],
+            &[
+                "audit",
+                "consistency",
+                older.to_str().unwrap(),
+                new.to_str().unwrap(),
+                "--key",
+                key,
+            ],
         );
         assert_eq!(code, 0, "from {from}: {out}");
     }
@@ -196,7 +247,11 @@ async fn consistency_proofs_hold_across_appends_and_a_rewritten_history_is_refus
     // The head the auditor kept does not.
     let out = app.cli(&["audit", "verify", "--head", old]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("history was rewritten"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("history was rewritten"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let forged_head = head(&app).await;
     assert_eq!(forged_head["size"], 5);
     assert_ne!(forged_head["root"], newer["root"]);
@@ -211,7 +266,14 @@ async fn consistency_proofs_hold_across_appends_and_a_rewritten_history_is_refus
     let kept_new = save(dir.path(), "kept_new.json", &newer);
     let (code, out) = offline(
         dir.path(),
-        &["audit", "consistency", kept_new.to_str().unwrap(), new.to_str().unwrap(), "--key", key],
+        &[
+            "audit",
+            "consistency",
+            kept_new.to_str().unwrap(),
+            new.to_str().unwrap(),
+            "--key",
+            key,
+        ],
     );
     assert_ne!(code, 0, "{out}");
 }

@@ -212,7 +212,8 @@ impl LedgerApi {
         };
         reader(&state, &staff).exporting(name).await?;
         let csv = format.0 == ExportFormat::Csv;
-        let header = futures::stream::iter(csv.then(|| Ok(format!("{}\r\n", export::CSV_HEADER).into_bytes())));
+        let header =
+            futures::stream::iter(csv.then(|| Ok(format!("{}\r\n", export::CSV_HEADER).into_bytes())));
         let lines = export::pages(&state.db).map(move |page| {
             let page = page.map_err(|e| std::io::Error::other(e.detail()))?;
             let mut out = String::with_capacity(page.len() * 512);
@@ -242,7 +243,12 @@ impl LedgerApi {
     /// One entry: its columns, signed body, leaf hash, and the timeline of its subject.
     /// Auditors and admins; recorded as a `ledger_entry_viewed` entry. `404 not_found`.
     #[oai(path = "/v1/ledger/:seq", method = "get", operation_id = "getLedgerEntry")]
-    async fn entry(&self, state: Data<&AppState>, staff: Staff<Auditor>, seq: Path<i64>) -> ApiResult<EntryResponse> {
+    async fn entry(
+        &self,
+        state: Data<&AppState>,
+        staff: Staff<Auditor>,
+        seq: Path<i64>,
+    ) -> ApiResult<EntryResponse> {
         let (entry, related) = reader(&state, &staff).entry(seq.0).await?;
         let body = serde_json::from_str(&entry.body).unwrap_or(serde_json::Value::Null);
         let leaf = crate::services::ledger::tree::leaf_hash(entry.body.as_bytes());

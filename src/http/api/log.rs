@@ -53,7 +53,11 @@ impl LogApi {
     /// entries, with the head signed at `to`. `from` is the size of a head you kept; `to` that
     /// of a newer head. `404 not_found`: no head was signed at `to`; `422 invalid_input`:
     /// `from` is larger than `to`.
-    #[oai(path = "/v1/log/consistency", method = "get", operation_id = "getLogConsistency")]
+    #[oai(
+        path = "/v1/log/consistency",
+        method = "get",
+        operation_id = "getLogConsistency"
+    )]
     async fn consistency(
         &self,
         state: Data<&AppState>,

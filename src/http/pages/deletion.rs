@@ -120,6 +120,8 @@ pub(super) async fn status(state: Data<&AppState>, Path(receipt): Path<String>) 
                     at: s.at.map(fmt),
                 })
                 .collect(),
+            proof_url: (view.status == crate::domain::DeletionStatus::Completed)
+                .then(|| format!("/api/v1/deletions/{receipt}/proof")),
         }),
         Err(e) => super::error_page(&e),
     }

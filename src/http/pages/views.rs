@@ -95,6 +95,8 @@ pub struct DeletionStatusPage {
     pub completed_at: Option<String>,
     /// The individual erasure steps, in order.
     pub steps: Vec<StepView>,
+    /// The signed erasure receipt's address, once the deletion is completed.
+    pub proof_url: Option<String>,
 }
 
 /// One erasure step shown on the deletion status page.

@@ -62,7 +62,9 @@ async fn hashes(conn: &impl ConnectionTrait, subtrees: &[Subtree]) -> AppResult<
         .iter()
         .map(|s| {
             found.get(&s.id()).copied().ok_or_else(|| {
-                AppError::internal(anyhow::anyhow!("the log lacks node {s:?}: the tree is incomplete"))
+                AppError::internal(anyhow::anyhow!(
+                    "the log lacks node {s:?}: the tree is incomplete"
+                ))
             })
         })
         .collect()
@@ -120,9 +122,15 @@ async fn backfill_facets(tx: &impl ConnectionTrait, entry: &ledger_entry::Model)
         return Ok(()); // `audit verify` reports it; the tree still takes its bytes.
     };
     let facets = body.facets();
-    if (facets.channel.as_ref(), facets.actor_kind.as_ref(), facets.outcome.as_ref())
-        == (entry.channel.as_ref(), entry.actor_kind.as_ref(), entry.outcome.as_ref())
-    {
+    if (
+        facets.channel.as_ref(),
+        facets.actor_kind.as_ref(),
+        facets.outcome.as_ref(),
+    ) == (
+        entry.channel.as_ref(),
+        entry.actor_kind.as_ref(),
+        entry.outcome.as_ref(),
+    ) {
         return Ok(());
     }
     ledger_entry::Entity::update_many()
@@ -141,11 +149,7 @@ async fn insert_nodes(tx: &impl ConnectionTrait, nodes: &[(Subtree, Hash)]) -> A
             id: sea_orm::Set(s.id()),
             hash: sea_orm::Set(hex::encode(h)),
         }))
-        .on_conflict(
-            OnConflict::column(log_node::Column::Id)
-                .do_nothing()
-                .to_owned(),
-        )
+        .on_conflict(OnConflict::column(log_node::Column::Id).do_nothing().to_owned())
         .exec_without_returning(tx)
         .await?;
     }
@@ -206,10 +210,12 @@ pub async fn newest_head(conn: &impl ConnectionTrait) -> AppResult<Option<Signed
 
 /// The head signed at exactly `size` entries.
 pub async fn head_at(conn: &impl ConnectionTrait, size: u64) -> AppResult<Option<SignedHead>> {
-    Ok(log_head::Entity::find_by_id(i64::try_from(size).unwrap_or(i64::MAX))
-        .one(conn)
-        .await?
-        .map(head_of))
+    Ok(
+        log_head::Entity::find_by_id(i64::try_from(size).unwrap_or(i64::MAX))
+            .one(conn)
+            .await?
+            .map(head_of),
+    )
 }
 
 /// Signs a head for the ledger as it is now, unless one of this size is signed already (then
@@ -232,11 +238,7 @@ pub async fn sign_head(db: &Database, signer: &LogSigner, now: DateTime<Utc>) ->
         key_id: sea_orm::Set(head.key_id.clone()),
         signature: sea_orm::Set(head.signature.clone()),
     })
-    .on_conflict(
-        OnConflict::column(log_head::Column::Size)
-            .do_nothing()
-            .to_owned(),
-    )
+    .on_conflict(OnConflict::column(log_head::Column::Size).do_nothing().to_owned())
     .exec_without_returning(&tx)
     .await?;
     tx.commit().await?;

@@ -9,10 +9,10 @@
 
 pub mod events;
 pub mod export;
+pub mod log;
 pub mod proofs;
 pub mod search;
 pub mod timeline;
-pub mod log;
 pub mod tree;
 mod verify;
 
@@ -23,8 +23,8 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set,
     sea_query::{Expr, OnConflict},
 };
 use uuid::Uuid;
@@ -221,4 +221,3 @@ pub async fn record_deletion(
         "ledger append kept losing the race"
     )))
 }
-

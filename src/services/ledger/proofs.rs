@@ -54,7 +54,9 @@ pub async fn receipt(
         .filter(ledger_entry::Column::Event.eq("account_deleted"))
         .one(&db.conn)
         .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("completed request {} has no entry", request.id)))?;
+        .ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!("completed request {} has no entry", request.id))
+        })?;
     let seq = u64::try_from(entry.seq).map_err(AppError::internal)?;
     let head = match log::newest_head(&db.conn).await? {
         Some(head) if head.size >= seq => head,

@@ -136,7 +136,12 @@ pub struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    async fn record(&self, action: ReadAction, query: BTreeMap<String, String>, results: Option<u64>) -> AppResult<()> {
+    async fn record(
+        &self,
+        action: ReadAction,
+        query: BTreeMap<String, String>,
+        results: Option<u64>,
+    ) -> AppResult<()> {
         let event = AuditEvent::StaffRead(StaffRead {
             id: Uuid::new_v4().to_string(),
             action,
@@ -170,10 +175,7 @@ impl Reader<'_> {
         }
         self.record(ReadAction::Searched, query, Some(entries.len() as u64))
             .await?;
-        Ok(Page {
-            entries,
-            next_before,
-        })
+        Ok(Page { entries, next_before })
     }
 
     /// One entry, and the other entries about the same subject or key (its timeline),

@@ -73,7 +73,10 @@ pub fn of(entries: &[ledger_entry::Model]) -> Vec<Step> {
                 })
                 .unwrap_or_default();
             step(text(&body, "purged_at"), format!("purge finished: {rows}"));
-            match (text(&body, "confirmation_sent_at"), text(&body, "confirmation_not_sent")) {
+            match (
+                text(&body, "confirmation_sent_at"),
+                text(&body, "confirmation_not_sent"),
+            ) {
                 (Some(at), _) => step(Some(at), "confirmation email sent".into()),
                 (None, Some(why)) => step(Some(&recorded), format!("confirmation email not sent: {why}")),
                 (None, None) => {}

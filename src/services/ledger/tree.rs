@@ -194,7 +194,9 @@ mod tests {
     type Sha = sha2_ct::Sha256;
 
     fn leaves(n: u64) -> Vec<Vec<u8>> {
-        (0..n).map(|i| format!("{{\"seq\":{}}}", i + 1).into_bytes()).collect()
+        (0..n)
+            .map(|i| format!("{{\"seq\":{}}}", i + 1).into_bytes())
+            .collect()
     }
 
     /// Every perfect subtree's hash, as the log would store it.
@@ -260,7 +262,7 @@ mod tests {
             let old_tree = reference(&leaves[..usize::try_from(old).unwrap()]);
             let proof = ConsistencyProof::<Sha>::try_from_bytes(consistency).unwrap();
             prop_assert!(tree.root().verify_consistency(&old_tree.root(), &proof).is_ok());
-            let old_root = RootHash::<Sha>::new(old_tree.root().as_bytes().clone(), old);
+            let old_root = RootHash::<Sha>::new(*old_tree.root().as_bytes(), old);
             prop_assert!(tree.root().verify_consistency(&old_root, &proof).is_ok());
         }
     }
@@ -277,6 +279,11 @@ mod tests {
             .flat_map(|r| range_hash(&nodes, r))
             .collect();
         let proof = ConsistencyProof::<Sha>::try_from_bytes(proof).unwrap();
-        assert!(reference(&forged).root().verify_consistency(&old_root, &proof).is_err());
+        assert!(
+            reference(&forged)
+                .root()
+                .verify_consistency(&old_root, &proof)
+                .is_err()
+        );
     }
 }

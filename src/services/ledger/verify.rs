@@ -146,7 +146,10 @@ impl Walk<'_> {
                 signature: head.signature.clone(),
             };
             if let Err(e) = signed.verify(self.log_key) {
-                return Ok(Err(broken_head(size, format!("the signed head of {size} entries: {e}"))));
+                return Ok(Err(broken_head(
+                    size,
+                    format!("the signed head of {size} entries: {e}"),
+                )));
             }
             if head.root != root {
                 return Ok(Err(broken_head(
@@ -186,13 +189,16 @@ impl Walk<'_> {
         if let Some(size) = beyond {
             return Ok(Err(Broken {
                 seq: size_i64(count) + 1,
-                reason: format!("a signed head covers {size} entries, the ledger holds {count}: entries were removed"),
+                reason: format!(
+                    "a signed head covers {size} entries, the ledger holds {count}: entries were removed"
+                ),
             }));
         }
         if log::size(&db.conn).await? == count && log::root_at(&db.conn, count).await? != self.tree.root() {
             return Ok(Err(Broken {
                 seq: size_i64(count),
-                reason: "the stored Merkle tree disagrees with the entries: its proofs would not verify".into(),
+                reason: "the stored Merkle tree disagrees with the entries: its proofs would not verify"
+                    .into(),
             }));
         }
         Ok(Ok(()))
@@ -206,7 +212,12 @@ fn broken_head(size: u64, reason: String) -> Broken {
     }
 }
 
-fn check_entry(keys: &Keys, e: &ledger_entry::Model, expected_seq: i64, prev_hash: &str) -> Result<(), String> {
+fn check_entry(
+    keys: &Keys,
+    e: &ledger_entry::Model,
+    expected_seq: i64,
+    prev_hash: &str,
+) -> Result<(), String> {
     if e.seq != expected_seq {
         return Err(format!("expected entry {expected_seq} next: an entry is missing"));
     }

@@ -37,7 +37,13 @@ fn draw(title: &str, y_desc: &str, x: &[String], series: &[Series]) -> Result<St
             .y_label_area_size(60)
             .build_cartesian_2d(0..n - 1, 0f64..top)
             .map_err(|e| err(&e))?;
-        let label = |i: &i32| usize::try_from(*i).ok().and_then(|i| x.get(i)).cloned().unwrap_or_default();
+        let label = |i: &i32| {
+            usize::try_from(*i)
+                .ok()
+                .and_then(|i| x.get(i))
+                .cloned()
+                .unwrap_or_default()
+        };
         chart
             .configure_mesh()
             .x_labels(8)
@@ -75,7 +81,13 @@ fn draw(title: &str, y_desc: &str, x: &[String], series: &[Series]) -> Result<St
 }
 
 /// A chart of `series` over `x`, with its table (one row per x).
-pub fn chart(title: &str, y_desc: &str, x: &[String], series: Vec<Series>, format: fn(f64) -> String) -> ChartView {
+pub fn chart(
+    title: &str,
+    y_desc: &str,
+    x: &[String],
+    series: Vec<Series>,
+    format: fn(f64) -> String,
+) -> ChartView {
     let svg = draw(title, y_desc, x, &series).unwrap_or_else(|e| {
         tracing::warn!(error = %e, chart = title, "chart not drawn");
         String::new()

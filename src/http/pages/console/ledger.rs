@@ -17,7 +17,10 @@ use super::{
 };
 use crate::{
     error::{AppError, AppResult},
-    http::{api::auth::Auditor, extract::{CsrfForm, StaffPage}},
+    http::{
+        api::auth::Auditor,
+        extract::{CsrfForm, StaffPage},
+    },
     services::{
         ledger::{
             events::OUTCOMES,
@@ -228,10 +231,17 @@ pub(super) async fn lookup(
     CsrfForm(form): CsrfForm<LookupForm>,
 ) -> Response {
     let mut page = lookup_page(token, &me);
-    match reader(&state, &me).lookup(&state.throttle, &form.identifier).await {
+    match reader(&state, &me)
+        .lookup(&state.throttle, &form.identifier)
+        .await
+    {
         Ok((kind, entries)) => {
             page.answer = Some(LookupAnswer {
-                kind: if kind == "email" { "email address" } else { "VSee ID" },
+                kind: if kind == "email" {
+                    "email address"
+                } else {
+                    "VSee ID"
+                },
                 deleted: entries.iter().any(|e| e.event == "account_deleted"),
                 rows: entries.iter().map(LedgerRow::of).collect(),
             });

@@ -64,7 +64,10 @@ fn home(role: crate::domain::StaffRole) -> &'static str {
 #[handler]
 async fn start(state: Data<&AppState>, jar: &CookieJar) -> Response {
     let session = match jar.get(staff_service::COOKIE) {
-        Some(cookie) => staff_service::resolve(state.env(), cookie.value_str()).await.ok().flatten(),
+        Some(cookie) => staff_service::resolve(state.env(), cookie.value_str())
+            .await
+            .ok()
+            .flatten(),
         None => None,
     };
     match session {

@@ -59,7 +59,13 @@ pub(super) async fn show(
         .collect();
     let open = |values: &[Option<u64>]| values.iter().map(|v| v.map(|v| v as f64)).collect();
     let charts = vec![
-        chart("Deletions completed per day, by channel", "deletions", &days, by_channel, count),
+        chart(
+            "Deletions completed per day, by channel",
+            "deletions",
+            &days,
+            by_channel,
+            count,
+        ),
         chart(
             "Request to completion per week (p50, p95)",
             "seconds",

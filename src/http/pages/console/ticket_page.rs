@@ -12,7 +12,9 @@ use poem::{
 use super::{
     super::{error_page, ok},
     tickets::{row, when},
-    views::{HistoryLine, MatchedAccount, Nav, NoteView, PreviewRow, ReplyView, SenderChecksView, TicketPage},
+    views::{
+        HistoryLine, MatchedAccount, Nav, NoteView, PreviewRow, ReplyView, SenderChecksView, TicketPage,
+    },
 };
 use crate::{
     domain::{AccountStatus, Plan, TicketStatus},
