@@ -14,6 +14,9 @@ use serde_json::{Value, json};
 
 use crate::domain::{Actor, Channel};
 
+pub use super::facets::{Facets, OUTCOMES};
+pub use super::reads::{ReadAction, StaffRead};
+
 /// Everything the ledger records: deletions, and what happened to the tickets that ask for
 /// them. Staff sign-ins and auditor reads will join as variants, each with its own data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,43 +27,6 @@ pub enum AuditEvent {
     Ticket(TicketEvent),
     /// A staff member read the ledger: auditors audit each other.
     StaffRead(StaffRead),
-}
-
-/// What a staff member read of the ledger.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadAction {
-    /// Listed entries, with filters.
-    Searched,
-    /// Asked "was this person deleted?".
-    LookedUp,
-    /// Took an export.
-    Exported,
-    /// Opened one entry.
-    Viewed,
-}
-
-impl ReadAction {
-    pub fn event(self) -> &'static str {
-        match self {
-            Self::Searched => "ledger_searched",
-            Self::LookedUp => "ledger_looked_up",
-            Self::Exported => "ledger_exported",
-            Self::Viewed => "ledger_entry_viewed",
-        }
-    }
-}
-
-/// A read, by whom, and what was asked: filter values, an entry's number, or the pseudonym a
-/// lookup computed — never the identifier typed in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaffRead {
-    /// A fresh id: the entry's key.
-    pub id: String,
-    pub action: ReadAction,
-    pub staff_id: i64,
-    pub query: BTreeMap<String, String>,
-    /// How many entries it returned (an export: none counted up front).
-    pub results: Option<u64>,
 }
 
 /// A read names no subject.
@@ -244,78 +210,6 @@ impl StoredBody {
             ),
             Self::V1(b) => (b.seq, &b.event, &b.request_id, &b.subject, &b.prev_hash),
         }
-    }
-}
-
-/// What an auditor filters the ledger by, read off a body: the channel a deletion came by,
-/// who acted (account holder, agent, staff), and how a deletion or ticket ended.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Facets {
-    pub channel: Option<String>,
-    pub actor_kind: Option<String>,
-    pub outcome: Option<String>,
-}
-
-impl StoredBody {
-    pub fn facets(&self) -> Facets {
-        match self {
-            Self::V2(b) => b.facets(),
-            Self::V1(b) => Facets {
-                channel: Some(b.channel.clone()),
-                actor_kind: Some(b.actor.clone()),
-                outcome: Some(deletion_outcome(b.confirmation_not_sent.is_some()).to_owned()),
-            },
-        }
-    }
-}
-
-impl EntryBody {
-    pub fn facets(&self) -> Facets {
-        let deletion = self.event == "account_deleted";
-        Facets {
-            channel: deletion
-                .then(|| self.data.get("channel").and_then(Value::as_str))
-                .flatten()
-                .map(str::to_owned),
-            actor_kind: Some(self.actor.kind.clone()),
-            outcome: if deletion {
-                let unsent = self
-                    .data
-                    .get("confirmation_not_sent")
-                    .is_some_and(|v| !v.is_null());
-                Some(deletion_outcome(unsent).to_owned())
-            } else {
-                ticket_outcome(&self.event).map(str::to_owned)
-            },
-        }
-    }
-}
-
-/// The outcomes the ledger's filter offers.
-pub const OUTCOMES: [&str; 6] = [
-    "completed",
-    "completed_without_email",
-    "approved",
-    "rejected",
-    "closed",
-    "merged",
-];
-
-fn deletion_outcome(confirmation_not_sent: bool) -> &'static str {
-    if confirmation_not_sent {
-        "completed_without_email"
-    } else {
-        "completed"
-    }
-}
-
-fn ticket_outcome(event: &str) -> Option<&'static str> {
-    match event {
-        "ticket_approved" => Some("approved"),
-        "ticket_rejected" => Some("rejected"),
-        "ticket_closed" => Some("closed"),
-        "ticket_merged" => Some("merged"),
-        _ => None,
     }
 }
 

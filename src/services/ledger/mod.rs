@@ -9,8 +9,10 @@
 
 pub mod events;
 pub mod export;
+mod facets;
 pub mod log;
 pub mod proofs;
+mod reads;
 pub mod search;
 pub mod timeline;
 pub mod tree;
