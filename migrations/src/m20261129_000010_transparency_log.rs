@@ -1,11 +1,12 @@
 //! The transparency log over the ledger: the RFC 6962 Merkle tree's perfect subtrees
 //! (`log_nodes`), the signed tree heads (`log_heads`), and the facets an auditor filters the
 //! ledger by (channel, actor kind, outcome), each beside the sequence so a filtered page walks
-//! an index newest first.
+//! an index newest first; and when an entry past `audit.retention_days` was pruned (its body
+//! and subject cleared, its leaf kept in the tree).
 
 use sea_orm_migration::prelude::*;
 
-use crate::m20261124_000001_initial::{create_index, string, string_null, timestamptz};
+use crate::m20261124_000001_initial::{create_index, string, string_null, timestamptz, timestamptz_null};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -19,6 +20,7 @@ enum LedgerEntries {
     Channel,
     ActorKind,
     Outcome,
+    PrunedAt,
 }
 
 #[derive(DeriveIden)]
@@ -54,6 +56,7 @@ impl MigrationTrait for Migration {
             string_null(LedgerEntries::Channel, 16),
             string_null(LedgerEntries::ActorKind, 16),
             string_null(LedgerEntries::Outcome, 32),
+            timestamptz_null(LedgerEntries::PrunedAt),
         ] {
             manager
                 .alter_table(
@@ -119,6 +122,7 @@ impl MigrationTrait for Migration {
                 .await?;
         }
         for column in [
+            LedgerEntries::PrunedAt,
             LedgerEntries::Outcome,
             LedgerEntries::ActorKind,
             LedgerEntries::Channel,

@@ -89,6 +89,11 @@ impl Settings {
             }
         }
         self.audit.head_schedule()?;
+        if !(30..=36_500).contains(&self.audit.retention_days) {
+            return Err(ConfigError::Invalid(
+                "audit.retention_days must be between 30 and 36500".into(),
+            ));
+        }
         let key = secrecy::ExposeSecret::expose_secret(&self.audit.signing_key).trim();
         if !key.is_empty() && (key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit())) {
             return Err(ConfigError::Invalid(

@@ -296,6 +296,8 @@ pub struct AuditSettings {
     /// The Ed25519 seed (64 hex) that signs tree heads. Empty: generated once in the data
     /// directory (refused in production, where every replica must share one).
     pub signing_key: SecretString,
+    /// Entries older than this are pruned: body and subject cleared, leaf and MAC kept.
+    pub retention_days: u32,
     /// When a tree head is signed besides after each deletion's entry (cron, seconds first).
     pub head_schedule: String,
     /// "Was this person deleted?" lookups a staff member makes before each one waits (1 s,

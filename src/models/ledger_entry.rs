@@ -17,6 +17,9 @@ pub struct Model {
     pub channel: Option<String>,
     pub actor_kind: Option<String>,
     pub outcome: Option<String>,
+    /// Set when the entry outlived `audit.retention_days`: its body and subject are cleared,
+    /// its leaf hash stays in the tree, its MAC stays in the chain.
+    pub pruned_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -41,7 +41,8 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 /// Every `queue.vacuum_interval_secs`: sends again the steps a queue lost (see
 /// `services::watchdog`), and removes finished jobs, relayed outbox rows and sent notices older
 /// than `queue.retention_hours` and forgotten throttle counters, so neither the database nor
-/// Redis grows without bound; and erases decided tickets past `support.retention_days`.
+/// Redis grows without bound; erases decided tickets past `support.retention_days`, and prunes
+/// ledger entries past `audit.retention_days`.
 pub async fn vacuum(state: AppState, shutdown: CancellationToken) {
     loop {
         tokio::select! {
@@ -79,5 +80,10 @@ pub async fn vacuum_once(state: &AppState) -> anyhow::Result<(u64, u64)> {
     throttle::vacuum(&state.db, now).await?;
     let ticket_retention = chrono::Duration::days(i64::from(state.settings.support.retention_days));
     tickets::sweep(state.env(), now - ticket_retention).await?;
+    let ledger_retention = chrono::Duration::days(i64::from(state.settings.audit.retention_days));
+    let pruned = crate::services::ledger::prune::prune(&state.db, now - ledger_retention, now).await?;
+    if pruned > 0 {
+        tracing::info!(entries = pruned, "ledger entries past retention pruned");
+    }
     Ok((jobs, rows))
 }

@@ -325,7 +325,114 @@ async fn the_log_refuses_bad_ranges_with_codes(stack: Stack) {
     );
 }
 
+/// Past `audit.retention_days` an entry loses its body and its subject's pseudonyms; the
+/// chain, the tree, a receipt handed out earlier and a head kept earlier all still verify.
+async fn pruning_keeps_the_chain_the_tree_and_earlier_proofs(stack: Stack) {
+    let app = spawn_app_on(stack).await;
+    delete_account(&app, "old1").await;
+    delete_account(&app, "old2").await;
+    let receipt_id = delete_account(&app, "old3").await;
+    let anyone = app.device();
+    let receipt = anyone
+        .get_json(&format!("/api/v1/deletions/{receipt_id}/proof"))
+        .await;
+    let kept = head(&app).await;
+
+    app.clock.advance(chrono::Duration::days(1096));
+    let now = app.clock.now();
+    let pruned =
+        erasure::services::ledger::prune::prune(&app.state.db, now - chrono::Duration::days(1095), now)
+            .await
+            .unwrap();
+    assert_eq!(pruned, 3);
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM ledger_entries WHERE body = '' AND subject = '' AND pruned_at IS NOT NULL"
+        )
+        .await,
+        3
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM ledger_subjects").await, 0);
+    // Nothing left to prune: a second pass changes nothing.
+    assert_eq!(
+        erasure::services::ledger::prune::prune(&app.state.db, now - chrono::Duration::days(1095), now)
+            .await
+            .unwrap(),
+        0
+    );
+    delete_account(&app, "new4").await;
+    assert_eq!(app.verify_ledger().await, Ok(4));
+
+    let dir = tempfile::tempdir().unwrap();
+    let key = save(dir.path(), "key.json", &anyone.get_json("/api/v1/log/key").await);
+    let key = key.to_str().unwrap();
+    let kept_path = save(dir.path(), "kept.json", &kept);
+    let out = app.cli(&["audit", "verify", "--head", kept_path.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let newest = head(&app).await;
+    let doc = consistency(&app, 3, newest["size"].as_u64().unwrap()).await;
+    let new_path = save(dir.path(), "new.json", &doc);
+    let (code, out) = offline(
+        dir.path(),
+        &[
+            "audit",
+            "consistency",
+            kept_path.to_str().unwrap(),
+            new_path.to_str().unwrap(),
+            "--key",
+            key,
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let receipt_path = save(dir.path(), "receipt.json", &receipt);
+    let (code, out) = offline(
+        dir.path(),
+        &["receipt", "verify", receipt_path.to_str().unwrap(), "--key", key],
+    );
+    assert_eq!(
+        code, 0,
+        "a receipt handed out before pruning still verifies: {out}"
+    );
+
+    // The pruned deletion cannot be shown or looked up any more.
+    let r = anyone
+        .client
+        .get(anyone.url(&format!("/api/v1/deletions/{receipt_id}/proof")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(r).await.0, StatusCode::CONFLICT);
+    let auditor = crate::staff::staff_device(&app, "auditor").await;
+    let found = auditor
+        .post_json(
+            "/api/v1/ledger/lookup",
+            serde_json::json!({ "identifier": "old3" }),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(found["deleted"], false);
+    let entry = auditor.get_json("/api/v1/ledger/3").await;
+    assert_eq!(entry["body"], Value::Null);
+    assert!(entry["pruned_at"].is_string());
+    assert_eq!(entry["leaf_hash"].as_str().unwrap().len(), 64);
+    let export = auditor
+        .client
+        .get(auditor.url("/api/v1/ledger/export?format=ndjson"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let first: Value = serde_json::from_str(export.lines().next().unwrap()).unwrap();
+    assert_eq!(first["entry"], Value::Null);
+    assert!(first["pruned_at"].is_string());
+}
+
 crate::on_both_stacks!(
+    pruning_keeps_the_chain_the_tree_and_earlier_proofs,
     a_receipt_verifies_offline_and_a_tampered_one_is_refused,
     consistency_proofs_hold_across_appends_and_a_rewritten_history_is_refused,
     the_log_refuses_bad_ranges_with_codes,

@@ -82,8 +82,10 @@ pub struct TimelineStep {
 #[derive(Object)]
 pub struct EntryDetail {
     pub entry: EntryView,
-    /// The signed body, as JSON.
+    /// The signed body, as JSON; `null` once pruned (past `audit.retention_days`).
     pub body: serde_json::Value,
+    /// When the body was pruned, if it was.
+    pub pruned_at: Option<DateTime<Utc>>,
     pub prev_hash: String,
     /// The entry's Merkle leaf hash (SHA-256 of 0x00 and the body), hex.
     pub leaf_hash: String,
@@ -249,12 +251,13 @@ impl LedgerApi {
         staff: Staff<Auditor>,
         seq: Path<i64>,
     ) -> ApiResult<EntryResponse> {
-        let (entry, related) = reader(&state, &staff).entry(seq.0).await?;
+        let read = reader(&state, &staff).entry(seq.0).await?;
+        let (entry, related, leaf) = (read.entry, read.related, read.leaf);
         let body = serde_json::from_str(&entry.body).unwrap_or(serde_json::Value::Null);
-        let leaf = crate::services::ledger::tree::leaf_hash(entry.body.as_bytes());
         Ok(EntryResponse::Ok(Json(EntryDetail {
             entry: EntryView::of(&entry),
             body,
+            pruned_at: entry.pruned_at,
             prev_hash: entry.prev_hash.clone(),
             leaf_hash: hex::encode(leaf),
             timeline: timeline::of(&related)

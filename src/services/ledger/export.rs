@@ -15,7 +15,17 @@ use crate::{
 const PAGE: u64 = 1000;
 
 /// One exported line: the signed body plus the chain links, as NDJSON.
+/// A pruned entry's line has no body: `"entry":null` and when it was pruned.
 pub fn export_line(e: &ledger_entry::Model) -> String {
+    if let Some(pruned) = e.pruned_at {
+        return format!(
+            "{{\"seq\":{},\"prev_hash\":\"{}\",\"hash\":\"{}\",\"entry\":null,\"pruned_at\":\"{}\"}}",
+            e.seq,
+            e.prev_hash,
+            e.hash,
+            timestamp(pruned)
+        );
+    }
     format!(
         "{{\"seq\":{},\"prev_hash\":\"{}\",\"hash\":\"{}\",\"entry\":{}}}",
         e.seq, e.prev_hash, e.hash, e.body

@@ -77,6 +77,13 @@ fn decode(text: &str) -> AppResult<Hash> {
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("a log node's hash is not 32 bytes of hex")))
 }
 
+/// The stored leaf hashes at `indices` (entry seq - 1): what stays of a pruned entry.
+pub async fn leaves(conn: &impl ConnectionTrait, indices: &[u64]) -> AppResult<HashMap<u64, Hash>> {
+    let subtrees: Vec<Subtree> = indices.iter().map(|&index| Subtree { level: 0, index }).collect();
+    let found = hashes(conn, &subtrees).await?;
+    Ok(indices.iter().copied().zip(found).collect())
+}
+
 /// The tree of `size` leaves, ready to grow.
 async fn frontier(conn: &impl ConnectionTrait, size: u64) -> AppResult<Frontier> {
     let hashes = hashes(conn, &tree::decompose(0, size)).await?;

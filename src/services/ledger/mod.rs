@@ -12,6 +12,7 @@ pub mod export;
 mod facets;
 pub mod log;
 pub mod proofs;
+pub mod prune;
 mod reads;
 pub mod search;
 pub mod timeline;
@@ -77,6 +78,7 @@ async fn append(
         channel: Set(facets.channel),
         actor_kind: Set(facets.actor_kind),
         outcome: Set(facets.outcome),
+        pruned_at: Set(None),
     }
     .insert(tx)
     .await;

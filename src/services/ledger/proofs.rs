@@ -57,6 +57,11 @@ pub async fn receipt(
         .ok_or_else(|| {
             AppError::internal(anyhow::anyhow!("completed request {} has no entry", request.id))
         })?;
+    if entry.pruned_at.is_some() {
+        return Err(AppError::Conflict(
+            "the deletion's ledger entry was pruned after the retention period: a receipt downloaded earlier still verifies".into(),
+        ));
+    }
     let seq = u64::try_from(entry.seq).map_err(AppError::internal)?;
     let head = match log::newest_head(&db.conn).await? {
         Some(head) if head.size >= seq => head,

@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use uuid::Uuid;
 
-use super::events::{AuditEvent, OUTCOMES, ReadAction, StaffRead, timestamp};
+use super::{
+    events::{AuditEvent, OUTCOMES, ReadAction, StaffRead, timestamp},
+    log, tree,
+};
 use crate::{
     db::Database,
     domain::{Email, VseeId},
@@ -126,6 +129,16 @@ pub struct Page {
     pub next_before: Option<i64>,
 }
 
+/// An entry as the entry page shows it.
+#[derive(Debug, Clone)]
+pub struct EntryRead {
+    pub entry: ledger_entry::Model,
+    /// Its Merkle leaf hash (kept when the body was pruned).
+    pub leaf: tree::Hash,
+    /// The entries about the same subject or key, oldest first (its timeline).
+    pub related: Vec<ledger_entry::Model>,
+}
+
 /// Who reads, for the record.
 #[derive(Debug, Clone, Copy)]
 pub struct Reader<'a> {
@@ -178,21 +191,29 @@ impl Reader<'_> {
         Ok(Page { entries, next_before })
     }
 
-    /// One entry, and the other entries about the same subject or key (its timeline),
-    /// oldest first.
-    pub async fn entry(&self, seq: i64) -> AppResult<(ledger_entry::Model, Vec<ledger_entry::Model>)> {
+    /// One entry, its leaf hash, and the other entries about the same subject or key (its
+    /// timeline), oldest first.
+    pub async fn entry(&self, seq: i64) -> AppResult<EntryRead> {
         let entry = ledger_entry::Entity::find_by_id(seq)
             .one(&self.db.conn)
             .await?
             .ok_or(AppError::NotFound)?;
         let related = related(self.db, &entry).await?;
+        let index = u64::try_from(seq - 1).map_err(AppError::internal)?;
+        let leaf = match entry.pruned_at {
+            Some(_) => log::leaves(&self.db.conn, &[index])
+                .await?
+                .remove(&index)
+                .unwrap_or_default(),
+            None => tree::leaf_hash(entry.body.as_bytes()),
+        };
         self.record(
             ReadAction::Viewed,
             BTreeMap::from([("seq".to_owned(), seq.to_string())]),
             Some(1),
         )
         .await?;
-        Ok((entry, related))
+        Ok(EntryRead { entry, leaf, related })
     }
 
     /// "Was this person deleted?": the entries naming `identifier` (an email or a VSee ID),

@@ -64,15 +64,46 @@ pub async fn verify(
             .limit(PAGE)
             .all(&db.conn)
             .await?;
+        let pruned: Vec<u64> = page
+            .iter()
+            .filter(|e| e.pruned_at.is_some())
+            .filter_map(|e| u64::try_from(e.seq - 1).ok())
+            .collect();
+        let kept_leaves = if pruned.is_empty() {
+            Default::default()
+        } else {
+            match log::leaves(&db.conn, &pruned).await {
+                Ok(found) => found,
+                Err(_) => {
+                    return Ok(Err(Broken {
+                        seq: i64::try_from(pruned[0]).unwrap_or(0) + 1,
+                        reason: "a pruned entry's leaf is missing from the tree".into(),
+                    }));
+                }
+            }
+        };
         for entry in &page {
-            if let Err(reason) = check_entry(keys, entry, size_i64(walk.tree.size()) + 1, &walk.prev_hash) {
+            let expected = size_i64(walk.tree.size()) + 1;
+            let checked = if entry.pruned_at.is_some() {
+                check_link(entry, expected, &walk.prev_hash)
+            } else {
+                check_entry(keys, entry, expected, &walk.prev_hash)
+            };
+            if let Err(reason) = checked {
                 return Ok(Err(Broken {
                     seq: entry.seq,
                     reason,
                 }));
             }
+            let leaf = match u64::try_from(entry.seq - 1)
+                .ok()
+                .and_then(|i| kept_leaves.get(&i))
+            {
+                Some(kept) if entry.pruned_at.is_some() => *kept,
+                _ => super::tree::leaf_hash(entry.body.as_bytes()),
+            };
             walk.prev_hash.clone_from(&entry.hash);
-            walk.tree.push(super::tree::leaf_hash(entry.body.as_bytes()));
+            walk.tree.push(leaf);
             if let Err(broken) = walk.check_heads_at(db, walk.tree.size()).await? {
                 return Ok(Err(broken));
             }
@@ -212,18 +243,24 @@ fn broken_head(size: u64, reason: String) -> Broken {
     }
 }
 
-fn check_entry(
-    keys: &Keys,
-    e: &ledger_entry::Model,
-    expected_seq: i64,
-    prev_hash: &str,
-) -> Result<(), String> {
+/// What a pruned entry still proves: its place and its link (its MAC is the next one's link).
+fn check_link(e: &ledger_entry::Model, expected_seq: i64, prev_hash: &str) -> Result<(), String> {
     if e.seq != expected_seq {
         return Err(format!("expected entry {expected_seq} next: an entry is missing"));
     }
     if e.prev_hash != prev_hash {
         return Err("it does not link to the entry before it".into());
     }
+    Ok(())
+}
+
+fn check_entry(
+    keys: &Keys,
+    e: &ledger_entry::Model,
+    expected_seq: i64,
+    prev_hash: &str,
+) -> Result<(), String> {
+    check_link(e, expected_seq, prev_hash)?;
     if keys.ledger_mac(&e.prev_hash, &e.body) != e.hash {
         return Err("its content was altered (MAC mismatch)".into());
     }

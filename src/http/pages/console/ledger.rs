@@ -25,7 +25,7 @@ use crate::{
         ledger::{
             events::OUTCOMES,
             search::{ACTOR_KINDS, CHANNELS, EVENTS, Filter, Reader},
-            timeline, tree,
+            timeline,
         },
         staff::StaffSession,
     },
@@ -174,7 +174,8 @@ pub(super) async fn entry(
     Path(seq): Path<i64>,
 ) -> Response {
     match reader(&state, &me).entry(seq).await {
-        Ok((entry, related)) => {
+        Ok(read) => {
+            let (entry, related) = (read.entry, read.related);
             let body = serde_json::from_str::<serde_json::Value>(&entry.body)
                 .and_then(|v| serde_json::to_string_pretty(&v))
                 .unwrap_or_else(|_| entry.body.clone());
@@ -186,7 +187,10 @@ pub(super) async fn entry(
                 subject: entry.subject.clone(),
                 prev_hash: entry.prev_hash.clone(),
                 hash: entry.hash.clone(),
-                leaf_hash: hex::encode(tree::leaf_hash(entry.body.as_bytes())),
+                leaf_hash: hex::encode(read.leaf),
+                pruned_at: entry
+                    .pruned_at
+                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
                 body,
                 timeline: timeline::of(&related)
                     .into_iter()

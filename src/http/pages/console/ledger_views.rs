@@ -59,6 +59,8 @@ pub struct LedgerEntryPage {
     pub prev_hash: String,
     pub hash: String,
     pub leaf_hash: String,
+    /// When the body was pruned (past the retention period), if it was.
+    pub pruned_at: Option<String>,
     /// The signed body, indented for reading.
     pub body: String,
     pub timeline: Vec<TimelineRow>,
