@@ -11,6 +11,20 @@ pub struct DataMap {
     pub stores: Vec<StoreRule>,
     #[serde(default)]
     pub files: Vec<FileStore>,
+    /// What a deletion keeps, and why: every erasure receipt names these.
+    #[serde(default)]
+    pub retained: Vec<Retention>,
+}
+
+/// Something a deletion keeps on purpose (a record the law or other people need), why, and for
+/// how long (`None`: as long as that reason lasts).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    pub store: String,
+    pub why: String,
+    #[serde(default)]
+    pub days: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +92,14 @@ impl DataMap {
                 ));
             }
         }
+        for r in &map.retained {
+            if !is_identifier(&r.store) || r.why.trim().is_empty() || r.why.len() > 500 {
+                return Err(DefinitionError::Invalid(format!(
+                    "retained store {} needs a plain name and a reason of at most 500 characters",
+                    r.store
+                )));
+            }
+        }
         for f in &map.files {
             if !is_identifier(&f.name) || !is_identifier(&f.dir) {
                 return Err(DefinitionError::Invalid(format!(
@@ -112,6 +134,18 @@ mod tests {
                 .is_err()
         );
         assert!(DataMap::parse("[[files]]\nname = \"a\"\ndir = \"../etc\"\n[[store]]\ntable = \"x\"\ncolumn = \"a\"\naction = \"delete\"").is_err());
+    }
+
+    #[test]
+    fn a_retention_needs_a_store_and_a_reason() {
+        let store = "[[store]]\ntable = \"x\"\ncolumn = \"a\"\naction = \"delete\"\n";
+        let map = DataMap::parse(&format!(
+            "{store}[[retained]]\nstore = \"invoices\"\nwhy = \"tax law\"\ndays = 3650"
+        ))
+        .unwrap();
+        assert_eq!(map.retained[0].days, Some(3650));
+        assert!(DataMap::parse(&format!("{store}[[retained]]\nstore = \"invoices\"\nwhy = \" \"")).is_err());
+        assert!(DataMap::parse(&format!("{store}[[retained]]\nstore = \"a b\"\nwhy = \"x\"")).is_err());
     }
 
     #[test]

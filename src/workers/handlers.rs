@@ -86,11 +86,17 @@ pub async fn confirmation_email(job: SendConfirmation, state: Data<AppState>) ->
 pub async fn ledger_entry(job: RecordLedgerEntry, state: Data<AppState>) -> Result<(), BoxDynError> {
     let request_id = job.id();
     let started = Instant::now();
-    let outcome = ledger::record_deletion(&state.db, &state.keys, state.clock.as_ref(), request_id)
-        .await
-        .map(|()| {
-            tracing::info!(%request_id, "deletion recorded in the ledger");
-        });
+    let outcome = ledger::record_deletion(
+        &state.db,
+        &state.keys,
+        state.clock.as_ref(),
+        &state.purge_plan.map.retained,
+        request_id,
+    )
+    .await
+    .map(|()| {
+        tracing::info!(%request_id, "deletion recorded in the ledger");
+    });
     // A head after each batch of appends: the receipt can prove its entry at once. A failure
     // here is not the job's: the scheduled head catches up.
     if outcome.is_ok()

@@ -53,6 +53,14 @@ async fn a_receipt_verifies_offline_and_a_tampered_one_is_refused(stack: Stack) 
     assert_eq!(receipt["channel"], "api");
     assert_eq!(receipt["stores"]["accounts"], 1);
     assert_eq!(receipt["ledger"]["seq"], 2);
+    // What was kept, and why, as the data map declares it; the ledger entry until it is pruned.
+    let kept = receipt["retained"].as_array().unwrap();
+    assert!(
+        kept.iter()
+            .any(|r| r["store"] == "ledger_entries" && r["until"].as_str().is_some_and(|u| u.len() == 10)),
+        "{kept:?}"
+    );
+    assert!(kept.iter().any(|r| r["store"] == "calls" && r["until"].is_null()));
     assert!(receipt["head"]["size"].as_u64().unwrap() >= 2);
     // The status page offers it for download.
     let (_, html) = anyone.get_page(&format!("/deletions/{receipt_id}")).await;
@@ -83,7 +91,8 @@ async fn a_receipt_verifies_offline_and_a_tampered_one_is_refused(stack: Stack) 
     assert_eq!(code, 0, "{out}");
 
     type Tampering = (&'static str, fn(&mut Value));
-    let tamperings: [Tampering; 5] = [
+    let tamperings: [Tampering; 6] = [
+        ("what was kept", |r| r["retained"] = Value::Array(Vec::new())),
         ("a count", |r| r["stores"]["accounts"] = 0.into()),
         ("the completion time", |r| {
             r["completed_at"] = "2020-01-01T00:00:00.000000Z".into();

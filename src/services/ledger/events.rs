@@ -12,7 +12,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::domain::{Actor, Channel};
+use crate::{
+    domain::{Actor, Channel},
+    transparency::receipt::Retained,
+};
 
 pub use super::facets::{Facets, OUTCOMES};
 pub use super::reads::{ReadAction, StaffRead};
@@ -131,6 +134,8 @@ pub struct AccountDeleted {
     /// Why the confirmation could not be sent, when it could not.
     pub confirmation_not_sent: Option<String>,
     pub rows_removed: BTreeMap<String, i64>,
+    /// What was kept on purpose, why and until when (the data map's declarations).
+    pub retained: Vec<Retained>,
 }
 
 pub const BODY_VERSION: u32 = 2;
@@ -254,17 +259,22 @@ impl AuditEvent {
             named.insert("email".to_owned(), email.clone());
         }
         let (actor, data) = match self {
-            Self::AccountDeleted(e) => (
-                actor_record(&e.actor),
-                json!({
+            Self::AccountDeleted(e) => {
+                let mut data = json!({
                     "channel": e.channel.as_str(),
                     "requested_at": timestamp(e.requested_at),
                     "purged_at": e.purged_at.map(timestamp),
                     "confirmation_sent_at": e.confirmation_sent_at.map(timestamp),
                     "confirmation_not_sent": e.confirmation_not_sent,
                     "rows_removed": e.rows_removed,
-                }),
-            ),
+                });
+                // Absent rather than empty: bodies signed before retention was declared read
+                // the same as one with nothing kept.
+                if !e.retained.is_empty() {
+                    data["retained"] = json!(e.retained);
+                }
+                (actor_record(&e.actor), data)
+            }
             Self::Ticket(e) => (
                 actor_record(&e.actor),
                 json!({
@@ -352,6 +362,7 @@ mod tests {
             confirmation_sent_at: None,
             confirmation_not_sent: Some("undeliverable".into()),
             rows_removed: BTreeMap::from([("messages".into(), 3)]),
+            retained: Vec::new(),
         })
     }
 

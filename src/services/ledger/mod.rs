@@ -42,6 +42,8 @@ use crate::{
 };
 use events::{AccountDeleted, AuditEvent, Subjects};
 
+use crate::{domain::datamap::Retention, transparency::receipt::Retained};
+
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// The advisory lock key under which ledger appends are serialised on PostgreSQL.
 pub(crate) const LEDGER_LOCK: i64 = 0x6c65_6467_6572; // "ledger"
@@ -106,8 +108,24 @@ async fn append(
     Ok(true)
 }
 
+/// What a deletion recorded at `now` keeps, as the data map declares it.
+fn retained(declared: &[Retention], now: DateTime<Utc>) -> Vec<Retained> {
+    declared
+        .iter()
+        .map(|r| Retained {
+            store: r.store.clone(),
+            why: r.why.clone(),
+            until: r.days.map(|d| {
+                (now + chrono::Duration::days(i64::from(d)))
+                    .format("%Y-%m-%d")
+                    .to_string()
+            }),
+        })
+        .collect()
+}
+
 /// The deletion's event, from its request.
-fn account_deleted(request: &deletion_request::Model) -> AppResult<AuditEvent> {
+fn account_deleted(request: &deletion_request::Model, retained: Vec<Retained>) -> AppResult<AuditEvent> {
     let actor = Actor::from_parts(request.actor_kind, request.actor_id).ok_or_else(|| {
         AppError::internal(anyhow::anyhow!(
             "request {} has an inconsistent actor",
@@ -136,6 +154,7 @@ fn account_deleted(request: &deletion_request::Model) -> AppResult<AuditEvent> {
             .email_failed_at
             .map(|_| "undeliverable: the address or the mail server refused it".to_owned()),
         rows_removed,
+        retained,
     }))
 }
 
@@ -183,6 +202,7 @@ pub async fn record_deletion(
     db: &Database,
     keys: &Keys,
     clock: &dyn Clock,
+    declared: &[Retention],
     request_id: Uuid,
 ) -> AppResult<()> {
     let rid = request_id.to_string();
@@ -204,7 +224,14 @@ pub async fn record_deletion(
             )));
         }
         let now = clock.now();
-        if !append(&tx, keys, &account_deleted(&request)?, now).await? {
+        if !append(
+            &tx,
+            keys,
+            &account_deleted(&request, retained(declared, now))?,
+            now,
+        )
+        .await?
+        {
             tx.rollback().await?;
             continue;
         }
