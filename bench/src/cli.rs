@@ -19,6 +19,7 @@ pub enum Section {
     F,
     G,
     H,
+    I,
 }
 
 #[derive(Debug, Parser)]
@@ -51,6 +52,9 @@ pub struct Args {
     /// Messages of the big account of (e) (default 1,000,000; 100,000 with --quick).
     #[arg(long)]
     pub big_messages: Option<u64>,
+    /// Ledger entries of (i) (default 1,000,000; 50,000 with --quick).
+    #[arg(long)]
+    pub ledger_entries: Option<usize>,
     /// Extra ERASURE_<SECTION>__<KEY>=VALUE settings for the application (repeatable), e.g.
     /// --set ERASURE_PURGE__CHUNK_SIZE=1000.
     #[arg(long = "set", value_name = "KEY=VALUE")]
@@ -125,6 +129,9 @@ pub struct Sizes {
     /// (h): tickets in the queue, and requests timed per path.
     pub tickets: usize,
     pub page_requests: usize,
+    /// (i): ledger entries, and proofs / page requests timed.
+    pub ledger_entries: usize,
+    pub ledger_requests: usize,
 }
 
 impl Sizes {
@@ -153,6 +160,10 @@ impl Sizes {
             piped_messages: n(50.0, 10.0) as usize,
             tickets: if args.quick { 20_000 } else { 100_000 },
             page_requests: if args.quick { 50 } else { 200 },
+            ledger_entries: args
+                .ledger_entries
+                .unwrap_or(if args.quick { 50_000 } else { 1_000_000 }),
+            ledger_requests: if args.quick { 50 } else { 200 },
         }
     }
 }

@@ -18,6 +18,8 @@
 //! - (f) (b) and (c) at 10x the rows per account: how the cost per account grows.
 //! - (g) intake messages/s (webhook, ingest-email) against mail-parser's parse-only rate.
 //! - (h) the staff queue page's p95 at 100,000 tickets against the bare SELECT of its rows.
+//! - (i) the audit ledger at 1,000,000 entries: `audit verify` against raw HMAC-SHA256, the
+//!   export's RSS, an inclusion proof, and the auditor's ledger page.
 //!
 //! It reports; it does not assert: a missed target still exits 0 (a measurement that could
 //! not run exits 1). With BENCH_DEBUG set, (b) and (d) also print each request's timeline.
@@ -28,6 +30,7 @@
 //! `results` and `table` (the report).
 
 mod app;
+mod audit;
 mod baseline;
 mod big;
 mod cli;
@@ -119,6 +122,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             Section::F,
             Section::G,
             Section::H,
+            Section::I,
         ]
     } else {
         args.only.clone()

@@ -120,6 +120,22 @@ pub struct QueuePageRun {
     pub select: Duration,
 }
 
+/// (i): the audit ledger at scale.
+#[derive(Debug, Clone)]
+pub struct AuditRun {
+    pub entries: usize,
+    pub body_bytes: usize,
+    pub raw_secs: f64,
+    pub verify_secs: f64,
+    pub export_secs: f64,
+    pub export_rss: Option<u64>,
+    pub requests: usize,
+    pub proof: Duration,
+    pub node_select: Duration,
+    pub page: Duration,
+    pub page_select: Duration,
+}
+
 #[derive(Debug, Default)]
 pub struct StackResults {
     pub noop: Option<NoopRate>,
@@ -132,6 +148,7 @@ pub struct StackResults {
     pub purge_10x: Option<PurgeCompare>,
     pub intake: Option<IntakeRun>,
     pub queue_page: Option<QueuePageRun>,
+    pub audit: Option<AuditRun>,
     pub errors: Vec<String>,
 }
 

@@ -2,6 +2,7 @@
 //! (or their errors) for the table.
 
 use crate::{
+    audit::audit_ledger,
     baseline::noop_rate,
     big::big_account,
     cli::{Section, TYPICAL, TYPICAL_10X},
@@ -163,6 +164,24 @@ pub async fn run_sections(ctx: &StackCtx, queue: &QueueTarget, sections: &[Secti
                 x.messages as f64 / x.parse_secs
             );
             r.intake = Some(x);
+        }
+    }
+    if sections.contains(&Section::I) {
+        eprintln!("[{label}] (i) audit ledger with {} entries", s.ledger_entries);
+        if let Some(x) = kept(
+            &mut r.errors,
+            "(i)",
+            audit_ledger(ctx, s.ledger_entries, s.ledger_requests).await,
+        ) {
+            eprintln!(
+                "[{label}] (i) verify {:.1} s (raw HMAC {:.1} s), export RSS +{}, p95 proof {:.2} ms, page {:.2} ms",
+                x.verify_secs,
+                x.raw_secs,
+                x.export_rss.map_or("n/a".into(), mib),
+                ms(x.proof),
+                ms(x.page)
+            );
+            r.audit = Some(x);
         }
     }
     if sections.contains(&Section::H) {
