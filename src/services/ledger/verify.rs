@@ -12,7 +12,7 @@ use super::{GENESIS_HASH, events::StoredBody, log, tree::Frontier};
 use crate::{
     db::Database,
     domain::DeletionStatus,
-    error::AppResult,
+    error::{AppError, AppResult},
     keys::Keys,
     models::{deletion_request, ledger_entry, log_head},
     transparency::{LogKey, SignedHead},
@@ -57,13 +57,15 @@ pub async fn verify(
     if let Err(broken) = walk.check_heads_at(db, 0).await? {
         return Ok(Err(broken));
     }
-    loop {
-        let page = ledger_entry::Entity::find()
-            .filter(ledger_entry::Column::Seq.gt(size_i64(walk.tree.size())))
-            .order_by_asc(ledger_entry::Column::Seq)
-            .limit(PAGE)
-            .all(&db.conn)
-            .await?;
+    // The next page is read while this one is checked: the database works while we hash.
+    let mut pending = Some(fetch_page(db, 0));
+    while let Some(fetching) = pending.take() {
+        let page = fetching.await.map_err(AppError::internal)??;
+        if page.len() as u64 == PAGE
+            && let Some(last) = page.last()
+        {
+            pending = Some(fetch_page(db, last.seq));
+        }
         let pruned: Vec<u64> = page
             .iter()
             .filter(|e| e.pruned_at.is_some())
@@ -109,9 +111,6 @@ pub async fn verify(
             }
         }
         progress(walk.tree.size());
-        if (page.len() as u64) < PAGE {
-            break;
-        }
     }
     let count = walk.tree.size();
     if let Err(broken) = walk.after_the_end(db).await? {
@@ -135,6 +134,22 @@ pub async fn verify(
         entries: count,
         heads: walk.heads_checked,
     }))
+}
+
+/// Entries after `after`, a page, read on a task of its own.
+fn fetch_page(
+    db: &Database,
+    after: i64,
+) -> tokio::task::JoinHandle<Result<Vec<ledger_entry::Model>, sea_orm::DbErr>> {
+    let conn = db.conn.clone();
+    tokio::spawn(async move {
+        ledger_entry::Entity::find()
+            .filter(ledger_entry::Column::Seq.gt(after))
+            .order_by_asc(ledger_entry::Column::Seq)
+            .limit(PAGE)
+            .all(&conn)
+            .await
+    })
 }
 
 fn size_i64(n: u64) -> i64 {
@@ -166,8 +181,13 @@ impl Walk<'_> {
             self.heads_exhausted = (page.len() as u64) < PAGE;
             self.heads = page.into();
         }
-        let root = hex::encode(self.tree.root());
         let at = size_i64(size);
+        let due =
+            self.heads.front().is_some_and(|h| h.size <= at) || self.kept.is_some_and(|k| k.size == size);
+        if !due {
+            return Ok(Ok(())); // the root costs a fold of the frontier: only when a head asks
+        }
+        let root = hex::encode(self.tree.root());
         while let Some(head) = self.heads.pop_front_if(|h| h.size <= at) {
             let signed = SignedHead {
                 size,
