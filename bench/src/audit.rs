@@ -48,6 +48,7 @@ fn event(i: usize, at: chrono::DateTime<chrono::Utc>) -> AuditEvent {
         actor: Actor::AccountHolder,
         channel: [Channel::Web, Channel::Api, Channel::Support][i % 3],
         requested_at: at,
+        purge_started_at: Some(at),
         purged_at: Some(at),
         confirmation_sent_at: Some(at),
         confirmation_not_sent: None,

@@ -129,6 +129,8 @@ pub struct AccountDeleted {
     pub actor: Actor,
     pub channel: Channel,
     pub requested_at: DateTime<Utc>,
+    /// When the purge began (entries before it was recorded have none).
+    pub purge_started_at: Option<DateTime<Utc>>,
     pub purged_at: Option<DateTime<Utc>>,
     pub confirmation_sent_at: Option<DateTime<Utc>>,
     /// Why the confirmation could not be sent, when it could not.
@@ -280,6 +282,9 @@ impl AuditEvent {
                 if !e.retained.is_empty() {
                     data["retained"] = json!(e.retained);
                 }
+                if let Some(started) = e.purge_started_at {
+                    data["purge_started_at"] = json!(timestamp(started));
+                }
                 (actor_record(&e.actor), data)
             }
             Self::Ticket(e) => (
@@ -365,6 +370,7 @@ mod tests {
             actor: Actor::AccountHolder,
             channel: Channel::Api,
             requested_at: at,
+            purge_started_at: None,
             purged_at: Some(at),
             confirmation_sent_at: None,
             confirmation_not_sent: Some("undeliverable".into()),

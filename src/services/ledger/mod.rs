@@ -148,6 +148,7 @@ fn account_deleted(request: &deletion_request::Model, retained: Vec<Retained>) -
         actor,
         channel: request.channel,
         requested_at: request.requested_at,
+        purge_started_at: request.purge_started_at,
         purged_at: request.purged_at,
         confirmation_sent_at: request.email_sent_at,
         confirmation_not_sent: request

@@ -67,7 +67,7 @@ pub async fn receipt(
         Some(head) if head.size >= seq => head,
         _ => log::sign_head(db, signer, now).await?,
     };
-    let proof = log::inclusion(&db.conn, seq - 1, head.size).await?;
+    let proof = log::inclusion(&db.conn, seq.saturating_sub(1), head.size).await?;
     let body: serde_json::Value = serde_json::from_str(&entry.body).map_err(AppError::internal)?;
     let facts = facts_of(&body).map_err(AppError::internal)?;
     Ok(Receipt {

@@ -199,7 +199,7 @@ impl Reader<'_> {
             .await?
             .ok_or(AppError::NotFound)?;
         let related = related(self.db, &entry).await?;
-        let index = u64::try_from(seq - 1).map_err(AppError::internal)?;
+        let index = u64::try_from(seq.saturating_sub(1)).map_err(AppError::internal)?;
         let leaf = match entry.pruned_at {
             Some(_) => log::leaves(&self.db.conn, &[index])
                 .await?

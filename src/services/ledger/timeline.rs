@@ -72,6 +72,7 @@ pub fn of(entries: &[ledger_entry::Model]) -> Vec<Step> {
                         .join(", ")
                 })
                 .unwrap_or_default();
+            step(text(&body, "purge_started_at"), "purge started".into());
             step(text(&body, "purged_at"), format!("purge finished: {rows}"));
             match (
                 text(&body, "confirmation_sent_at"),

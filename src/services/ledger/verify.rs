@@ -69,7 +69,7 @@ pub async fn verify(
         let pruned: Vec<u64> = page
             .iter()
             .filter(|e| e.pruned_at.is_some())
-            .filter_map(|e| u64::try_from(e.seq - 1).ok())
+            .filter_map(|e| u64::try_from(e.seq.saturating_sub(1)).ok())
             .collect();
         let kept_leaves = if pruned.is_empty() {
             Default::default()
@@ -97,7 +97,7 @@ pub async fn verify(
                     reason,
                 }));
             }
-            let leaf = match u64::try_from(entry.seq - 1)
+            let leaf = match u64::try_from(entry.seq.saturating_sub(1))
                 .ok()
                 .and_then(|i| kept_leaves.get(&i))
             {
