@@ -62,15 +62,15 @@ fn event(i: usize, at: chrono::DateTime<chrono::Utc>) -> AuditEvent {
     })
 }
 
-/// Writes `n` chained entries and their tree; returns the bodies (for the raw baseline).
-async fn seed(app: &App, n: usize) -> anyhow::Result<Vec<String>> {
+/// Writes `n` chained entries and their tree. Keeps nothing: the export's RSS is measured
+/// next, and freed memory still resident would hide its growth.
+async fn seed(app: &App, n: usize) -> anyhow::Result<()> {
     let t = Instant::now();
     let keys = &app.state.keys;
     let db = &app.state.db.conn;
     let start = chrono::Utc::now() - chrono::Duration::days(300);
     let mut prev = GENESIS_HASH.to_owned();
     let mut frontier = Frontier::default();
-    let mut bodies = Vec::with_capacity(n);
     let mut done = 0;
     while done < n {
         let count = BATCH.min(n - done);
@@ -100,7 +100,6 @@ async fn seed(app: &App, n: usize) -> anyhow::Result<Vec<String>> {
                 outcome: Set(facets.outcome),
                 pruned_at: Set(None),
             });
-            bodies.push(text);
             prev = hash;
         }
         let tx = db.begin().await?;
@@ -128,7 +127,28 @@ async fn seed(app: &App, n: usize) -> anyhow::Result<Vec<String>> {
         "    seeded {n} ledger entries and their tree in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    Ok(bodies)
+    Ok(())
+}
+
+/// Every body, read back into one buffer (one allocation, returned to the system when
+/// dropped), with each body's end.
+async fn bodies(app: &App) -> anyhow::Result<(String, Vec<usize>)> {
+    let rows = app
+        .probe
+        .conn
+        .query_all_raw(Statement::from_string(
+            app.state.db.backend(),
+            "SELECT body FROM ledger_entries ORDER BY seq",
+        ))
+        .await?;
+    let mut all = String::new();
+    let mut ends = Vec::with_capacity(rows.len());
+    for row in rows {
+        let body: String = row.try_get("", "body")?;
+        all.push_str(&body);
+        ends.push(all.len());
+    }
+    Ok((all, ends))
 }
 
 fn p95(mut samples: Vec<Duration>) -> anyhow::Result<Duration> {
@@ -143,17 +163,18 @@ fn p95(mut samples: Vec<Duration>) -> anyhow::Result<Duration> {
 pub async fn audit_ledger(ctx: &StackCtx, entries: usize, requests: usize) -> anyhow::Result<AuditRun> {
     let app = App::start(ctx, true, None).await?;
     let address = app.address.clone().context("the application serves no HTTP")?;
-    let bodies = seed(&app, entries).await?;
+    seed(&app, entries).await?;
 
-    // The raw baseline: the same MAC chain over the same bytes, in memory.
+    let rss_before = reset_peak_rss();
     let t = Instant::now();
-    let mut prev = GENESIS_HASH.to_owned();
-    for body in &bodies {
-        prev = app.state.keys.ledger_mac(&prev, body);
+    let exported = ledger::export(&app.state.db, &mut std::io::sink())
+        .await
+        .map_err(app_err)?;
+    let export_secs = t.elapsed().as_secs_f64();
+    let export_rss = peak_growth(rss_before);
+    if exported != entries as u64 {
+        bail!("the export wrote {exported} entries of {entries}");
     }
-    let raw_secs = t.elapsed().as_secs_f64();
-    let body_bytes: usize = bodies.iter().map(String::len).sum();
-    drop(bodies);
 
     let t = Instant::now();
     let verified = ledger::verify(
@@ -171,16 +192,18 @@ pub async fn audit_ledger(ctx: &StackCtx, entries: usize, requests: usize) -> an
         bail!("verify walked {} entries of {entries}", verified.entries);
     }
 
-    let rss_before = reset_peak_rss();
+    // The raw baseline: the same MAC chain over the same bytes, in memory.
+    let (all, ends) = bodies(&app).await?;
     let t = Instant::now();
-    let exported = ledger::export(&app.state.db, &mut std::io::sink())
-        .await
-        .map_err(app_err)?;
-    let export_secs = t.elapsed().as_secs_f64();
-    let export_rss = peak_growth(rss_before);
-    if exported != entries as u64 {
-        bail!("the export wrote {exported} entries of {entries}");
+    let mut prev = GENESIS_HASH.to_owned();
+    let mut start = 0;
+    for &end in &ends {
+        prev = app.state.keys.ledger_mac(&prev, &all[start..end]);
+        start = end;
     }
+    let raw_secs = t.elapsed().as_secs_f64();
+    let body_bytes = all.len();
+    drop((all, ends));
 
     let size = log::size(&app.state.db.conn).await.map_err(app_err)?;
     let mut proof = Vec::with_capacity(requests);
