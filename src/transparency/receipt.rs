@@ -20,6 +20,7 @@ pub const RECEIPT_VERSION: u32 = 1;
 pub struct Retained {
     pub store: String,
     pub why: String,
+    #[oai(nullable)]
     pub until: Option<String>,
 }
 
@@ -46,6 +47,7 @@ pub struct Receipt {
     pub stores: BTreeMap<String, i64>,
     pub retained: Vec<Retained>,
     /// When the confirmation email was sent; `null` if it was not.
+    #[oai(nullable)]
     pub confirmation_sent_at: Option<String>,
     pub ledger: Leaf,
     /// RFC 6962 audit path of the leaf under `head`, hex, leaf to root.

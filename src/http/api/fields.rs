@@ -98,6 +98,13 @@ text_field!(
     max = VseeId::MAX_LEN
 );
 text_field!(
+    /// An email address or a VSee ID, as an auditor types it to look someone up.
+    IdentifierText,
+    min = 1,
+    max = 320,
+    not_blank = true
+);
+text_field!(
     /// An email address as typed.
     EmailText,
     min = 3,

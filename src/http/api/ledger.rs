@@ -14,6 +14,7 @@ use poem_openapi::{
 use super::{
     ApiTags,
     auth::{Auditor, Staff},
+    fields::IdentifierText,
 };
 use crate::{
     http::error::ApiResult,
@@ -37,10 +38,13 @@ pub struct EntryView {
     /// What it is about: a deletion's request id, a ticket's reference, a read's id.
     pub key: String,
     /// web | api | support (deletions only).
+    #[oai(nullable)]
     pub channel: Option<String>,
     /// account_holder | agent | staff
+    #[oai(nullable)]
     pub actor_kind: Option<String>,
     /// completed | completed_without_email | approved | rejected | closed | merged
+    #[oai(nullable)]
     pub outcome: Option<String>,
     /// The subject's VSee ID pseudonym; empty when it names none.
     pub subject: String,
@@ -68,6 +72,7 @@ impl EntryView {
 pub struct LedgerPage {
     pub entries: Vec<EntryView>,
     /// Pass as `before` for the next, older page; `null` on the last.
+    #[oai(nullable)]
     pub next_before: Option<i64>,
 }
 
@@ -85,6 +90,7 @@ pub struct EntryDetail {
     /// The signed body, as JSON; `null` once pruned (past `audit.retention_days`).
     pub body: serde_json::Value,
     /// When the body was pruned, if it was.
+    #[oai(nullable)]
     pub pruned_at: Option<DateTime<Utc>>,
     pub prev_hash: String,
     /// The entry's Merkle leaf hash (SHA-256 of 0x00 and the body), hex.
@@ -95,8 +101,7 @@ pub struct EntryDetail {
 #[derive(Object)]
 pub struct LookupRequest {
     /// An email address or a VSee ID. Never stored or logged: only its pseudonym is used.
-    #[oai(validator(min_length = 1, max_length = 320))]
-    pub identifier: String,
+    pub identifier: IdentifierText,
 }
 
 #[derive(Object)]
@@ -283,7 +288,7 @@ impl LedgerApi {
         body: Json<LookupRequest>,
     ) -> ApiResult<LookupResponse> {
         let (kind, entries) = reader(&state, &staff)
-            .lookup(&state.throttle, &body.identifier)
+            .lookup(&state.throttle, body.identifier.as_str())
             .await?;
         Ok(LookupResponse::Ok(Json(LookupResult {
             kind: kind.to_owned(),

@@ -95,6 +95,12 @@ pub fn spec_document(state: &AppState) -> serde_json::Value {
     if let Ok(links) = serde_json::from_str::<serde_json::Value>(LINKS) {
         merge(&mut spec, &links);
     }
+    // The export answers CSV or NDJSON as `format` asks; poem-openapi keeps one content type
+    // per status.
+    let export = &mut spec["paths"]["/v1/ledger/export"]["get"]["responses"]["200"]["content"];
+    if let Some(ndjson) = export.get("application/x-ndjson").cloned() {
+        export["text/csv; charset=utf-8"] = ndjson;
+    }
     spec["components"]["schemas"]["AccountPatch"]["anyOf"] = serde_json::json!([
         { "not": { "required": ["password"] } },
         { "required": ["current_password"] },
