@@ -14,16 +14,13 @@ use std::{
 
 use anyhow::{Context, bail};
 use erasure::{
-    domain::{Actor, Channel, Email, Password, PersonName, StaffRole},
+    domain::{Actor, Channel, StaffRole},
     models::{ledger_entry, log_node},
-    services::{
-        ledger::{
-            self, GENESIS_HASH,
-            events::{AccountDeleted, AuditEvent, Subjects},
-            log,
-            tree::{self, Frontier},
-        },
-        staff,
+    services::ledger::{
+        self, GENESIS_HASH,
+        events::{AccountDeleted, AuditEvent, Subjects},
+        log,
+        tree::{self, Frontier},
     },
 };
 use sea_orm::{ConnectionTrait, EntityTrait, Set, Statement, TransactionTrait};
@@ -33,6 +30,7 @@ use crate::{
     big::{peak_growth, reset_peak_rss},
     results::{AuditRun, Row, StackResults},
     stack::StackCtx,
+    support::staff_cookie,
     table::{mib, ms, yes_no},
 };
 
@@ -237,31 +235,8 @@ pub async fn audit_ledger(ctx: &StackCtx, entries: usize, requests: usize) -> an
         row.context("a leaf is missing")?;
     }
 
-    let (email, password) = ("auditor@bench.example", "bench auditor password");
-    staff::create(
-        app.state.env(),
-        staff::NewStaff {
-            email: Email::parse(email)?,
-            name: PersonName::parse("Bench Auditor")?,
-            role: StaffRole::Auditor,
-            password: Password::parse(password)?,
-        },
-    )
-    .await
-    .map_err(app_err)?;
+    let cookie = staff_cookie(&app, &address, StaffRole::Auditor, "Bench Auditor").await?;
     let client = reqwest::Client::new();
-    let login = client
-        .post(format!("{address}/api/v1/staff/sessions"))
-        .json(&serde_json::json!({ "email": email, "password": password }))
-        .send()
-        .await?;
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .context("the staff log-in set no cookie")?
-        .to_owned();
     let mut page = Vec::with_capacity(requests);
     for i in 0..=requests {
         let t = Instant::now();

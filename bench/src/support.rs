@@ -172,35 +172,41 @@ async fn seed_tickets(app: &App, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn queue_page(ctx: &StackCtx, tickets: usize, requests: usize) -> anyhow::Result<QueuePageRun> {
-    let app = App::start(ctx, true, None).await?;
-    let address = app.address.clone().context("the application serves no HTTP")?;
-    seed_tickets(&app, tickets).await?;
-    let (email, password) = ("agent@bench.example", "bench agent password");
+/// Creates a staff member with `role` and logs them in over HTTP: their session cookie.
+pub async fn staff_cookie(app: &App, address: &str, role: StaffRole, name: &str) -> anyhow::Result<String> {
+    let email = format!("{}@bench.example", role.as_str());
+    let password = format!("bench {} password", role.as_str());
     staff::create(
         app.state.env(),
         staff::NewStaff {
-            email: Email::parse(email)?,
-            name: PersonName::parse("Bench Agent")?,
-            role: StaffRole::Agent,
-            password: Password::parse(password)?,
+            email: Email::parse(&email)?,
+            name: PersonName::parse(name)?,
+            role,
+            password: Password::parse(&password)?,
         },
     )
     .await
     .map_err(app_err)?;
-    let client = reqwest::Client::new();
-    let login = client
+    let login = reqwest::Client::new()
         .post(format!("{address}/api/v1/staff/sessions"))
         .json(&serde_json::json!({ "email": email, "password": password }))
         .send()
         .await?;
-    let cookie = login
+    Ok(login
         .headers()
         .get("set-cookie")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .context("the staff log-in set no cookie")?
-        .to_owned();
+        .to_owned())
+}
+
+pub async fn queue_page(ctx: &StackCtx, tickets: usize, requests: usize) -> anyhow::Result<QueuePageRun> {
+    let app = App::start(ctx, true, None).await?;
+    let address = app.address.clone().context("the application serves no HTTP")?;
+    seed_tickets(&app, tickets).await?;
+    let cookie = staff_cookie(&app, &address, StaffRole::Agent, "Bench Agent").await?;
+    let client = reqwest::Client::new();
 
     let timed = |path: &'static str| {
         let (client, cookie, address) = (client.clone(), cookie.clone(), address.clone());

@@ -156,30 +156,19 @@ impl Receipt {
 }
 
 fn describe(stated: &Facts, leaf: &Facts) -> String {
-    let mut differ = Vec::new();
-    if stated.seq != leaf.seq {
-        differ.push("seq");
-    }
-    if stated.request_id != leaf.request_id {
-        differ.push("request_id");
-    }
-    if stated.channel != leaf.channel {
-        differ.push("channel");
-    }
-    if stated.requested_at != leaf.requested_at {
-        differ.push("requested_at");
-    }
-    if stated.completed_at != leaf.completed_at {
-        differ.push("completed_at");
-    }
-    if stated.stores != leaf.stores {
-        differ.push("stores");
-    }
-    if stated.retained != leaf.retained {
-        differ.push("retained");
-    }
-    if stated.confirmation_sent_at != leaf.confirmation_sent_at {
-        differ.push("confirmation_sent_at");
-    }
+    let checks = [
+        ("seq", stated.seq != leaf.seq),
+        ("request_id", stated.request_id != leaf.request_id),
+        ("channel", stated.channel != leaf.channel),
+        ("requested_at", stated.requested_at != leaf.requested_at),
+        ("completed_at", stated.completed_at != leaf.completed_at),
+        ("stores", stated.stores != leaf.stores),
+        ("retained", stated.retained != leaf.retained),
+        (
+            "confirmation_sent_at",
+            stated.confirmation_sent_at != leaf.confirmation_sent_at,
+        ),
+    ];
+    let differ: Vec<&str> = checks.iter().filter(|(_, d)| *d).map(|(name, _)| *name).collect();
     format!("{} differ", differ.join(", "))
 }
