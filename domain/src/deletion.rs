@@ -6,6 +6,8 @@ use super::ParseError;
 /// pending → purging → purged → completed, and any non-final state → failed (a step's job
 /// died). A failed request moves on when its dead job is run again: to purging (the purge),
 /// or back to purged (the confirmation or the ledger entry, once the purge had finished).
+/// With a grace period the request starts `scheduled` instead of pending: it becomes purging
+/// when its time is up, or `cancelled` (final) if its holder or an agent undoes it first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(
     feature = "storage",
@@ -23,6 +25,10 @@ pub enum DeletionStatus {
     Completed,
     #[cfg_attr(feature = "storage", sea_orm(string_value = "failed"))]
     Failed,
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "scheduled"))]
+    Scheduled,
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "cancelled"))]
+    Cancelled,
 }
 
 impl DeletionStatus {
@@ -33,6 +39,8 @@ impl DeletionStatus {
             "purged" => Self::Purged,
             "completed" => Self::Completed,
             "failed" => Self::Failed,
+            "scheduled" => Self::Scheduled,
+            "cancelled" => Self::Cancelled,
             other => return Err(ParseError(format!("unknown deletion status {other:?}"))),
         })
     }
@@ -44,16 +52,25 @@ impl DeletionStatus {
             Self::Purged => "purged",
             Self::Completed => "completed",
             Self::Failed => "failed",
+            Self::Scheduled => "scheduled",
+            Self::Cancelled => "cancelled",
         }
     }
 
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 7] = [
         Self::Pending,
         Self::Purging,
         Self::Purged,
         Self::Completed,
         Self::Failed,
+        Self::Scheduled,
+        Self::Cancelled,
     ];
+
+    /// Whether nothing more happens to the request.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Cancelled)
+    }
 
     /// The statuses that may move to `next`: what a compare-and-set filters on.
     pub fn that_can_become(next: Self) -> Vec<Self> {
@@ -64,7 +81,8 @@ impl DeletionStatus {
         use DeletionStatus::*;
         matches!(
             (self, next),
-            (Pending, Purging)
+            (Pending | Scheduled, Purging)
+                | (Scheduled, Cancelled)
                 | (Purging, Purging)
                 | (Purging, Purged)
                 | (Purged, Completed)
@@ -81,6 +99,8 @@ pub enum Actor {
     AccountHolder,
     /// A support agent, by staff id.
     Agent(i64),
+    /// An administrator acting on many accounts at once (bulk deletion), by staff id.
+    Admin(i64),
 }
 
 /// What kind of actor, as stored beside the actor's id (none for the account holder).
@@ -95,6 +115,8 @@ pub enum ActorKind {
     AccountHolder,
     #[cfg_attr(feature = "storage", sea_orm(string_value = "agent"))]
     Agent,
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "admin"))]
+    Admin,
 }
 
 impl Actor {
@@ -103,6 +125,7 @@ impl Actor {
         match self {
             Self::AccountHolder => (ActorKind::AccountHolder, None),
             Self::Agent(id) => (ActorKind::Agent, Some(*id)),
+            Self::Admin(id) => (ActorKind::Admin, Some(*id)),
         }
     }
 
@@ -111,6 +134,7 @@ impl Actor {
         match (kind, id) {
             (ActorKind::AccountHolder, None) => Some(Self::AccountHolder),
             (ActorKind::Agent, Some(id)) => Some(Self::Agent(id)),
+            (ActorKind::Admin, Some(id)) => Some(Self::Admin(id)),
             _ => None,
         }
     }
@@ -121,6 +145,7 @@ impl fmt::Display for Actor {
         match self {
             Self::AccountHolder => f.write_str("account_holder"),
             Self::Agent(id) => write!(f, "agent:{id}"),
+            Self::Admin(id) => write!(f, "admin:{id}"),
         }
     }
 }
@@ -139,6 +164,9 @@ pub enum Channel {
     Api,
     #[cfg_attr(feature = "storage", sea_orm(string_value = "support"))]
     Support,
+    /// An administrator's bulk deletion (dormant accounts).
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "bulk"))]
+    Bulk,
 }
 
 impl Channel {
@@ -147,6 +175,7 @@ impl Channel {
             Self::Web => "web",
             Self::Api => "api",
             Self::Support => "support",
+            Self::Bulk => "bulk",
         }
     }
 }
@@ -165,6 +194,15 @@ mod tests {
     }
 
     #[test]
+    fn only_a_scheduled_deletion_can_be_cancelled_and_a_cancelled_one_stays_so() {
+        assert_eq!(DeletionStatus::that_can_become(Cancelled), [Scheduled]);
+        for s in DeletionStatus::ALL {
+            assert!(!Cancelled.can_become(s));
+        }
+        assert!(Cancelled.is_final() && Completed.is_final() && !Scheduled.is_final());
+    }
+
+    #[test]
     fn completed_is_final() {
         for s in [Pending, Purging, Purged, Completed, Failed] {
             assert!(!Completed.can_become(s));
@@ -172,6 +210,10 @@ mod tests {
         assert!(!Pending.can_become(Completed));
         assert!(Purging.can_become(Purging), "a crashed purge resumes");
         assert_eq!(DeletionStatus::that_can_become(Purged), [Purging, Failed]);
+        assert_eq!(
+            DeletionStatus::that_can_become(Purging),
+            [Pending, Purging, Failed, Scheduled]
+        );
         assert!(
             Failed.can_become(Purged),
             "a dead confirmation or ledger job run again"

@@ -103,6 +103,12 @@ registry! {
     LedgerEntry = "ledger_entry": RecordLedgerEntry { request_id },
     /// Send one notice to an account holder (a reset link, a changed email or password).
     Notification = "notification": SendNotification { notification_id },
+    /// Tell one downstream processor of one completed deletion (a signed webhook).
+    ProcessorNotice = "processor_notice": NotifyProcessor { delivery_id },
+    /// Build one takeout archive of an account's data.
+    Export = "export": BuildExport { export_id },
+    /// Open the next batch of deletions of one bulk run (dormant accounts).
+    BulkDeletion = "bulk_deletion": AdvanceBulkRun { run_id },
 }
 
 impl JobKind {
@@ -112,7 +118,10 @@ impl JobKind {
 
     /// Whether the job is a step of a deletion request (its id is the request's).
     pub fn is_deletion_step(self) -> bool {
-        !matches!(self, Self::Notification)
+        !matches!(
+            self,
+            Self::Notification | Self::ProcessorNotice | Self::Export | Self::BulkDeletion
+        )
     }
 }
 

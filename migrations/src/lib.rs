@@ -19,6 +19,7 @@ mod m20261129_000007_ticket_mail;
 mod m20261129_000008_ticket_work;
 mod m20261129_000009_mail_sources;
 mod m20261129_000010_transparency_log;
+mod m20261129_000011_user_requests;
 
 /// Applies the erasure schema migrations, in order.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000008_ticket_work::Migration),
             Box::new(m20261129_000009_mail_sources::Migration),
             Box::new(m20261129_000010_transparency_log::Migration),
+            Box::new(m20261129_000011_user_requests::Migration),
         ]
     }
 }

@@ -23,6 +23,9 @@ pub struct Model {
     pub subscription_cancelled_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The last log-in (before they were recorded: the newest session then kept). What
+    /// bulk deletion of dormant accounts goes by.
+    pub last_login_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

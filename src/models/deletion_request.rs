@@ -36,6 +36,16 @@ pub struct Model {
     /// When the confirmation was found undeliverable (the address or the mail server refused
     /// it for good): the deletion completes without it, and the ledger says so.
     pub email_failed_at: Option<DateTimeUtc>,
+    /// With a grace period: the purge starts no earlier (the request waits `scheduled`).
+    pub purge_after: Option<DateTimeUtc>,
+    /// Hash of the one-time link that cancels a scheduled deletion; cleared once used.
+    #[sea_orm(unique)]
+    pub cancel_hash: Option<String>,
+    pub cancelled_at: Option<DateTimeUtc>,
+    /// `account_holder`, or `agent:<staff id>`.
+    pub cancelled_by: Option<String>,
+    /// An agent's reason for cancelling.
+    pub cancel_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

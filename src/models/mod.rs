@@ -3,6 +3,8 @@
 //! purged through the data map, so it has no entity here.
 
 pub mod account;
+pub mod bulk_run;
+pub mod data_export;
 pub mod dead_job;
 pub mod deletion_request;
 pub mod ledger_entry;
@@ -13,8 +15,10 @@ pub mod mailbox_cursor;
 pub mod notification;
 pub mod outbox;
 pub mod password_reset;
+pub mod processor_delivery;
 pub mod purge_progress;
 pub mod quarantined_mail;
+pub mod reuse_block;
 pub mod session;
 pub mod staff;
 pub mod staff_session;
