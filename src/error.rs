@@ -34,6 +34,12 @@ pub enum AppError {
     TicketUnverified,
     #[error("not found")]
     NotFound,
+    #[error("the grace period is over: this deletion has started and can no longer be cancelled")]
+    GracePeriodOver,
+    #[error(
+        "this email or VSee ID belonged to an account that was deleted recently and cannot be registered again yet"
+    )]
+    IdentifierCoolingOff,
     #[error("the form expired or came from another site; please try again")]
     CsrfInvalid,
     #[error("the request body is larger than {limit} bytes")]

@@ -39,6 +39,8 @@ pub struct Keys {
     reset: [u8; 32],
     ticket: [u8; 32],
     throttle: [u8; 32],
+    cancel: [u8; 32],
+    processor: [u8; 32],
 }
 
 impl fmt::Debug for Keys {
@@ -69,6 +71,8 @@ impl Keys {
             reset: derive(master, b"erasure/reset/v1"),
             ticket: derive(master, b"erasure/ticket-verification/v1"),
             throttle: derive(master, b"erasure/throttle/v1"),
+            cancel: derive(master, b"erasure/deletion-cancel/v1"),
+            processor: derive(master, b"erasure/processor/v1"),
         }
     }
 
@@ -103,6 +107,23 @@ impl Keys {
     /// mails it, as reset links are.
     pub fn ticket_verification_token(&self, notification_id: &str) -> SecretToken {
         SecretToken::from_bytes(&mac(&self.ticket, &[notification_id.as_bytes()]))
+    }
+
+    /// The one-time link that cancels a scheduled deletion, derived from the request as the
+    /// receipt is (with its own key), so the scheduled notice can carry it while the database
+    /// keeps only its hash.
+    pub fn cancel_token(&self, request_id: &str) -> SecretToken {
+        SecretToken::from_bytes(&mac(&self.cancel, &[request_id.as_bytes()]))
+    }
+
+    /// The subject as one downstream processor knows it: a keyed hash of the ledger's
+    /// pseudonym and the processor's name, so two processors cannot join their records, and
+    /// the service can compute it whenever it shares data with one.
+    pub fn processor_pseudonym(&self, processor: &str, subject: &str) -> String {
+        hex::encode(mac(
+            &self.processor,
+            &[processor.as_bytes(), b":", subject.as_bytes()],
+        ))
     }
 
     /// The key the throttle hashes what it counts with: only that, not the other keys.

@@ -66,6 +66,60 @@ impl Mailer {
         )
     }
 
+    /// "Your account will be deleted on …", with the one-time link that cancels it.
+    pub fn deletion_scheduled(
+        &self,
+        to: &Email,
+        notification_id: &str,
+        purge_after: chrono::DateTime<chrono::Utc>,
+        cancel_link: &str,
+    ) -> Result<Message, MailError> {
+        let when = purge_after.format("%Y-%m-%d %H:%M UTC");
+        let body = format!(
+            "You asked us to delete your VSee Messenger account. You can no longer log in,\n\
+             and your account and all the data associated with it will be permanently\n\
+             deleted on {when}.\n\n\
+             Changed your mind? Until then, this link cancels the deletion and lets you\n\
+             log in again (it works once):\n{cancel_link}\n\n\
+             If you did not ask for this, open the link and write to our support at\n\
+             {support}.\n",
+            support = self.letterhead.support_email
+        );
+        self.plain(
+            to,
+            &format!(
+                "Your account will be deleted on {}",
+                purge_after.format("%Y-%m-%d")
+            ),
+            format!("<notification-{notification_id}@erasure>"),
+            body,
+        )
+    }
+
+    /// "Your data is ready to download", with the page that serves it to the logged-in holder.
+    pub fn export_ready(
+        &self,
+        to: &Email,
+        notification_id: &str,
+        link: &str,
+        ttl: chrono::Duration,
+    ) -> Result<Message, MailError> {
+        let hours = ttl.num_hours();
+        let body = format!(
+            "The archive of your VSee Messenger data you asked for is ready: your profile,\n\
+             messages, contacts, calls and devices as JSON, and your picture, in one ZIP file.\n\n\
+             Log in and download it here within {hours} hours (it is then removed):\n{link}\n\n\
+             If you did not ask for it, change your password and write to {support}.\n",
+            support = self.letterhead.support_email
+        );
+        self.plain(
+            to,
+            "Your data is ready to download",
+            format!("<notification-{notification_id}@erasure>"),
+            body,
+        )
+    }
+
     pub fn password_reset(
         &self,
         to: &Email,

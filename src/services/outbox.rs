@@ -24,6 +24,17 @@ pub async fn add<C: ConnectionTrait>(
     request_id: Uuid,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
+    add_after(conn, kind, request_id, now, None).await
+}
+
+/// [`add`], but the relay holds the job back until `not_before` (a deletion's grace period).
+pub async fn add_after<C: ConnectionTrait>(
+    conn: &C,
+    kind: JobKind,
+    request_id: Uuid,
+    now: DateTime<Utc>,
+    not_before: Option<DateTime<Utc>>,
+) -> AppResult<()> {
     let row = outbox::ActiveModel {
         job_kind: Set(kind.as_str().to_owned()),
         request_id: Set(request_id.to_string()),
@@ -32,7 +43,7 @@ pub async fn add<C: ConnectionTrait>(
         attempts: Set(0),
         last_error: Set(None),
         generation: Set(1),
-        not_before: Set(None),
+        not_before: Set(not_before),
         attempt: Set(1),
         ..Default::default()
     };
@@ -114,6 +125,19 @@ pub async fn relay_batch(
         }
     }
     Ok(delivered)
+}
+
+/// Takes back `kind` for `request_id` if the relay has not pushed it yet; returns whether it
+/// had not (a cancelled deletion's purge, held back by its grace period).
+pub async fn withdraw<C: ConnectionTrait>(conn: &C, kind: JobKind, request_id: Uuid) -> AppResult<bool> {
+    Ok(outbox::Entity::delete_many()
+        .filter(outbox::Column::JobKind.eq(kind.as_str()))
+        .filter(outbox::Column::RequestId.eq(request_id.to_string()))
+        .filter(outbox::Column::DispatchedAt.is_null())
+        .exec(conn)
+        .await?
+        .rows_affected
+        > 0)
 }
 
 /// Rows waiting to be relayed, and how long the oldest due one has been due (the relay's
@@ -211,6 +235,18 @@ pub async fn redeliver<C: ConnectionTrait>(
         now,
     )
     .await
+}
+
+/// A job that arrived before it was due: the same attempt, pushed again at `not_before`.
+pub async fn hold_until(
+    db: &Database,
+    kind: JobKind,
+    id: Uuid,
+    attempt: u32,
+    not_before: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    put_back(&db.conn, kind, id, attempt, Some(not_before), None, now).await
 }
 
 /// A failed attempt's retry: a new job, pushed by the relay once `not_before` has passed.

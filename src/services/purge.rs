@@ -19,7 +19,7 @@ use crate::{
     env::Env,
     error::{AppError, AppResult},
     models::{deletion_request, purge_progress},
-    services::{outbox, tickets},
+    services::{outbox, reuse, tickets},
 };
 
 /// What a purge run ended with.
@@ -29,15 +29,24 @@ pub enum PurgeOutcome {
     Purged(BTreeMap<String, i64>),
     /// An earlier run had already finished it; nothing was done.
     AlreadyPurged,
+    /// Cancelled within its grace period; nothing was done.
+    Cancelled,
+    /// Its grace period runs until then (a job pushed early, by a clock running ahead);
+    /// nothing was done.
+    NotDue(DateTime<Utc>),
 }
 
 const ACCOUNT_STEP: &str = "accounts";
 
 pub async fn run(env: Env<'_>, plan: &PurgePlan, request_id: Uuid) -> AppResult<PurgeOutcome> {
-    let request = claim(env, request_id).await?;
-    let Some(request) = request else {
-        return Ok(PurgeOutcome::AlreadyPurged);
-    };
+    let (claimed, request) = claim(env, request_id).await?;
+    if !claimed {
+        return Ok(match (request.status, request.purge_after) {
+            (DeletionStatus::Cancelled, _) => PurgeOutcome::Cancelled,
+            (DeletionStatus::Scheduled, Some(at)) => PurgeOutcome::NotDue(at),
+            _ => PurgeOutcome::AlreadyPurged,
+        });
+    }
     let account_id = request.account_id;
     let rid = request_id.to_string();
     let chunk = plan.chunk_size;
@@ -49,15 +58,16 @@ pub async fn run(env: Env<'_>, plan: &PurgePlan, request_id: Uuid) -> AppResult<
         purge_files(env, &plan.data_dir, &rid, account_id, &store.name, &store.dir).await?;
     }
     purge_tickets(env, &rid, account_id).await?;
-    purge_account_row(env, &rid, account_id).await?;
+    purge_account_row(env, &request, plan.reuse_cooloff).await?;
 
     let counts = store_counts(env, &rid).await?;
     finish(env, request_id, &counts).await?;
     Ok(PurgeOutcome::Purged(counts))
 }
 
-/// Compare-and-set into `purging`. Returns None when the request is already past the purge.
-async fn claim(env: Env<'_>, request_id: Uuid) -> AppResult<Option<deletion_request::Model>> {
+/// Compare-and-set into `purging`, once any grace period is over. Returns whether this run
+/// claimed it, and the request as it is now.
+async fn claim(env: Env<'_>, request_id: Uuid) -> AppResult<(bool, deletion_request::Model)> {
     let now = env.now();
     let rid = request_id.to_string();
     let claimed = deletion_request::Entity::update_many()
@@ -77,6 +87,11 @@ async fn claim(env: Env<'_>, request_id: Uuid) -> AppResult<Option<deletion_requ
         .filter(
             deletion_request::Column::Status.is_in(DeletionStatus::that_can_become(DeletionStatus::Purging)),
         )
+        .filter(
+            deletion_request::Column::PurgeAfter
+                .is_null()
+                .or(deletion_request::Column::PurgeAfter.lte(now)),
+        )
         .exec(&env.db.conn)
         .await?
         .rows_affected;
@@ -84,7 +99,7 @@ async fn claim(env: Env<'_>, request_id: Uuid) -> AppResult<Option<deletion_requ
         .one(&env.db.conn)
         .await?
         .ok_or(AppError::NotFound)?;
-    Ok((claimed == 1).then_some(request))
+    Ok((claimed == 1, request))
 }
 
 async fn progress(env: Env<'_>, rid: &str, step: &str) -> AppResult<Option<purge_progress::Model>> {
@@ -256,7 +271,13 @@ async fn purge_files(
     record(&env.db.conn, rid, &step, 0, Some(env.now())).await
 }
 
-async fn purge_account_row(env: Env<'_>, rid: &str, account_id: i64) -> AppResult<()> {
+/// Removes the account row, and starts its identifiers' cool-off in the same transaction.
+async fn purge_account_row(
+    env: Env<'_>,
+    request: &deletion_request::Model,
+    reuse_cooloff: chrono::Duration,
+) -> AppResult<()> {
+    let (rid, account_id) = (request.id.as_str(), request.account_id);
     if progress(env, rid, ACCOUNT_STEP)
         .await?
         .is_some_and(|p| p.completed_at.is_some())
@@ -270,6 +291,12 @@ async fn purge_account_row(env: Env<'_>, rid: &str, account_id: i64) -> AppResul
         .to_owned();
     // A foreign key still pointing here (a store the map missed) makes this fail loudly.
     let removed = tx.execute(&stmt).await?.rows_affected();
+    if reuse_cooloff > chrono::Duration::zero() {
+        let now = env.now();
+        let pseudonyms = [Some(request.subject.as_str()), request.subject_email.as_deref()];
+        let pseudonyms: Vec<&str> = pseudonyms.into_iter().flatten().collect();
+        reuse::hold(&tx, &pseudonyms, now + reuse_cooloff, now).await?;
+    }
     record(
         &tx,
         rid,

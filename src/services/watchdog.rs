@@ -23,7 +23,7 @@ const STALLED: &str = "
 SELECT o.job_kind, o.request_id, o.attempt FROM outbox o
 JOIN deletion_requests r ON r.id = o.request_id
 WHERE o.dispatched_at IS NOT NULL AND o.dispatched_at < $1 AND o.dispatched_at > $2 AND (
-     (o.job_kind = 'purge' AND r.status IN ($3, $4))
+     (o.job_kind = 'purge' AND r.status IN ($3, $4, $6))
   OR (o.job_kind = 'confirmation_email' AND r.status = $5
       AND r.email_sent_at IS NULL AND r.email_failed_at IS NULL)
   OR (o.job_kind = 'ledger_entry' AND r.status = $5
@@ -33,6 +33,22 @@ SELECT o.job_kind, o.request_id, o.attempt FROM outbox o
 JOIN notifications n ON n.id = o.request_id
 WHERE o.job_kind = 'notification' AND o.dispatched_at IS NOT NULL
   AND o.dispatched_at < $1 AND o.dispatched_at > $2 AND n.sent_at IS NULL
+UNION ALL
+SELECT o.job_kind, o.request_id, o.attempt FROM outbox o
+JOIN processor_deliveries d ON d.id = o.request_id
+WHERE o.job_kind = 'processor_notice' AND o.dispatched_at IS NOT NULL
+  AND o.dispatched_at < $1 AND o.dispatched_at > $2
+  AND d.acknowledged_at IS NULL AND d.dead_at IS NULL
+UNION ALL
+SELECT o.job_kind, o.request_id, o.attempt FROM outbox o
+JOIN data_exports x ON x.id = o.request_id
+WHERE o.job_kind = 'export' AND o.dispatched_at IS NOT NULL
+  AND o.dispatched_at < $1 AND o.dispatched_at > $2 AND x.status IN ('queued', 'running')
+UNION ALL
+SELECT o.job_kind, o.request_id, o.attempt FROM outbox o
+JOIN bulk_runs b ON b.id = o.request_id
+WHERE o.job_kind = 'bulk_deletion' AND o.dispatched_at IS NOT NULL
+  AND o.dispatched_at < $1 AND o.dispatched_at > $2 AND b.finished_at IS NULL
 LIMIT 500";
 
 /// SQLite numbers its parameters `?1`; PostgreSQL `$1`.
@@ -57,6 +73,8 @@ pub async fn redeliver_stalled(
         DeletionStatus::Pending.into(),
         DeletionStatus::Purging.into(),
         DeletionStatus::Purged.into(),
+        // Pushed once its grace period was over, and lost before it claimed the request.
+        DeletionStatus::Scheduled.into(),
     ];
     let rows = db
         .conn

@@ -2,10 +2,13 @@ use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
 
-use super::ApiTags;
+use super::{ApiTags, fields::TokenText};
 use crate::{
     http::error::ApiResult,
-    services::{deletion, ledger::proofs},
+    services::{
+        deletion::{self, grace},
+        ledger::proofs,
+    },
     state::AppState,
     transparency::receipt::Receipt,
 };
@@ -15,9 +18,15 @@ pub struct DeletionsApi;
 /// Where a deletion stands. Holds no personal data.
 #[derive(Object)]
 pub struct DeletionStatusView {
-    /// pending | purging | purged | completed | failed
+    /// scheduled | pending | purging | purged | completed | failed | cancelled
     pub status: String,
     pub requested_at: DateTime<Utc>,
+    /// With a grace period: when the purge starts (or started); `null` without one.
+    #[oai(nullable)]
+    pub purge_after: Option<DateTime<Utc>>,
+    /// When it was cancelled within its grace period; `null` otherwise.
+    #[oai(nullable)]
+    pub cancelled_at: Option<DateTime<Utc>>,
     /// `null` until the deletion completes.
     #[oai(nullable)]
     pub completed_at: Option<DateTime<Utc>>,
@@ -40,6 +49,8 @@ impl DeletionStatusView {
         Self {
             status: v.status.as_str().to_owned(),
             requested_at: v.requested_at,
+            purge_after: v.purge_after,
+            cancelled_at: v.cancelled_at,
             completed_at: v.completed_at,
             steps: v
                 .steps
@@ -58,6 +69,40 @@ impl DeletionStatusView {
 enum StatusResponse {
     #[oai(status = 200)]
     Ok(Json<DeletionStatusView>),
+}
+
+/// The token of the emailed cancel link (`/deletion/cancel/{token}`).
+#[derive(Object)]
+pub struct CancelLink {
+    pub token: TokenText,
+}
+
+/// A scheduled deletion, as its cancel link sees it.
+#[derive(Object)]
+pub struct ScheduledDeletionView {
+    /// scheduled | cancelled | anything else: begun, no longer cancellable
+    pub status: String,
+    /// When the purge starts (or started).
+    pub purge_after: DateTime<Utc>,
+    /// Whether it can still be cancelled.
+    pub cancellable: bool,
+}
+
+impl ScheduledDeletionView {
+    pub(super) fn of(s: &grace::Scheduled) -> Self {
+        Self {
+            status: s.status.as_str().to_owned(),
+            purge_after: s.purge_after,
+            cancellable: s.cancellable,
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub(super) enum CancelResponse {
+    /// Cancelled: the account can log in again, nothing was removed.
+    #[oai(status = 200)]
+    Ok(Json<ScheduledDeletionView>),
 }
 
 #[derive(ApiResponse)]
@@ -93,5 +138,20 @@ impl DeletionsApi {
     async fn proof(&self, state: Data<&AppState>, receipt_id: Path<String>) -> ApiResult<ProofResponse> {
         let receipt = proofs::receipt(&state.db, &state.log_signer, state.clock.now(), &receipt_id).await?;
         Ok(ProofResponse::Ok(Json(receipt)))
+    }
+
+    /// Cancel a scheduled deletion with the token of the link emailed when it was confirmed
+    /// (with `deletion.grace_hours` above 0). No log-in: the account cannot log in while its
+    /// deletion is scheduled, and the token is unguessable. Works until the purge's date;
+    /// then `409 grace_period_over`. Cancelled already: `409 conflict`. An unknown token:
+    /// `404 not_found`.
+    #[oai(
+        path = "/v1/deletions/cancel",
+        method = "post",
+        operation_id = "cancelDeletion"
+    )]
+    async fn cancel(&self, state: Data<&AppState>, body: Json<CancelLink>) -> ApiResult<CancelResponse> {
+        let cancelled = grace::cancel_by_link(state.env(), &state.keys, body.token.as_str()).await?;
+        Ok(CancelResponse::Ok(Json(ScheduledDeletionView::of(&cancelled))))
     }
 }

@@ -138,6 +138,12 @@ text_field!(
     not_blank = true
 );
 text_field!(
+    /// A token from a link we sent (43 URL-safe characters); any other string is not one.
+    TokenText,
+    min = 1,
+    max = 128
+);
+text_field!(
     /// A note or a question on a ticket: 1 to 5,000 characters, not only white space.
     NoteText,
     min = 1,

@@ -10,16 +10,20 @@ use serde::Deserialize;
 
 use super::{
     failed, ok,
-    views::{DeleteWarningPage, DeletedPage, DeletionStatusPage, StepView},
+    views::{DeleteWarningPage, DeletedPage, DeletionCancelPage, DeletionStatusPage, StepView},
 };
 use crate::{
-    domain::{Channel, Plan},
+    domain::{Channel, DeletionStatus, Plan},
     error::AppError,
     http::{
         extract::{ClientAddress, CsrfForm, LoggedIn},
         self_service, session,
     },
-    services::{accounts, deletion, sessions},
+    services::{
+        accounts,
+        deletion::{self, grace},
+        sessions,
+    },
     state::AppState,
 };
 
@@ -82,6 +86,7 @@ pub(super) async fn confirm(
             session::clear(&state, jar);
             ok(&DeletedPage {
                 receipt_id: receipt.receipt.expose().to_owned(),
+                purge_after: receipt.purge_after.map(display_time),
             })
         }
         Err(AppError::PaidAccount { .. }) => {
@@ -103,9 +108,13 @@ pub(super) async fn confirm(
     }
 }
 
+fn display_time(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
 #[handler]
 pub(super) async fn status(state: Data<&AppState>, Path(receipt): Path<String>) -> Response {
-    let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let fmt = display_time;
     match deletion::by_receipt(&state.db, &receipt).await {
         Ok(view) => ok(&DeletionStatusPage {
             status: view.status.as_str().to_owned(),
@@ -122,7 +131,62 @@ pub(super) async fn status(state: Data<&AppState>, Path(receipt): Path<String>) 
                 .collect(),
             proof_url: (view.status == crate::domain::DeletionStatus::Completed)
                 .then(|| format!("/api/v1/deletions/{receipt}/proof")),
+            purge_after: view.purge_after.map(fmt),
+            cancelled_at: view.cancelled_at.map(fmt),
         }),
         Err(e) => super::error_page(&e),
+    }
+}
+
+/// The page behind the emailed cancel link: the date and a button while it can be cancelled.
+#[handler]
+pub(super) async fn cancel_form(
+    state: Data<&AppState>,
+    Path(link): Path<String>,
+    token: &CsrfToken,
+) -> Response {
+    match grace::by_cancel_link(&state.db.conn, state.clock.now(), &link).await {
+        Ok(scheduled) => ok(&cancel_page(&scheduled, token, link, None)),
+        Err(e) => super::error_page(&e),
+    }
+}
+
+#[handler]
+pub(super) async fn cancel(
+    state: Data<&AppState>,
+    Path(link): Path<String>,
+    token: &CsrfToken,
+    CsrfForm(_): CsrfForm<serde_json::Value>,
+) -> Response {
+    match grace::cancel_by_link(state.env(), &state.keys, &link).await {
+        Ok(cancelled) => ok(&cancel_page(&cancelled, token, link, None)),
+        Err(e @ (AppError::GracePeriodOver | AppError::Conflict(_))) => {
+            match grace::by_cancel_link(&state.db.conn, state.clock.now(), &link).await {
+                Ok(now) => failed(&e, &cancel_page(&now, token, link, Some(e.to_string()))),
+                Err(e) => super::error_page(&e),
+            }
+        }
+        Err(e) => super::error_page(&e),
+    }
+}
+
+fn cancel_page(
+    scheduled: &grace::Scheduled,
+    token: &CsrfToken,
+    link: String,
+    error: Option<String>,
+) -> DeletionCancelPage {
+    DeletionCancelPage {
+        csrf_token: token.0.clone(),
+        token: link,
+        purge_after: display_time(scheduled.purge_after),
+        state: if scheduled.cancellable {
+            "scheduled"
+        } else if scheduled.status == DeletionStatus::Cancelled {
+            "cancelled"
+        } else {
+            "started"
+        },
+        error,
     }
 }

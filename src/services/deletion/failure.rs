@@ -41,7 +41,9 @@ pub async fn step_died<C: ConnectionTrait>(
             .filter(deletion_request::Column::EmailSentAt.is_null())
             .filter(deletion_request::Column::EmailFailedAt.is_null()),
         JobKind::LedgerEntry => update.filter(deletion_request::Column::Status.eq(DeletionStatus::Purged)),
-        JobKind::Notification => return Ok(()),
+        JobKind::Notification | JobKind::ProcessorNotice | JobKind::Export | JobKind::BulkDeletion => {
+            return Ok(());
+        }
     };
     update.exec(conn).await?;
     Ok(())

@@ -8,6 +8,7 @@
 
 pub mod confirmation;
 pub mod failure;
+pub mod grace;
 
 use chrono::{DateTime, Utc};
 use erasure_jobs::JobKind;
@@ -32,6 +33,8 @@ pub struct Receipt {
     /// Handed to the user once; only its hash is stored.
     pub receipt: SecretToken,
     pub status: DeletionStatus,
+    /// With a grace period: when the purge will start, unless the deletion is cancelled.
+    pub purge_after: Option<DateTime<Utc>>,
 }
 
 /// What a self-service deletion is checked against.
@@ -41,6 +44,8 @@ pub struct SelfService<'a> {
     pub support_email: &'a str,
     /// A log-in older than this must prove the password again.
     pub reauth_window: chrono::Duration,
+    /// How long a confirmed deletion waits, cancellable, before its purge (zero: at once).
+    pub grace: chrono::Duration,
 }
 
 /// A free account holder confirms the deletion of their own account by typing its email.
@@ -64,7 +69,7 @@ pub async fn request_by_account_holder(
     if !typed_email_matches(&account.email, typed_email) {
         return Err(AppError::ConfirmationMismatch);
     }
-    open_request(env, keys, account, Actor::AccountHolder, channel).await
+    open_request_after(env, keys, account, Actor::AccountHolder, channel, rules.grace).await
 }
 
 /// The account holder typed their address. An address stored before the grammar was narrowed
@@ -78,7 +83,7 @@ pub(crate) fn typed_email_matches(stored: &str, typed: &str) -> bool {
 }
 
 /// Writes the request and its outbox row in one transaction; refuses if the account is
-/// already being deleted.
+/// already being deleted. The purge starts at once.
 pub async fn open_request(
     env: Env<'_>,
     keys: &Keys,
@@ -86,17 +91,31 @@ pub async fn open_request(
     actor: Actor,
     channel: Channel,
 ) -> AppResult<Receipt> {
+    open_request_after(env, keys, account, actor, channel, chrono::Duration::zero()).await
+}
+
+/// [`open_request`] with a grace period: above zero, the request waits `scheduled`, its holder
+/// is mailed a link that cancels it, and the purge starts when `grace` is up.
+pub async fn open_request_after(
+    env: Env<'_>,
+    keys: &Keys,
+    account: &account::Model,
+    actor: Actor,
+    channel: Channel,
+    grace: chrono::Duration,
+) -> AppResult<Receipt> {
     let described = actor.to_string();
     let tx = env.db.begin_write().await?;
-    let opened = open_request_in(&tx, env.now(), keys, account, actor, channel).await?;
+    let opened = open_request_in(&tx, env.now(), keys, account, actor, channel, grace).await?;
     tx.commit().await?;
     env.wake_relay();
     tracing::info!(account_id = account.id, request_id = %opened.request_id, actor = %described, channel = channel.as_str(), "deletion requested");
     Ok(opened)
 }
 
-/// [`open_request`] inside a caller's write transaction (an approval records its decision in
-/// the same one). The caller commits, then wakes the relay; on an error it rolls back.
+/// [`open_request_after`] inside a caller's write transaction (an approval records its
+/// decision in the same one). The caller commits, then wakes the relay; on an error it rolls
+/// back.
 pub async fn open_request_in(
     tx: &DatabaseTransaction,
     now: DateTime<Utc>,
@@ -104,9 +123,16 @@ pub async fn open_request_in(
     account: &account::Model,
     actor: Actor,
     channel: Channel,
+    grace: chrono::Duration,
 ) -> AppResult<Receipt> {
     let request_id = Uuid::new_v4();
     let receipt = keys.receipt(&request_id.to_string());
+    let purge_after = (grace > chrono::Duration::zero()).then(|| now + grace);
+    let status = if purge_after.is_some() {
+        DeletionStatus::Scheduled
+    } else {
+        DeletionStatus::Pending
+    };
     let (actor_kind, actor_id) = actor.parts();
 
     let locked = account::Entity::update_many()
@@ -134,7 +160,7 @@ pub async fn open_request_in(
         actor_kind: Set(actor_kind),
         actor_id: Set(actor_id),
         channel: Set(channel),
-        status: Set(DeletionStatus::Pending),
+        status: Set(status),
         notify_email: Set(Some(account.email.clone())),
         requested_at: Set(now),
         purge_started_at: Set(None),
@@ -146,14 +172,23 @@ pub async fn open_request_in(
         store_counts: Set(None),
         email_claimed_until: Set(None),
         email_failed_at: Set(None),
+        purge_after: Set(purge_after),
+        cancel_hash: Set(purge_after.map(|_| keys.cancel_token(&request_id.to_string()).hash().0)),
+        cancelled_at: Set(None),
+        cancelled_by: Set(None),
+        cancel_reason: Set(None),
     }
     .insert(tx)
     .await?;
-    outbox::add(tx, JobKind::Purge, request_id, now).await?;
+    outbox::add_after(tx, JobKind::Purge, request_id, now, purge_after).await?;
+    if purge_after.is_some() {
+        grace::announce(tx, account, now).await?;
+    }
     Ok(Receipt {
         request_id,
         receipt,
-        status: DeletionStatus::Pending,
+        status,
+        purge_after,
     })
 }
 
@@ -170,6 +205,9 @@ pub struct StepState {
 pub struct DeletionView {
     pub status: DeletionStatus,
     pub requested_at: DateTime<Utc>,
+    /// With a grace period: when the purge starts (or started).
+    pub purge_after: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
     pub completed_at: Option<DateTime<Utc>>,
     pub steps: Vec<StepState>,
 }
@@ -191,6 +229,16 @@ impl DeletionView {
             status,
             DeletionStatus::Pending | DeletionStatus::Purging | DeletionStatus::Failed
         );
+        if status == DeletionStatus::Cancelled {
+            return Ok(Self {
+                status,
+                requested_at: r.requested_at,
+                purge_after: r.purge_after,
+                cancelled_at: r.cancelled_at,
+                completed_at: None,
+                steps: Vec::new(),
+            });
+        }
         let mut email = step("confirmation_email", r.email_sent_at, r.purged_at.is_some());
         if let Some(at) = r.email_failed_at {
             // Undeliverable: the deletion went on without it.
@@ -209,6 +257,8 @@ impl DeletionView {
         Ok(Self {
             status,
             requested_at: r.requested_at,
+            purge_after: r.purge_after,
+            cancelled_at: r.cancelled_at,
             completed_at: r.completed_at,
             steps,
         })
@@ -236,19 +286,29 @@ pub async fn find(db: &Database, request_id: Uuid) -> AppResult<deletion_request
         .ok_or(AppError::NotFound)
 }
 
-/// Requests that asked for a deletion more than `bound` before `now` and have no ledger entry
-/// yet: stalled or failed. A deletion must never stall unseen; `erasure audit verify` lists
-/// these and fails. At most `limit`, oldest first.
+/// Requests that were due more than `bound` before `now` (asked for, or at the end of their
+/// grace period) and have no ledger entry yet: stalled or failed. A deletion must never stall
+/// unseen; `erasure audit verify` lists these and fails. Cancelled ones are not owed an entry.
+/// At most `limit`, oldest first.
 pub async fn overdue(
     db: &Database,
     now: DateTime<Utc>,
     bound: chrono::Duration,
     limit: u64,
 ) -> AppResult<Vec<deletion_request::Model>> {
-    use sea_orm::{QueryOrder, QuerySelect};
+    use sea_orm::{Condition, QueryOrder, QuerySelect};
+    let due_before = now - bound;
     Ok(deletion_request::Entity::find()
-        .filter(deletion_request::Column::Status.ne(DeletionStatus::Completed))
-        .filter(deletion_request::Column::RequestedAt.lt(now - bound))
+        .filter(
+            deletion_request::Column::Status
+                .is_not_in([DeletionStatus::Completed, DeletionStatus::Cancelled]),
+        )
+        .filter(deletion_request::Column::RequestedAt.lt(due_before))
+        .filter(
+            Condition::any()
+                .add(deletion_request::Column::PurgeAfter.is_null())
+                .add(deletion_request::Column::PurgeAfter.lt(due_before)),
+        )
         .order_by_asc(deletion_request::Column::RequestedAt)
         .limit(limit)
         .all(&db.conn)

@@ -44,10 +44,17 @@ pub enum NoticeKind {
     TicketQuestion,
     /// To the requester: the deadline was extended, to when and why.
     TicketExtended,
+    /// To the account's address: the deletion is scheduled for a date, with the one-time link
+    /// that cancels it.
+    DeletionScheduled,
+    /// To the account's address: the takeout archive is ready (the link needs the log-in).
+    ExportReady,
 }
 
 impl NoticeKind {
-    const ALL: [Self; 8] = [
+    const ALL: [Self; 10] = [
+        Self::DeletionScheduled,
+        Self::ExportReady,
         Self::PasswordReset,
         Self::EmailChanged,
         Self::PasswordChanged,
@@ -68,6 +75,8 @@ impl NoticeKind {
             Self::TicketRejected => "ticket_rejected",
             Self::TicketQuestion => "ticket_question",
             Self::TicketExtended => "ticket_extended",
+            Self::DeletionScheduled => "deletion_scheduled",
+            Self::ExportReady => "export_ready",
         }
     }
 
@@ -140,6 +149,8 @@ pub struct Sender<'a> {
     pub reset_ttl: chrono::Duration,
     /// How long the link confirming a ticket works, counted from the ticket's notice.
     pub verification_ttl: chrono::Duration,
+    /// How long a takeout archive can be downloaded.
+    pub export_ttl: chrono::Duration,
 }
 
 /// Sends notice `id` once. A notice whose account is gone (purged, or never existed) is done
@@ -158,6 +169,10 @@ pub async fn send(env: Env<'_>, sender: Sender<'_>, id: Uuid) -> AppResult<()> {
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("notice {id} has unknown kind {}", notice.kind)))?;
     if kind.is_about_a_ticket() {
         let message = tickets::letter(env, sender, kind, &notice).await?;
+        return deliver(env, sender.mailer, &notice, kind, message).await;
+    }
+    if kind == NoticeKind::DeletionScheduled {
+        let message = scheduled_letter(env, sender, &notice).await?;
         return deliver(env, sender.mailer, &notice, kind, message).await;
     }
     let account = match notice.account_id {
@@ -186,12 +201,51 @@ pub async fn send(env: Env<'_>, sender: Sender<'_>, id: Uuid) -> AppResult<()> {
         }
         NoticeKind::NotificationEmailChanged => stored_address(&account.email)
             .and_then(|to| mailer.account_changed(&to, &notice.id, "offline-notification address")),
+        NoticeKind::ExportReady => stored_address(&account.email).and_then(|to| {
+            mailer.export_ready(
+                &to,
+                &notice.id,
+                &mailer.link("/account/export"),
+                sender.export_ttl,
+            )
+        }),
         NoticeKind::TicketReceived
         | NoticeKind::TicketRejected
         | NoticeKind::TicketQuestion
-        | NoticeKind::TicketExtended => return mark_sent(env, &notice.id).await,
+        | NoticeKind::TicketExtended
+        | NoticeKind::DeletionScheduled => return mark_sent(env, &notice.id).await,
     };
     deliver(env, mailer, &notice, kind, Some(message)).await
+}
+
+/// The scheduled deletion's date and cancel link; none when it is no longer scheduled
+/// (cancelled, or its purge begun, before the notice went out).
+async fn scheduled_letter(
+    env: Env<'_>,
+    sender: Sender<'_>,
+    notice: &notification::Model,
+) -> AppResult<Option<Result<lettre::Message, crate::mailer::MailError>>> {
+    let Some(account_id) = notice.account_id else {
+        return Ok(None);
+    };
+    let Some(request) = crate::services::deletion::grace::scheduled_of(&env.db.conn, account_id).await?
+    else {
+        return Ok(None);
+    };
+    let Some(purge_after) = request.purge_after else {
+        return Ok(None);
+    };
+    let token = sender.keys.cancel_token(&request.id);
+    let link = sender
+        .mailer
+        .link(&format!("/deletion/cancel/{}", token.expose()));
+    Ok(Some(
+        stored_address(notice.recipient.as_deref().unwrap_or_default()).and_then(|to| {
+            sender
+                .mailer
+                .deletion_scheduled(&to, &notice.id, purge_after, &link)
+        }),
+    ))
 }
 
 /// Sends the built message (none: nothing to send) and marks the notice sent. A message that

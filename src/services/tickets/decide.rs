@@ -113,13 +113,14 @@ pub enum Approval {
 /// Approves a verified ticket: its account's deletion starts, by this agent, through support,
 /// and its subscription is marked cancelled, all in one transaction.
 /// With `two_person`, the first approval is only recorded, and a second agent (not the first)
-/// starts the deletion.
+/// starts the deletion. The deletion waits `grace` (cancellable) before its purge.
 pub async fn approve(
     env: Env<'_>,
     keys: &Keys,
     agent_id: i64,
     ticket_id: i64,
     two_person: bool,
+    grace: chrono::Duration,
 ) -> AppResult<Approval> {
     let ticket = find(env, ticket_id).await?;
     if ticket.status != TicketStatus::Open {
@@ -153,6 +154,7 @@ pub async fn approve(
         &account,
         Actor::Agent(agent_id),
         Channel::Support,
+        grace,
     )
     .await?;
     if !mark_approved(&tx, env, agent_id, ticket_id, &receipt).await? {
@@ -243,4 +245,22 @@ async fn mark_approved(
         .await?
         .rows_affected;
     Ok(updated == 1)
+}
+
+/// Cancels the scheduled deletion an approval of ticket `ticket_id` started, within its grace
+/// period, with the agent's reason (see `deletion::grace`).
+pub async fn cancel_deletion(
+    env: Env<'_>,
+    keys: &Keys,
+    agent_id: i64,
+    ticket_id: i64,
+    reason: &str,
+) -> AppResult<deletion::grace::Scheduled> {
+    let ticket = find(env, ticket_id).await?;
+    let request_id = ticket
+        .deletion_request_id
+        .as_deref()
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        .ok_or_else(|| AppError::Conflict("no deletion was started from this ticket".into()))?;
+    deletion::grace::cancel_by_agent(env, keys, agent_id, request_id, reason).await
 }

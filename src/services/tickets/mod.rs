@@ -12,7 +12,7 @@ mod scrub;
 mod work;
 
 pub use clock::{DUE_SOON_DAYS, latest_day, record_day};
-pub use decide::{Approval, approve, reject, verify};
+pub use decide::{Approval, approve, cancel_deletion, reject, verify};
 pub use merge::merge;
 pub use requester::{
     ASKED_IN_APP, AppDoor, CONFIRMED_BY_OWNER, by_link, confirm_by_owner, latest_for_account, link_is_live,
@@ -137,22 +137,7 @@ pub(crate) fn new_reference() -> TicketReference {
     TicketReference::from_random(bits)
 }
 
-/// What an agent or requester typed for a person to read later (a reason, a note): trimmed,
-/// 1 to `max` characters.
-pub(crate) fn typed_text(raw: &str, what: &str, max: usize) -> AppResult<String> {
-    let text = raw.trim();
-    if text.is_empty() || text.chars().count() > max {
-        return Err(AppError::InvalidInput(format!(
-            "{what} has 1 to {max} characters"
-        )));
-    }
-    Ok(text.to_owned())
-}
-
-/// A reason: 1 to 1,000 characters.
-pub(crate) fn reason_text(raw: &str) -> AppResult<String> {
-    typed_text(raw, "a reason", 1000)
-}
+pub(crate) use super::text::{reason_text, typed_text};
 
 /// Moves an open ticket to `status` (rejected or closed) by `agent_id` with `reason`, inside
 /// `tx`: one conditional update, so of two agents deciding at once one wins and the other is
