@@ -9,6 +9,7 @@ use crate::{
     db::Database,
     domain::{AccountStatus, Email, Password, PersonName, Plan, VseeId},
     error::{AppError, AppResult},
+    keys::Keys,
     models::account,
 };
 
@@ -81,6 +82,18 @@ async fn decoy_hash() -> AppResult<String> {
         .await
         .map_err(AppError::internal)?;
     Ok(DECOY_HASH.get_or_init(|| h).clone())
+}
+
+/// A sign-up: [`create`], refused while the email or VSee ID cools off after a deletion
+/// (`services::reuse`).
+pub async fn register(
+    db: &Database,
+    clock: &dyn Clock,
+    keys: &Keys,
+    new: NewAccount,
+) -> AppResult<account::Model> {
+    super::reuse::refuse_if_cooling_off(db, keys, clock.now(), Some(&new.vsee_id), Some(&new.email)).await?;
+    create(db, clock, new).await
 }
 
 pub async fn create(db: &Database, clock: &dyn Clock, new: NewAccount) -> AppResult<account::Model> {

@@ -61,6 +61,7 @@ impl AccountChange {
 /// be to change an address without the password.
 pub async fn update(
     env: Env<'_>,
+    keys: &crate::keys::Keys,
     attempt: Attempt<'_>,
     reauth_window: chrono::Duration,
     current: &CurrentSession,
@@ -86,11 +87,13 @@ pub async fn update(
     }
     if let Some(email) = &change.email
         && sensitive.email
-        && accounts::find_by_email(env.db, email).await?.is_some()
     {
-        return Err(AppError::Conflict(
-            "an account with that email already exists".into(),
-        ));
+        if accounts::find_by_email(env.db, email).await?.is_some() {
+            return Err(AppError::Conflict(
+                "an account with that email already exists".into(),
+            ));
+        }
+        crate::services::reuse::refuse_if_cooling_off(env.db, keys, env.now(), None, Some(email)).await?;
     }
     let new_hash = match &change.password {
         Some(p) => Some(accounts::hash_password(p).await?),

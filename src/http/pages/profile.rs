@@ -104,6 +104,7 @@ async fn apply(
         let (change, password) = change()?;
         profile::update(
             state.env(),
+            &state.keys,
             address.attempt(state),
             state.reauth_window(),
             &current,
