@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use super::{LogKey, Sha, SignedHead, VerifyError, decode_hashes};
 
-pub const RECEIPT_VERSION: u32 = 1;
+/// Version 2 adds the processors' acknowledgements; a version-1 receipt (none) still verifies.
+pub const RECEIPT_VERSION: u32 = 2;
 
 /// Something kept after the deletion, why, and until when (`null`: as long as the reason
 /// lasts, e.g. the other party's copy of a call).
@@ -39,7 +40,7 @@ pub struct Receipt {
     pub v: u32,
     pub receipt_id: String,
     pub request_id: String,
-    /// web | api | support
+    /// web | api | support | bulk
     pub channel: String,
     pub requested_at: String,
     pub completed_at: String,
@@ -53,6 +54,65 @@ pub struct Receipt {
     /// RFC 6962 audit path of the leaf under `head`, hex, leaf to root.
     pub inclusion_proof: Vec<String>,
     pub head: SignedHead,
+    /// The downstream processors that acknowledged their notice of this deletion, each
+    /// proved by its own ledger entry under the same head.
+    #[serde(default)]
+    pub processors: Vec<Acknowledgement>,
+}
+
+/// One processor's acknowledgement, as its ledger entry states it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, poem_openapi::Object)]
+#[serde(deny_unknown_fields)]
+pub struct Acknowledgement {
+    pub processor: String,
+    pub acknowledged_at: String,
+    pub ledger: Leaf,
+    /// RFC 6962 audit path of this entry under the receipt's head.
+    pub inclusion_proof: Vec<String>,
+}
+
+impl Acknowledgement {
+    /// The entry is an acknowledgement of `request_id` by this processor at this time, and it
+    /// is in the log under `head`.
+    fn verify(&self, request_id: &str, head: &SignedHead) -> Result<(), VerifyError> {
+        let body: Value = serde_json::from_str(&self.ledger.body)
+            .map_err(|e| VerifyError::Malformed(format!("an acknowledgement's entry: {e}")))?;
+        let text = |v: &Value| v.as_str().map(str::to_owned);
+        let stated = (
+            Some("processor_acknowledged".to_owned()),
+            Some(request_id.to_owned()),
+            Some(self.processor.clone()),
+            Some(self.acknowledged_at.clone()),
+        );
+        let leaf = (
+            body.get("event").and_then(text),
+            text(field(&body, "request_id")),
+            text(field(&body, "processor")),
+            body.get("recorded_at").and_then(text),
+        );
+        if stated != leaf {
+            return Err(VerifyError::Mismatch(format!(
+                "the acknowledgement by {} is not what its entry states",
+                self.processor
+            )));
+        }
+        prove_inclusion(&self.ledger, &self.inclusion_proof, head)
+    }
+}
+
+/// `leaf` is entry `leaf.seq` of the log whose signed head is `head`.
+fn prove_inclusion(leaf: &Leaf, proof: &[String], head: &SignedHead) -> Result<(), VerifyError> {
+    if leaf.seq == 0 || leaf.seq > head.size {
+        return Err(VerifyError::BadProof(format!(
+            "entry {} is not within the head's {} entries",
+            leaf.seq, head.size
+        )));
+    }
+    let proof = InclusionProof::<Sha>::try_from_bytes(decode_hashes(proof)?)
+        .map_err(|e| VerifyError::Malformed(format!("inclusion proof: {e:?}")))?;
+    head.root_hash()?
+        .verify_inclusion(&leaf.body.as_bytes(), leaf.seq - 1, &proof)
+        .map_err(|e| VerifyError::BadProof(format!("{e:?}: the entry is not in the signed log")))
 }
 
 /// A body's field, wherever its version keeps it (version 2: under `data`).
@@ -126,7 +186,7 @@ impl Receipt {
     /// Checks the head's signature, the leaf's place under it, and every stated fact against
     /// the leaf.
     pub fn verify(&self, key: &LogKey) -> Result<(), VerifyError> {
-        if self.v != RECEIPT_VERSION {
+        if !(1..=RECEIPT_VERSION).contains(&self.v) || (self.v == 1 && !self.processors.is_empty()) {
             return Err(VerifyError::Malformed(format!(
                 "unknown receipt version {}",
                 self.v
@@ -140,18 +200,11 @@ impl Receipt {
         if facts != stated {
             return Err(VerifyError::Mismatch(describe(&stated, &facts)));
         }
-        if self.ledger.seq == 0 || self.ledger.seq > self.head.size {
-            return Err(VerifyError::BadProof(format!(
-                "entry {} is not within the head's {} entries",
-                self.ledger.seq, self.head.size
-            )));
+        prove_inclusion(&self.ledger, &self.inclusion_proof, &self.head)?;
+        for ack in &self.processors {
+            ack.verify(&self.request_id, &self.head)?;
         }
-        let proof = InclusionProof::<Sha>::try_from_bytes(decode_hashes(&self.inclusion_proof)?)
-            .map_err(|e| VerifyError::Malformed(format!("inclusion proof: {e:?}")))?;
-        self.head
-            .root_hash()?
-            .verify_inclusion(&self.ledger.body.as_bytes(), self.ledger.seq - 1, &proof)
-            .map_err(|e| VerifyError::BadProof(format!("{e:?}: the entry is not in the signed log")))
+        Ok(())
     }
 }
 

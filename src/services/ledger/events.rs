@@ -18,6 +18,7 @@ use crate::{
 };
 
 pub use super::facets::{Facets, OUTCOMES};
+pub use super::lifecycle::{DeletionCancelled, ProcessorAcknowledged, ReuseBlockLifted};
 pub use super::reads::{ReadAction, StaffRead};
 
 /// Everything the ledger records: deletions, and what happened to the tickets that ask for
@@ -30,6 +31,12 @@ pub enum AuditEvent {
     Ticket(TicketEvent),
     /// A staff member read the ledger: auditors audit each other.
     StaffRead(StaffRead),
+    /// A scheduled deletion was cancelled within its grace period.
+    DeletionCancelled(DeletionCancelled),
+    /// An admin let a deleted account's identifier sign up again before its cool-off ended.
+    ReuseBlockLifted(ReuseBlockLifted),
+    /// A downstream processor acknowledged its notice of a deletion (GDPR Art. 19).
+    ProcessorAcknowledged(ProcessorAcknowledged),
 }
 
 /// A read names no subject.
@@ -237,6 +244,9 @@ impl AuditEvent {
             Self::AccountDeleted(_) => "account_deleted",
             Self::Ticket(e) => e.action.event(),
             Self::StaffRead(e) => e.action.event(),
+            Self::DeletionCancelled(_) => "deletion_cancelled",
+            Self::ReuseBlockLifted(_) => "reuse_block_lifted",
+            Self::ProcessorAcknowledged(_) => "processor_acknowledged",
         }
     }
 
@@ -246,6 +256,9 @@ impl AuditEvent {
             Self::AccountDeleted(e) => &e.request_id,
             Self::Ticket(e) => &e.reference,
             Self::StaffRead(e) => &e.id,
+            Self::DeletionCancelled(e) => &e.request_id,
+            Self::ReuseBlockLifted(e) => &e.key,
+            Self::ProcessorAcknowledged(e) => &e.delivery_id,
         }
     }
 
@@ -254,6 +267,9 @@ impl AuditEvent {
             Self::AccountDeleted(e) => &e.subjects,
             Self::Ticket(e) => &e.subjects,
             Self::StaffRead(_) => &NO_SUBJECTS,
+            Self::DeletionCancelled(e) => &e.subjects,
+            Self::ReuseBlockLifted(e) => &e.subjects,
+            Self::ProcessorAcknowledged(e) => &e.subjects,
         }
     }
 
@@ -304,6 +320,32 @@ impl AuditEvent {
                     "results": e.results,
                 }),
             ),
+            Self::DeletionCancelled(e) => (
+                actor_record(&e.actor),
+                json!({
+                    "channel": e.channel.as_str(),
+                    "requested_at": timestamp(e.requested_at),
+                    "purge_after": timestamp(e.purge_after),
+                }),
+            ),
+            Self::ReuseBlockLifted(e) => (
+                ActorRecord {
+                    kind: "staff".to_owned(),
+                    id: Some(e.staff_id.to_string()),
+                },
+                json!({ "until": timestamp(e.until), "reason": e.reason }),
+            ),
+            Self::ProcessorAcknowledged(e) => (
+                ActorRecord {
+                    kind: "processor".to_owned(),
+                    id: Some(e.processor.clone()),
+                },
+                json!({
+                    "request_id": e.request_id,
+                    "processor": e.processor,
+                    "status": e.status,
+                }),
+            ),
         };
         EntryBody {
             v: BODY_VERSION,
@@ -325,6 +367,7 @@ fn actor_record(actor: &Actor) -> ActorRecord {
         kind: match kind {
             crate::domain::ActorKind::AccountHolder => "account_holder".to_owned(),
             crate::domain::ActorKind::Agent => "agent".to_owned(),
+            crate::domain::ActorKind::Admin => "admin".to_owned(),
         },
         id: id.map(|id| id.to_string()),
     }

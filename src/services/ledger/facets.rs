@@ -30,8 +30,9 @@ impl StoredBody {
 impl EntryBody {
     pub fn facets(&self) -> Facets {
         let deletion = self.event == "account_deleted";
+        let about_a_deletion = deletion || self.event == "deletion_cancelled";
         Facets {
-            channel: deletion
+            channel: about_a_deletion
                 .then(|| self.data.get("channel").and_then(Value::as_str))
                 .flatten()
                 .map(str::to_owned),
@@ -42,6 +43,8 @@ impl EntryBody {
                     .get("confirmation_not_sent")
                     .is_some_and(|v| !v.is_null());
                 Some(deletion_outcome(unsent).to_owned())
+            } else if self.event == "deletion_cancelled" {
+                Some("cancelled".to_owned())
             } else {
                 ticket_outcome(&self.event).map(str::to_owned)
             },
@@ -50,9 +53,10 @@ impl EntryBody {
 }
 
 /// The outcomes the ledger's filter offers.
-pub const OUTCOMES: [&str; 6] = [
+pub const OUTCOMES: [&str; 7] = [
     "completed",
     "completed_without_email",
+    "cancelled",
     "approved",
     "rejected",
     "closed",

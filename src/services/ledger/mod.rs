@@ -10,6 +10,7 @@
 pub mod events;
 pub mod export;
 mod facets;
+mod lifecycle;
 pub mod log;
 pub mod proofs;
 pub mod prune;
@@ -41,6 +42,7 @@ use crate::{
     models::{deletion_request, ledger_entry, ledger_subject},
 };
 use events::{AccountDeleted, AuditEvent, Subjects};
+use futures::future::BoxFuture;
 
 use crate::{domain::datamap::Retention, transparency::receipt::Retained};
 
@@ -197,14 +199,30 @@ pub async fn record(db: &Database, keys: &Keys, event: &AuditEvent, now: DateTim
     )))
 }
 
-/// Appends the deletion's entry and completes the request, in one transaction. Running it
-/// again for the same request adds nothing.
+/// What else must commit with a deletion's completion (the processors' notices), given the
+/// transaction and the time of completion. Called again if the append is retried.
+pub type OnCompletion<'a> = &'a (
+        dyn for<'t> Fn(&'t DatabaseTransaction, DateTime<Utc>) -> BoxFuture<'t, AppResult<()>> + Send + Sync
+    );
+
+/// Gives a closure the signature [`OnCompletion`] needs (a closure's own inference cannot
+/// name the transaction's lifetime).
+pub fn on_completion<F>(f: F) -> F
+where
+    F: for<'t> Fn(&'t DatabaseTransaction, DateTime<Utc>) -> BoxFuture<'t, AppResult<()>> + Send + Sync,
+{
+    f
+}
+
+/// Appends the deletion's entry and completes the request, in one transaction with whatever
+/// `on_completion` writes. Running it again for the same request adds nothing.
 pub async fn record_deletion(
     db: &Database,
     keys: &Keys,
     clock: &dyn Clock,
     declared: &[Retention],
     request_id: Uuid,
+    on_completion: OnCompletion<'_>,
 ) -> AppResult<()> {
     let rid = request_id.to_string();
     for _ in 0..APPEND_TRIES {
@@ -245,6 +263,7 @@ pub async fn record_deletion(
             .filter(deletion_request::Column::Id.eq(&rid))
             .exec(&tx)
             .await?;
+        on_completion(&tx, now).await?;
         tx.commit().await?;
         db.checkpoint().await?;
         return Ok(());

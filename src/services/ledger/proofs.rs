@@ -10,11 +10,11 @@ use crate::{
     db::Database,
     domain::DeletionStatus,
     error::{AppError, AppResult},
-    models::ledger_entry,
+    models::{ledger_entry, processor_delivery},
     services::deletion,
     transparency::{
         ConsistencyDocument, LogSigner,
-        receipt::{Leaf, RECEIPT_VERSION, Receipt, facts_of},
+        receipt::{Acknowledgement, Leaf, RECEIPT_VERSION, Receipt, facts_of},
     },
 };
 
@@ -63,10 +63,32 @@ pub async fn receipt(
         ));
     }
     let seq = u64::try_from(entry.seq).map_err(AppError::internal)?;
+    let acks = acknowledgements(db, &request.id).await?;
+    let newest = acks
+        .iter()
+        .map(|a| a.seq)
+        .max()
+        .map_or(seq, |a| u64::try_from(a).map_or(seq, |a| a.max(seq)));
     let head = match log::newest_head(&db.conn).await? {
-        Some(head) if head.size >= seq => head,
+        Some(head) if head.size >= newest => head,
         _ => log::sign_head(db, signer, now).await?,
     };
+    let mut processors = Vec::with_capacity(acks.len());
+    for ack in acks {
+        let ack_seq = u64::try_from(ack.seq).map_err(AppError::internal)?;
+        let ack_proof = log::inclusion(&db.conn, ack_seq.saturating_sub(1), head.size).await?;
+        let body: serde_json::Value = serde_json::from_str(&ack.body).map_err(AppError::internal)?;
+        let processor = body["data"]["processor"].as_str().unwrap_or_default().to_owned();
+        processors.push(Acknowledgement {
+            processor,
+            acknowledged_at: body["recorded_at"].as_str().unwrap_or_default().to_owned(),
+            ledger: Leaf {
+                seq: ack_seq,
+                body: ack.body,
+            },
+            inclusion_proof: ack_proof.iter().map(hex::encode).collect(),
+        });
+    }
     let proof = log::inclusion(&db.conn, seq.saturating_sub(1), head.size).await?;
     let body: serde_json::Value = serde_json::from_str(&entry.body).map_err(AppError::internal)?;
     let facts = facts_of(&body).map_err(AppError::internal)?;
@@ -86,5 +108,30 @@ pub async fn receipt(
         },
         inclusion_proof: proof.iter().map(hex::encode).collect(),
         head,
+        processors,
     })
+}
+
+/// The ledger entries of the processors' acknowledgements of a deletion (not pruned), oldest
+/// first.
+async fn acknowledgements(db: &Database, request_id: &str) -> AppResult<Vec<ledger_entry::Model>> {
+    use sea_orm::QueryOrder;
+    let deliveries: Vec<String> = processor_delivery::Entity::find()
+        .filter(processor_delivery::Column::RequestId.eq(request_id))
+        .filter(processor_delivery::Column::AcknowledgedAt.is_not_null())
+        .all(&db.conn)
+        .await?
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(ledger_entry::Entity::find()
+        .filter(ledger_entry::Column::Event.eq("processor_acknowledged"))
+        .filter(ledger_entry::Column::RequestId.is_in(deliveries))
+        .filter(ledger_entry::Column::PrunedAt.is_null())
+        .order_by_asc(ledger_entry::Column::Seq)
+        .all(&db.conn)
+        .await?)
 }

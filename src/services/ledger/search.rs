@@ -23,8 +23,11 @@ use crate::{
 };
 
 /// Every event the ledger records, for the filter.
-pub const EVENTS: [&str; 16] = [
+pub const EVENTS: [&str; 19] = [
     "account_deleted",
+    "deletion_cancelled",
+    "reuse_block_lifted",
+    "processor_acknowledged",
     "ticket_verified",
     "ticket_approval_recorded",
     "ticket_approved",
@@ -41,8 +44,8 @@ pub const EVENTS: [&str; 16] = [
     "ledger_exported",
     "ledger_entry_viewed",
 ];
-pub const CHANNELS: [&str; 3] = ["web", "api", "support"];
-pub const ACTOR_KINDS: [&str; 3] = ["account_holder", "agent", "staff"];
+pub const CHANNELS: [&str; 4] = ["web", "api", "support", "bulk"];
+pub const ACTOR_KINDS: [&str; 5] = ["account_holder", "agent", "admin", "staff", "processor"];
 /// A lookup returns at most this many entries (a person has a handful).
 const LOOKUP_LIMIT: u64 = 500;
 

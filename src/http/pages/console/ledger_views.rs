@@ -102,6 +102,19 @@ pub struct ReportsPage {
     pub staff_name: String,
     pub nav: Nav,
     pub charts: Vec<ChartView>,
+    /// How each downstream processor answers its notices.
+    pub processors: Vec<ProcessorRow>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProcessorRow {
+    pub name: String,
+    pub configured: bool,
+    pub offered: u64,
+    pub acknowledged: u64,
+    pub dead: u64,
+    pub never_acknowledged: bool,
+    pub waiting_since: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -9,12 +9,12 @@ use poem::{
 use super::{
     super::{error_page, ok},
     charts::{SERIES_BLUE, SERIES_GREEN, SERIES_ORANGE, SERIES_RED, Series, chart},
-    ledger_views::ReportsPage,
+    ledger_views::{ProcessorRow, ReportsPage},
     views::Nav,
 };
 use crate::{
     http::{api::auth::Auditor, extract::StaffPage},
-    services::reports,
+    services::{processors, reports},
     state::AppState,
 };
 
@@ -42,6 +42,24 @@ pub(super) async fn show(
 ) -> Response {
     let r = match reports::build(&state.db, state.clock.now()).await {
         Ok(r) => r,
+        Err(e) => return error_page(&e),
+    };
+    let configured: Vec<String> = state.processors.iter().map(|p| p.name.clone()).collect();
+    let processors = match processors::standing(&state.db, &configured).await {
+        Ok(found) => found
+            .into_iter()
+            .map(|s| ProcessorRow {
+                never_acknowledged: s.never_acknowledged(),
+                name: s.processor,
+                configured: s.configured,
+                offered: s.offered,
+                acknowledged: s.acknowledged,
+                dead: s.dead,
+                waiting_since: s
+                    .waiting_since
+                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+            })
+            .collect(),
         Err(e) => return error_page(&e),
     };
     let days: Vec<String> = r.days.iter().map(|d| d.format("%m-%d").to_string()).collect();
@@ -131,5 +149,6 @@ pub(super) async fn show(
         staff_name: me.staff.name.clone(),
         nav: Nav::of(me.staff.role),
         charts,
+        processors,
     })
 }
