@@ -81,6 +81,57 @@ pub struct DeleteWarningPage {
 pub struct DeletedPage {
     /// Public identifier of the deletion request, linked to `/deletions/{id}`.
     pub receipt_id: String,
+    /// With a grace period: when the purge will happen, formatted for display.
+    pub purge_after: Option<String>,
+}
+
+/// "Download my data first" (`GET /account/export`): the archive's progress, or its download.
+#[derive(Debug, askama::Template)]
+#[template(path = "takeout.html")]
+pub struct TakeoutPage {
+    /// Anti-CSRF token posted back in the hidden `csrf_token` field.
+    pub csrf_token: String,
+    /// none | queued | running | ready | expired | failed
+    pub status: String,
+    pub items_done: i64,
+    pub items_total: i64,
+    pub percent: i64,
+    /// The download's address, while it can be downloaded.
+    pub download: Option<String>,
+    pub megabytes: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+impl TakeoutPage {
+    pub fn none(token: &poem::web::CsrfToken) -> Self {
+        Self {
+            csrf_token: token.0.clone(),
+            status: "none".to_owned(),
+            items_done: 0,
+            items_total: 0,
+            percent: 0,
+            download: None,
+            megabytes: None,
+            expires_at: None,
+        }
+    }
+}
+
+/// The emailed link that cancels a scheduled deletion (`GET /deletion/cancel/{token}`), and
+/// what cancelling did.
+#[derive(Debug, askama::Template)]
+#[template(path = "deletion_cancel.html")]
+pub struct DeletionCancelPage {
+    /// Anti-CSRF token posted back in the hidden `csrf_token` field.
+    pub csrf_token: String,
+    /// The link's token, posted back to the same address.
+    pub token: String,
+    /// When the purge starts (or started), formatted for display.
+    pub purge_after: String,
+    /// scheduled: the button; cancelled: done; otherwise: too late.
+    pub state: &'static str,
+    /// Error message shown above, if any.
+    pub error: Option<String>,
 }
 
 /// Progress of one account deletion (`GET /deletions/{receipt_id}`).
@@ -97,6 +148,10 @@ pub struct DeletionStatusPage {
     pub steps: Vec<StepView>,
     /// The signed erasure receipt's address, once the deletion is completed.
     pub proof_url: Option<String>,
+    /// With a grace period: when the purge starts (or started).
+    pub purge_after: Option<String>,
+    /// When the deletion was cancelled, if it was.
+    pub cancelled_at: Option<String>,
 }
 
 /// One erasure step shown on the deletion status page.
