@@ -1,5 +1,6 @@
 //! The `erasure` command line.
 
+mod accounts;
 mod audit;
 mod ingest;
 mod quarantine;
@@ -72,6 +73,11 @@ enum Command {
     Staff {
         #[command(subcommand)]
         command: staff::StaffCommand,
+    },
+    /// Bulk deletion of dormant accounts (dry run first).
+    Accounts {
+        #[command(subcommand)]
+        command: accounts::AccountsCommand,
     },
     /// Inspect the mail that could not be read as mail (kept raw, never made a ticket).
     Quarantine {
@@ -207,6 +213,7 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs { command } => jobs(settings, clock, command).await,
         Command::Staff { command } => staff::run(settings, clock, command).await,
         Command::Quarantine { command } => quarantine::run(settings, clock, command).await,
+        Command::Accounts { command } => accounts::run(settings, clock, command).await,
         Command::IngestEmail => Ok(ingest::ingest_email(settings).await),
         Command::Audit { command } => {
             let state = startup::build_state(settings, clock).await?;
@@ -282,7 +289,7 @@ async fn jobs(settings: Settings, clock: Arc<SystemClock>, command: JobsCommand)
 }
 
 /// A bar on a terminal; nothing at all in a pipe.
-fn progress_bar(total: u64) -> ProgressBar {
+pub(crate) fn progress_bar(total: u64) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
     }

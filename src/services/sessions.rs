@@ -52,6 +52,7 @@ pub async fn start(
 ) -> AppResult<SecretToken> {
     let token = SecretToken::generate();
     let now = clock.now();
+    let tx = db.begin_write().await?;
     session::ActiveModel {
         id: Set(token.hash().0),
         account_id: Set(account_id),
@@ -60,8 +61,14 @@ pub async fn start(
         last_seen_at: Set(now),
         expires_at: Set(now + ttl),
     }
-    .insert(&db.conn)
+    .insert(&tx)
     .await?;
+    account::Entity::update_many()
+        .col_expr(account::Column::LastLoginAt, sea_orm::sea_query::Expr::value(now))
+        .filter(account::Column::Id.eq(account_id))
+        .exec(&tx)
+        .await?;
+    tx.commit().await?;
     Ok(token)
 }
 

@@ -81,17 +81,43 @@ pub(super) async fn approve(
     CsrfForm(NoFields {}): CsrfForm<NoFields>,
 ) -> Response {
     let two_person = state.settings.support.two_person_approval;
-    let outcome = tickets::approve(state.env(), &state.keys, me.staff.id, id, two_person)
+    let outcome = tickets::approve(
+        state.env(),
+        &state.keys,
+        me.staff.id,
+        id,
+        two_person,
+        state.grace(),
+    )
+    .await
+    .map(|approval| match approval {
+        Approval::Started(receipt) => (
+            "Approved: the account's deletion is under way.".to_owned(),
+            Some(receipt.receipt.expose().to_owned()),
+        ),
+        Approval::AwaitingSecond(_) => (
+            "Your approval is recorded; a second, different agent must approve too.".to_owned(),
+            None,
+        ),
+    });
+    after(&state, &me, token, id, outcome).await
+}
+
+#[handler]
+pub(super) async fn cancel_deletion(
+    state: Data<&AppState>,
+    StaffPage(me, ..): StaffPage<Agent>,
+    token: &CsrfToken,
+    Path(id): Path<i64>,
+    CsrfForm(form): CsrfForm<ReasonForm>,
+) -> Response {
+    let outcome = tickets::cancel_deletion(state.env(), &state.keys, me.staff.id, id, &form.reason)
         .await
-        .map(|approval| match approval {
-            Approval::Started(receipt) => (
-                "Approved: the account's deletion is under way.".to_owned(),
-                Some(receipt.receipt.expose().to_owned()),
-            ),
-            Approval::AwaitingSecond(_) => (
-                "Your approval is recorded; a second, different agent must approve too.".to_owned(),
+        .map(|_| {
+            (
+                "Deletion cancelled: the account can log in again.".to_owned(),
                 None,
-            ),
+            )
         });
     after(&state, &me, token, id, outcome).await
 }

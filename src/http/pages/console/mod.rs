@@ -3,6 +3,7 @@
 //! takes `StaffPage<R>`, every form is a `CsrfForm`; the pages work without JavaScript, and
 //! htmx only saves reloads (the filters).
 
+mod accounts;
 mod actions;
 mod charts;
 mod ledger;
@@ -39,6 +40,10 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/staff/tickets/:id/verification", poem::post(actions::verify))
         .at("/staff/tickets/:id/approval", poem::post(actions::approve))
         .at("/staff/tickets/:id/rejection", poem::post(actions::reject))
+        .at(
+            "/staff/tickets/:id/deletion-cancellation",
+            poem::post(actions::cancel_deletion),
+        )
         .at("/staff/tickets/:id/assignment", poem::post(actions::assign))
         .at("/staff/tickets/:id/notes", poem::post(actions::note))
         .at("/staff/tickets/:id/questions", poem::post(actions::ask))
@@ -50,6 +55,12 @@ pub(super) fn routes(route: Route) -> Route {
         .at("/staff/ledger/:seq", get(ledger::entry))
         .at("/staff/lookup", get(ledger::lookup_form).post(ledger::lookup))
         .at("/staff/reports", get(reports::show))
+        .at("/staff/accounts", get(accounts::show))
+        .at("/staff/accounts/bulk-deletions", poem::post(accounts::start_bulk))
+        .at(
+            "/staff/accounts/reuse-blocks/lift",
+            poem::post(accounts::lift_block),
+        )
 }
 
 /// Where a staff member starts: agents (and admins) at the queue, auditors at the ledger.

@@ -13,15 +13,16 @@ use super::{
     super::{error_page, ok},
     tickets::{row, when},
     views::{
-        HistoryLine, MatchedAccount, Nav, NoteView, PreviewRow, ReplyView, SenderChecksView, TicketPage,
+        GraceView, HistoryLine, MatchedAccount, Nav, NoteView, PreviewRow, ReplyView, SenderChecksView,
+        TicketPage,
     },
 };
 use crate::{
-    domain::{AccountStatus, Plan, TicketStatus},
+    domain::{AccountStatus, DeletionStatus, Plan, TicketStatus},
     error::AppResult,
     http::{api::auth::Agent, extract::StaffPage},
     models::{account, ticket},
-    services::{accounts, intake, purge_preview, sessions, staff as staff_service, tickets},
+    services::{accounts, deletion, intake, purge_preview, sessions, staff as staff_service, tickets},
     state::AppState,
 };
 
@@ -109,6 +110,10 @@ pub(super) async fn ticket_page(
             received_at: when(r.received_at),
         })
         .collect();
+    let grace = match found.deletion_request_id.as_deref().map(uuid::Uuid::parse_str) {
+        Some(Ok(request_id)) => grace_view(&names, &deletion::find(env.db, request_id).await?, now),
+        _ => None,
+    };
     let matched = match account {
         Some(a) => Some(matched_account(state, &a).await?),
         None => None,
@@ -147,7 +152,30 @@ pub(super) async fn ticket_page(
         open: found.status == TicketStatus::Open,
         notice: None,
         receipt: None,
+        grace,
         error: None,
+    })
+}
+
+fn grace_view(
+    names: &StaffNames,
+    r: &crate::models::deletion_request::Model,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<GraceView> {
+    let purge_after = r.purge_after?;
+    let by = match r.cancelled_by.as_deref().and_then(|b| b.strip_prefix("agent:")) {
+        Some(id) => id
+            .parse()
+            .map_or_else(|_| format!("staff #{id}"), |id| names.of(id)),
+        None => "the account holder, from the emailed link".to_owned(),
+    };
+    Some(GraceView {
+        purge_after: when(purge_after),
+        cancellable: r.status == DeletionStatus::Scheduled && now < purge_after,
+        cancelled: r.cancelled_at.map(|at| match &r.cancel_reason {
+            Some(why) => format!("{} by {by}: {why}", when(at)),
+            None => format!("{} by {by}", when(at)),
+        }),
     })
 }
 

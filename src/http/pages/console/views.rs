@@ -15,6 +15,7 @@ pub struct StaffLoginPage {
 pub struct Nav {
     pub agent: bool,
     pub auditor: bool,
+    pub admin: bool,
 }
 
 impl Nav {
@@ -23,6 +24,7 @@ impl Nav {
         Self {
             agent: role.grants(StaffRole::Agent),
             auditor: role.grants(StaffRole::Auditor),
+            admin: role == StaffRole::Admin,
         }
     }
 }
@@ -127,7 +129,18 @@ pub struct TicketPage {
     pub notice: Option<String>,
     /// A deletion receipt to link to, after an approval.
     pub receipt: Option<String>,
+    /// The deletion the approval started, while it is in its grace period or was cancelled.
+    pub grace: Option<GraceView>,
     pub error: Option<String>,
+}
+
+/// An approved ticket's deletion under a grace period.
+#[derive(Debug, Clone)]
+pub struct GraceView {
+    pub purge_after: String,
+    pub cancellable: bool,
+    /// When, by whom and why it was cancelled.
+    pub cancelled: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -196,4 +209,46 @@ pub struct NoteView {
     pub kind: String,
     pub body: String,
     pub at: String,
+}
+
+/// `/staff/accounts` (administrators): bulk deletion of dormant accounts, and lifting a
+/// re-registration cool-off.
+#[derive(Debug, askama::Template)]
+#[template(path = "staff_accounts.html")]
+pub struct AccountsPage {
+    pub csrf_token: String,
+    pub staff_name: String,
+    pub nav: Nav,
+    /// The date asked about (YYYY-MM-DD), empty before one is.
+    pub inactive_since: String,
+    pub preview: Option<BulkPreviewView>,
+    pub runs: Vec<BulkRunView>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BulkPreviewView {
+    pub inactive_since: String,
+    pub count: u64,
+    /// The first 20, by id.
+    pub rows: Vec<DormantRow>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DormantRow {
+    pub id: i64,
+    pub vsee_id: String,
+    pub created_at: String,
+    pub last_login: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct BulkRunView {
+    pub started_at: String,
+    pub inactive_since: String,
+    pub staff_id: i64,
+    pub requested: i64,
+    pub skipped: i64,
+    pub finished: bool,
 }
