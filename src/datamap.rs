@@ -33,6 +33,8 @@ pub struct PurgePlan {
     /// The storage data directory; file stores are folders under it.
     pub data_dir: std::path::PathBuf,
     pub chunk_size: u64,
+    /// How long the account's email and VSee ID cannot sign up again (`services::reuse`).
+    pub reuse_cooloff: chrono::Duration,
 }
 
 /// The compiled-in map, or the file named by `purge.datamap`.

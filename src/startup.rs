@@ -19,7 +19,7 @@ use crate::{
     keys::Keys,
     mailer::Mailer,
     metrics::Metrics,
-    services::intake::SenderChecks,
+    services::{intake::SenderChecks, processors},
     state::{AppState, Inner},
     throttle::Throttle,
     transparency::LogSigner,
@@ -78,6 +78,7 @@ async fn assemble_state(
         map,
         data_dir: settings.storage.data_dir.clone(),
         chunk_size: settings.purge.chunk_size,
+        reuse_cooloff: settings.accounts.reuse_cooloff(),
     };
     let mailer = Mailer::from_settings(&settings)?;
     let queue = open_queue(&settings, &db).await?;
@@ -88,6 +89,15 @@ async fn assemble_state(
     );
     let sender_checks = SenderChecks::from_settings(&settings.support.mail_auth)?;
     let log_signer = LogSigner::load(&settings)?;
+    let processors = processors::load(
+        &settings.notify.processors_file,
+        settings.env == crate::config::Environment::Production,
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let http_client = reqwest::Client::builder()
+        .timeout(settings.notify.timeout())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
     Ok(AppState::new(Inner {
         settings,
         db,
@@ -100,6 +110,8 @@ async fn assemble_state(
         throttle,
         sender_checks,
         metrics: Metrics::default(),
+        processors: processors.into(),
+        http_client,
         outbox_written: Notify::new(),
     }))
 }

@@ -19,7 +19,10 @@ use crate::{
     keys::Keys,
     mailer::Mailer,
     metrics::Metrics,
-    services::intake::{Intake, SenderChecks},
+    services::{
+        intake::{Intake, SenderChecks},
+        processors::Processor,
+    },
     throttle::Throttle,
     transparency::LogSigner,
 };
@@ -42,6 +45,10 @@ pub struct Inner {
     /// DKIM, SPF and DMARC of inbound mail.
     pub sender_checks: SenderChecks,
     pub metrics: Metrics,
+    /// Told of each completed deletion (`notify.processors_file`).
+    pub processors: Arc<[Processor]>,
+    /// Sends their webhooks.
+    pub http_client: reqwest::Client,
     /// Wakes the outbox relay as soon as a transaction has written an outbox row.
     pub outbox_written: Notify,
 }
@@ -78,6 +85,11 @@ impl AppState {
 
     pub fn reauth_window(&self) -> Duration {
         self.settings.security.reauth_window()
+    }
+
+    /// How long a confirmed deletion waits before its purge.
+    pub fn grace(&self) -> Duration {
+        self.settings.deletion.grace()
     }
 
     pub fn session_ttl(&self) -> Duration {

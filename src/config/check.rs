@@ -22,6 +22,26 @@ impl Settings {
             ));
         }
         self.support.check_mailbox()?;
+        if self.deletion.grace_hours > 24 * 90 {
+            return Err(ConfigError::Invalid(
+                "deletion.grace_hours must be at most 2160 (90 days)".into(),
+            ));
+        }
+        if !(1..=24 * 30).contains(&self.export.ttl_hours) {
+            return Err(ConfigError::Invalid(
+                "export.ttl_hours must be between 1 and 720".into(),
+            ));
+        }
+        if !(1..=300).contains(&self.notify.timeout_secs) {
+            return Err(ConfigError::Invalid(
+                "notify.timeout_secs must be between 1 and 300".into(),
+            ));
+        }
+        if self.accounts.reuse_cooloff_days > 3650 {
+            return Err(ConfigError::Invalid(
+                "accounts.reuse_cooloff_days must be at most 3650".into(),
+            ));
+        }
         if self.purge.chunk_size == 0 {
             return Err(ConfigError::Invalid("purge.chunk_size must be at least 1".into()));
         }

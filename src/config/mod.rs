@@ -68,6 +68,10 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub storage: StorageSettings,
     pub purge: PurgeSettings,
+    pub deletion: DeletionSettings,
+    pub accounts: AccountsSettings,
+    pub notify: NotifySettings,
+    pub export: ExportSettings,
     pub audit: AuditSettings,
     pub log: LogSettings,
 }
@@ -376,5 +380,8 @@ impl Settings {
 }
 
 mod check;
+mod requests;
+
+pub use requests::{AccountsSettings, DeletionSettings, ExportSettings, NotifySettings};
 #[cfg(test)]
 mod tests;

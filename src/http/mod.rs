@@ -82,6 +82,7 @@ pub(crate) fn self_service(state: &AppState) -> services::deletion::SelfService<
     services::deletion::SelfService {
         support_email: &state.settings.support.email,
         reauth_window: state.reauth_window(),
+        grace: state.grace(),
     }
 }
 

@@ -116,6 +116,9 @@ pub async fn retry(env: Env<'_>, id: i64) -> AppResult<dead_job::Model> {
         )));
     }
     outbox::requeue(&tx, kind, request_id, now).await?;
+    if kind == JobKind::ProcessorNotice {
+        crate::services::processors::revived(&tx, request_id).await?;
+    }
     if matches!(kind, JobKind::ConfirmationEmail | JobKind::LedgerEntry) {
         deletion::failure::resume_after_purge(&tx, request_id).await?;
     }

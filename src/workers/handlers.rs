@@ -9,15 +9,18 @@
 use std::time::Instant;
 
 use apalis::prelude::{BoxDynError, Data};
-use erasure_jobs::{Job, JobKind, PurgeAccount, RecordLedgerEntry, SendConfirmation, SendNotification};
+use erasure_jobs::{
+    AdvanceBulkRun, BuildExport, Job, JobKind, NotifyProcessor, PurgeAccount, RecordLedgerEntry,
+    SendConfirmation, SendNotification,
+};
 use uuid::Uuid;
 
 use crate::{
     error::{AppError, AppResult},
     services::{
-        dead_jobs,
+        bulk, dead_jobs,
         deletion::{self, confirmation},
-        ledger, notifications, outbox, purge,
+        ledger, notifications, outbox, processors, purge, takeout,
     },
     state::AppState,
 };
@@ -42,11 +45,26 @@ pub async fn log_head(_tick: apalis_cron::Tick, state: Data<AppState>) -> Result
 pub async fn purge(job: PurgeAccount, state: Data<AppState>) -> Result<(), BoxDynError> {
     let request_id = job.id();
     let started = Instant::now();
-    let outcome = purge::run(state.env(), &state.purge_plan, request_id)
-        .await
-        .map(|outcome| {
+    let outcome = match purge::run(state.env(), &state.purge_plan, request_id).await {
+        // Pushed before its time: put back, to be pushed again when the grace period ends.
+        Ok(purge::PurgeOutcome::NotDue(at)) => {
+            tracing::warn!(%request_id, purge_after = %at, "purge job arrived before its grace period ended; held back");
+            outbox::hold_until(
+                &state.db,
+                JobKind::Purge,
+                request_id,
+                job.attempt(),
+                at,
+                state.clock.now(),
+            )
+            .await
+        }
+        Ok(outcome) => {
             tracing::info!(%request_id, ?outcome, "purge finished");
-        });
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
     conclude(
         &state,
         JobKind::Purge,
@@ -86,12 +104,20 @@ pub async fn confirmation_email(job: SendConfirmation, state: Data<AppState>) ->
 pub async fn ledger_entry(job: RecordLedgerEntry, state: Data<AppState>) -> Result<(), BoxDynError> {
     let request_id = job.id();
     let started = Instant::now();
+    let processors = state.processors.clone();
+    let rid = request_id.to_string();
+    // The processors are offered the deletion in the transaction that completes it.
+    let offer = ledger::on_completion(move |tx, now| {
+        let (processors, rid) = (processors.clone(), rid.clone());
+        Box::pin(async move { processors::offer_in(tx, &processors, &rid, now).await })
+    });
     let outcome = ledger::record_deletion(
         &state.db,
         &state.keys,
         state.clock.as_ref(),
         &state.purge_plan.map.retained,
         request_id,
+        &offer,
     )
     .await
     .map(|()| {
@@ -115,6 +141,57 @@ pub async fn ledger_entry(job: RecordLedgerEntry, state: Data<AppState>) -> Resu
     .await
 }
 
+pub async fn processor_notice(job: NotifyProcessor, state: Data<AppState>) -> Result<(), BoxDynError> {
+    let id = job.id();
+    let started = Instant::now();
+    let sender = processors::Sender {
+        keys: &state.keys,
+        client: &state.http_client,
+        processors: &state.processors,
+    };
+    let outcome = processors::deliver(state.env(), sender, id).await;
+    conclude(
+        &state,
+        JobKind::ProcessorNotice,
+        id,
+        job.attempt(),
+        started,
+        outcome,
+    )
+    .await
+}
+
+pub async fn export(job: BuildExport, state: Data<AppState>) -> Result<(), BoxDynError> {
+    let id = job.id();
+    let started = Instant::now();
+    let builder = takeout::Builder {
+        data_dir: &state.settings.storage.data_dir,
+        ttl: state.settings.export.ttl(),
+    };
+    let outcome = takeout::build(state.env(), builder, id).await;
+    conclude(&state, JobKind::Export, id, job.attempt(), started, outcome).await
+}
+
+/// One batch of a bulk run; the run's job is put back until the run is finished.
+pub async fn bulk_deletion(job: AdvanceBulkRun, state: Data<AppState>) -> Result<(), BoxDynError> {
+    let id = job.id();
+    let started = Instant::now();
+    let outcome = async {
+        let run = bulk::advance(state.env(), &state.keys, id, state.grace(), BULK_BATCH).await?;
+        if run.finished_at.is_none() {
+            let now = state.clock.now();
+            outbox::hold_until(&state.db, JobKind::BulkDeletion, id, job.attempt(), now, now).await?;
+            state.outbox_written.notify_one();
+        }
+        Ok(())
+    }
+    .await;
+    conclude(&state, JobKind::BulkDeletion, id, job.attempt(), started, outcome).await
+}
+
+/// Accounts a bulk run opens per job: a job stays short, and other work interleaves.
+const BULK_BATCH: u64 = 500;
+
 pub async fn notification(job: SendNotification, state: Data<AppState>) -> Result<(), BoxDynError> {
     let id = job.id();
     let started = Instant::now();
@@ -123,6 +200,7 @@ pub async fn notification(job: SendNotification, state: Data<AppState>) -> Resul
         mailer: &state.mailer,
         reset_ttl: state.settings.security.password_reset_ttl(),
         verification_ttl: chrono::Duration::hours(i64::from(state.settings.support.verification_link_hours)),
+        export_ttl: state.settings.export.ttl(),
     };
     let outcome = notifications::send(state.env(), sender, id).await;
     conclude(&state, JobKind::Notification, id, job.attempt(), started, outcome).await
@@ -153,6 +231,11 @@ async fn conclude(
     let n = usize::try_from(attempt).unwrap_or(usize::MAX);
     if n >= state.settings.queue.max_attempts {
         dead_jobs::died(&state.db, kind, id, n, &detail, now).await?;
+        match kind {
+            JobKind::ProcessorNotice => processors::died(&state.db.conn, id, now).await?,
+            JobKind::Export => takeout::died(&state.db, id, now).await?,
+            _ => {}
+        }
         tracing::error!(id = %id, job = kind.as_str(), attempt, error = %detail, "job is dead");
         return Ok(());
     }

@@ -18,7 +18,8 @@ use apalis_cron::CronScheduler;
 use apalis_redis::RedisStorage;
 use apalis_sqlite::SqliteStorage;
 use erasure_jobs::{
-    Backend, Job, JobKind, PurgeAccount, RecordLedgerEntry, SendConfirmation, SendNotification,
+    AdvanceBulkRun, Backend, BuildExport, Job, JobKind, NotifyProcessor, PurgeAccount, RecordLedgerEntry,
+    SendConfirmation, SendNotification,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -99,6 +100,9 @@ macro_rules! every_job {
         $register!(SendConfirmation, handlers::confirmation_email);
         $register!(RecordLedgerEntry, handlers::ledger_entry);
         $register!(SendNotification, handlers::notification);
+        $register!(NotifyProcessor, handlers::processor_notice);
+        $register!(BuildExport, handlers::export);
+        $register!(AdvanceBulkRun, handlers::bulk_deletion);
     };
 }
 

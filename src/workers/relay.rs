@@ -40,7 +40,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 
 /// Every `queue.vacuum_interval_secs`: sends again the steps a queue lost (see
 /// `services::watchdog`), and removes finished jobs, relayed outbox rows and sent notices older
-/// than `queue.retention_hours` and forgotten throttle counters, so neither the database nor
+/// than `queue.retention_hours`, forgotten throttle counters and ended re-registration blocks, so neither the database nor
 /// Redis grows without bound; erases decided tickets past `support.retention_days`, and prunes
 /// ledger entries past `audit.retention_days`.
 pub async fn vacuum(state: AppState, shutdown: CancellationToken) {
@@ -78,6 +78,8 @@ pub async fn vacuum_once(state: &AppState) -> anyhow::Result<(u64, u64)> {
     let rows = outbox::vacuum(&state.db, now - retention).await?;
     notifications::vacuum(&state.db, now - retention).await?;
     throttle::vacuum(&state.db, now).await?;
+    crate::services::reuse::vacuum(&state.db, now).await?;
+    crate::services::takeout::vacuum(&state.db, &state.settings.storage.data_dir, now).await?;
     let ticket_retention = chrono::Duration::days(i64::from(state.settings.support.retention_days));
     tickets::sweep(state.env(), now - ticket_retention).await?;
     let ledger_retention = chrono::Duration::days(i64::from(state.settings.audit.retention_days));

@@ -182,6 +182,19 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
         [401, 401, 403, 200, 200],
     ),
     ("POST", "/api/v1/ledger/lookup", [401, 401, 403, 200, 200]),
+    (
+        "POST",
+        "/api/v1/tickets/1/deletion/cancellation",
+        [401, 401, 404, 403, 404],
+    ),
+    ("GET", "/api/v1/processors/deliveries", [401, 401, 200, 403, 200]),
+    ("GET", "/api/v1/processors", [401, 401, 403, 200, 200]),
+    // No cool-off holds "nobody1": an admin is told so.
+    (
+        "POST",
+        "/api/v1/admin/reuse-blocks/lift",
+        [401, 401, 403, 403, 404],
+    ),
 ];
 
 /// Whether a concrete path is an instance of a spec path (`{id}` matches any one segment).

@@ -37,13 +37,13 @@ pub struct EntryView {
     pub event: String,
     /// What it is about: a deletion's request id, a ticket's reference, a read's id.
     pub key: String,
-    /// web | api | support (deletions only).
+    /// web | api | support | bulk (deletions only).
     #[oai(nullable)]
     pub channel: Option<String>,
-    /// account_holder | agent | staff
+    /// account_holder | agent | admin | staff | processor
     #[oai(nullable)]
     pub actor_kind: Option<String>,
-    /// completed | completed_without_email | approved | rejected | closed | merged
+    /// completed | completed_without_email | cancelled | approved | rejected | closed | merged
     #[oai(nullable)]
     pub outcome: Option<String>,
     /// The subject's VSee ID pseudonym; empty when it names none.
@@ -173,11 +173,11 @@ impl LedgerApi {
         /// Recorded at or before.
         to: Query<Option<DateTime<Utc>>>,
         event: Query<Option<String>>,
-        /// web | api | support
+        /// web | api | support | bulk
         channel: Query<Option<String>>,
-        /// account_holder | agent | staff
+        /// account_holder | agent | admin | staff | processor
         actor_kind: Query<Option<String>>,
-        /// completed | completed_without_email | approved | rejected | closed | merged
+        /// completed | completed_without_email | cancelled | approved | rejected | closed | merged
         outcome: Query<Option<String>>,
         /// Entries with a smaller sequence number than this.
         #[oai(validator(minimum(value = "1")))]

@@ -118,7 +118,12 @@ pub struct DeletionConfirmation {
 pub struct DeletionReceipt {
     /// Keep it: GET /api/v1/deletions/{receipt_id} shows progress. Shown once.
     pub receipt_id: String,
+    /// `pending`, or `scheduled` under a grace period.
     pub status: String,
+    /// With a grace period (`deletion.grace_hours`): when the purge starts unless cancelled
+    /// from the emailed link; `null` when it starts at once.
+    #[oai(nullable)]
+    pub purge_after: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Object)]
@@ -168,6 +173,7 @@ impl MeApi {
         let password = body.current_password.as_ref().map(PasswordText::as_str);
         let account = profile::update(
             state.env(),
+            &state.keys,
             address.attempt(&state),
             state.reauth_window(),
             &current,
@@ -225,6 +231,7 @@ impl MeApi {
         Ok(DeletionResponse::Accepted(Json(DeletionReceipt {
             receipt_id: receipt.receipt.expose().to_owned(),
             status: receipt.status.as_str().to_owned(),
+            purge_after: receipt.purge_after,
         })))
     }
 }

@@ -1,6 +1,7 @@
 //! The JSON API: one file per tag, the spec at /api/openapi.json, docs at /api/docs.
 
 mod accounts;
+mod admin;
 pub mod auth;
 mod deletions;
 mod fields;
@@ -8,9 +9,11 @@ pub mod inbound;
 mod ledger;
 mod log;
 mod me;
+mod processors;
 mod quarantine;
 mod sessions;
 mod staff;
+mod takeout;
 mod termination;
 mod ticket_work;
 mod tickets;
@@ -42,12 +45,17 @@ pub enum ApiTags {
     Ledger,
     /// The transparency log, for anyone: signed tree heads, consistency proofs, the public key.
     Log,
+    /// Administrators: re-registration blocks.
+    Admin,
+    /// Downstream processors told of each deletion: their notices and how they answer.
+    Processors,
 }
 
 type Apis = (
     accounts::AccountsApi,
     sessions::SessionsApi,
     me::MeApi,
+    takeout::TakeoutApi,
     termination::TerminationApi,
     deletions::DeletionsApi,
     staff::StaffApi,
@@ -57,6 +65,8 @@ type Apis = (
     quarantine::QuarantineApi,
     ledger::LedgerApi,
     log::LogApi,
+    admin::AdminApi,
+    processors::ProcessorsApi,
 );
 
 pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -66,6 +76,7 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             accounts::AccountsApi,
             sessions::SessionsApi,
             me::MeApi,
+            takeout::TakeoutApi,
             termination::TerminationApi,
             deletions::DeletionsApi,
             staff::StaffApi,
@@ -75,6 +86,8 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             quarantine::QuarantineApi,
             ledger::LedgerApi,
             log::LogApi,
+            admin::AdminApi,
+            processors::ProcessorsApi,
         ),
         "erasure",
         env!("CARGO_PKG_VERSION"),

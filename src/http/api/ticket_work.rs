@@ -7,6 +7,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, typ
 use super::{
     ApiTags,
     auth::{Agent, Staff},
+    deletions::{CancelResponse, ScheduledDeletionView},
     fields::{NoteText, ReasonText, VseeIdText},
     tickets::{TicketNote, TicketSummary},
 };
@@ -63,6 +64,13 @@ pub struct AccountLink {
 #[derive(Object)]
 pub struct Closure {
     /// Spam, a duplicate of T-…, no answer.
+    pub reason: ReasonText,
+}
+
+/// Why a scheduled deletion is cancelled.
+#[derive(Object)]
+pub struct DeletionCancellation {
+    /// Kept with the request; the ledger records who cancelled and when.
     pub reason: ReasonText,
 }
 
@@ -273,5 +281,33 @@ impl TicketWorkApi {
             &ticket,
             state.clock.now(),
         ))))
+    }
+
+    /// Cancel the deletion this ticket's approval started, while it waits out its grace
+    /// period (`deletion.grace_hours`): the account can log in again, its subscription stays
+    /// cancelled, and the ledger records the cancellation by this agent. `409
+    /// grace_period_over` once the purge's date has passed; `409 conflict` when no deletion
+    /// was started from the ticket, it had no grace period, or it was cancelled already.
+    #[oai(
+        path = "/v1/tickets/:id/deletion/cancellation",
+        method = "post",
+        operation_id = "cancelTicketDeletion"
+    )]
+    async fn cancel_deletion(
+        &self,
+        state: Data<&AppState>,
+        agent: Staff<Agent>,
+        id: Path<i64>,
+        body: Json<DeletionCancellation>,
+    ) -> ApiResult<CancelResponse> {
+        let cancelled = tickets::cancel_deletion(
+            state.env(),
+            &state.keys,
+            agent.0.staff.id,
+            id.0,
+            body.reason.as_str(),
+        )
+        .await?;
+        Ok(CancelResponse::Ok(Json(ScheduledDeletionView::of(&cancelled))))
     }
 }

@@ -358,10 +358,20 @@ impl TicketsApi {
         id: Path<i64>,
     ) -> ApiResult<ApprovalResponse> {
         let two_person = state.settings.support.two_person_approval;
-        match tickets::approve(state.env(), &state.keys, agent.0.staff.id, id.0, two_person).await? {
+        match tickets::approve(
+            state.env(),
+            &state.keys,
+            agent.0.staff.id,
+            id.0,
+            two_person,
+            state.grace(),
+        )
+        .await?
+        {
             Approval::Started(receipt) => Ok(ApprovalResponse::Accepted(Json(DeletionReceipt {
                 receipt_id: receipt.receipt.expose().to_owned(),
                 status: receipt.status.as_str().to_owned(),
+                purge_after: receipt.purge_after,
             }))),
             Approval::AwaitingSecond(ticket) => Ok(ApprovalResponse::AwaitingSecond(Json(
                 TicketSummary::of(&ticket, state.clock.now()),

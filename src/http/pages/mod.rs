@@ -7,6 +7,7 @@ mod console;
 mod deletion;
 mod password;
 mod profile;
+mod takeout;
 mod termination;
 mod tickets;
 pub(crate) mod views;
@@ -34,8 +35,14 @@ pub fn routes() -> Route {
         .at("/account/email", poem::post(profile::change_email))
         .at("/account/password", poem::post(profile::change_password))
         .at("/account/delete", get(deletion::warning).post(deletion::confirm))
+        .at("/account/export", get(takeout::show).post(takeout::start))
+        .at("/account/export/:id/download", get(takeout::download))
         .at("/account/termination-request", poem::post(termination::request))
         .at("/deletions/:receipt", get(deletion::status))
+        .at(
+            "/deletion/cancel/:token",
+            get(deletion::cancel_form).post(deletion::cancel),
+        )
         .at(
             "/tickets/verify/:token",
             get(tickets::show).post(tickets::confirm),
