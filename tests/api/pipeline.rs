@@ -19,7 +19,10 @@ fn expected_counts() -> BTreeMap<String, i64> {
         ("contacts", 14),
         ("conversation_members", 7),
         ("conversations", 7),
+        // No takeout was asked for.
+        ("data_exports", 0),
         ("devices", 3),
+        ("exports", 0),
         ("messages", MESSAGES as i64),
         // Ended with the request itself, before the purge.
         ("notifications", 0),
