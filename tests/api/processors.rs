@@ -215,6 +215,12 @@ async fn processors_are_told_signed_retried_and_acknowledged_in_the_receipt(stac
     assert_eq!(dead[0]["processor"], "analytics");
     assert_eq!(dead[0]["last_status"], 503);
     assert_eq!(dead[0]["attempts"], 3);
+    let (code, page) = agent.get_page("/staff/tickets").await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(
+        page.contains("Processors not told of a deletion") && page.contains("analytics"),
+        "{page}"
+    );
     let (status, code) = error_code(
         agent
             .client

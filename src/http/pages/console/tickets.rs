@@ -11,14 +11,17 @@ use serde::Deserialize;
 
 use super::{
     super::{failed, ok},
-    views::{Choice, Nav, QueueFilterView, QueuePage, QueueRow},
+    views::{Choice, DeadDelivery, Nav, QueueFilterView, QueuePage, QueueRow},
 };
 use crate::{
     domain::TicketStatus,
     error::{AppError, AppResult},
     http::{api::auth::Agent, extract::StaffPage},
     models::ticket,
-    services::tickets,
+    services::{
+        processors::{self, DeliveryState},
+        tickets,
+    },
     state::AppState,
 };
 
@@ -131,7 +134,8 @@ pub(super) async fn queue(
         let counts =
             tickets::deadline_counts(state.env(), chrono::Duration::days(tickets::DUE_SOON_DAYS)).await?;
         let day = tickets::latest_day(state.env()).await?;
-        Ok::<_, AppError>((found, counts, day))
+        let dead = processors::deliveries(&state.db, Some(DeliveryState::Dead), 20).await?;
+        Ok::<_, AppError>((found, counts, day, dead))
     }
     .await;
     let now = state.clock.now();
@@ -152,9 +156,20 @@ pub(super) async fn queue(
         clock: None,
         previous: None,
         next: None,
+        dead_deliveries: Vec::new(),
     };
     match result {
-        Ok((found, (_, overdue, due_soon), day)) => {
+        Ok((found, (_, overdue, due_soon), day, dead)) => {
+            page.dead_deliveries = dead
+                .into_iter()
+                .map(|d| DeadDelivery {
+                    processor: d.processor,
+                    request_id: d.request_id,
+                    attempts: d.attempts,
+                    error: d.last_error.unwrap_or_default(),
+                    since: d.dead_at.map(when).unwrap_or_default(),
+                })
+                .collect();
             page.clock = day.map(|d| {
                 format!(
                     "Daily reading of {} (taken {}): {} open, {} overdue, {} due within 7 days",

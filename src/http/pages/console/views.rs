@@ -46,6 +46,9 @@ pub struct QueuePage {
     /// The query string of the previous and next pages, when there are such pages.
     pub previous: Option<String>,
     pub next: Option<String>,
+    /// Processors' notices of deletions whose last attempt failed (GDPR Art. 19): agents
+    /// and admins act on them.
+    pub dead_deliveries: Vec<DeadDelivery>,
 }
 
 /// The filters as the form shows them again.
@@ -251,4 +254,14 @@ pub struct BulkRunView {
     pub requested: i64,
     pub skipped: i64,
     pub finished: bool,
+}
+
+/// A processor's notice that died, as the queue page lists it.
+#[derive(Debug, Clone)]
+pub struct DeadDelivery {
+    pub processor: String,
+    pub request_id: String,
+    pub attempts: i32,
+    pub error: String,
+    pub since: String,
 }
