@@ -20,6 +20,7 @@ pub enum Section {
     G,
     H,
     I,
+    J,
 }
 
 #[derive(Debug, Parser)]
@@ -68,7 +69,7 @@ pub struct Args {
     /// (g) pipes each message to a process of its own, as an MTA does.
     #[arg(long, hide = true)]
     pub ingest_child: bool,
-    /// Run only these sections (comma-separated: a,b,c,d,e,f,g,h).
+    /// Run only these sections (comma-separated: a,b,c,d,e,f,g,h,i,j).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Section>,
 }
@@ -132,6 +133,8 @@ pub struct Sizes {
     /// (i): ledger entries, and proofs / page requests timed.
     pub ledger_entries: usize,
     pub ledger_requests: usize,
+    /// (j): dormant accounts of the bulk deletion.
+    pub bulk_accounts: u64,
 }
 
 impl Sizes {
@@ -164,6 +167,7 @@ impl Sizes {
                 .ledger_entries
                 .unwrap_or(if args.quick { 50_000 } else { 1_000_000 }),
             ledger_requests: if args.quick { 50 } else { 200 },
+            bulk_accounts: if args.quick { 20_000 } else { 100_000 },
         }
     }
 }

@@ -20,6 +20,9 @@
 //! - (h) the staff queue page's p95 at 100,000 tickets against the bare SELECT of its rows.
 //! - (i) the audit ledger at 1,000,000 entries: `audit verify` against raw HMAC-SHA256, the
 //!   export's RSS, an inclusion proof, and the auditor's ledger page.
+//! - (j) takeout of the (e)-sized account (RSS, rows/s against a paged SELECT to a file) and
+//!   bulk deletion of 100,000 dormant accounts (requests/s against `open_request` in a loop,
+//!   the queue's largest backlog while the workers drain).
 //!
 //! It reports; it does not assert: a missed target still exits 0 (a measurement that could
 //! not run exits 1). With BENCH_DEBUG set, (b) and (d) also print each request's timeline.
@@ -37,6 +40,7 @@ mod cli;
 mod deletions;
 mod latency;
 mod purge;
+mod requests;
 mod results;
 mod sections;
 mod stack;
@@ -123,6 +127,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             Section::G,
             Section::H,
             Section::I,
+            Section::J,
         ]
     } else {
         args.only.clone()

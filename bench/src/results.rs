@@ -149,6 +149,7 @@ pub struct StackResults {
     pub intake: Option<IntakeRun>,
     pub queue_page: Option<QueuePageRun>,
     pub audit: Option<AuditRun>,
+    pub requests: Option<crate::requests::RequestsRun>,
     pub errors: Vec<String>,
 }
 

@@ -184,6 +184,26 @@ pub async fn run_sections(ctx: &StackCtx, queue: &QueueTarget, sections: &[Secti
             r.audit = Some(x);
         }
     }
+    if sections.contains(&Section::J) {
+        eprintln!(
+            "[{label}] (j) takeout of {} messages; bulk deletion of {} dormant accounts",
+            s.big_messages, s.bulk_accounts
+        );
+        if let Some(x) = kept(
+            &mut r.errors,
+            "(j)",
+            crate::requests::users_requests(ctx, s.bulk_accounts).await,
+        ) {
+            eprintln!(
+                "[{label}] (j) takeout {:.1} s RSS +{}; bulk {:.0}/s, backlog at most {}",
+                x.takeout_secs,
+                x.takeout_rss.map_or("n/a".into(), mib),
+                x.bulk_accounts as f64 / x.bulk_secs,
+                x.max_backlog_seen
+            );
+            r.requests = Some(x);
+        }
+    }
     if sections.contains(&Section::H) {
         eprintln!("[{label}] (h) queue page with {} tickets", s.tickets);
         if let Some(x) = kept(
