@@ -116,8 +116,10 @@ pub async fn retry(env: Env<'_>, id: i64) -> AppResult<dead_job::Model> {
         )));
     }
     outbox::requeue(&tx, kind, request_id, now).await?;
-    if kind == JobKind::ProcessorNotice {
-        crate::services::processors::revived(&tx, request_id).await?;
+    match kind {
+        JobKind::ProcessorNotice => crate::services::processors::revived(&tx, request_id).await?,
+        JobKind::Export => crate::services::takeout::revived(&tx, request_id).await?,
+        _ => {}
     }
     if matches!(kind, JobKind::ConfirmationEmail | JobKind::LedgerEntry) {
         deletion::failure::resume_after_purge(&tx, request_id).await?;

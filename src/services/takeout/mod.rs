@@ -290,6 +290,24 @@ async fn finish(
     Ok(())
 }
 
+/// A dead export job run again by hand (`erasure jobs retry`): building again.
+pub async fn revived<C: sea_orm::ConnectionTrait>(conn: &C, id: Uuid) -> AppResult<()> {
+    data_export::Entity::update_many()
+        .col_expr(
+            data_export::Column::Status,
+            Expr::value(ExportStatus::Queued.as_str()),
+        )
+        .col_expr(
+            data_export::Column::FinishedAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(data_export::Column::Id.eq(id.to_string()))
+        .filter(data_export::Column::Status.eq(ExportStatus::Failed.as_str()))
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
 /// The export's job died after its last attempt: it shows as failed, and can be asked again.
 pub async fn died(db: &Database, id: Uuid, now: DateTime<Utc>) -> AppResult<()> {
     data_export::Entity::update_many()
