@@ -179,9 +179,38 @@ async fn an_archive_expires_and_is_removed(stack: Stack) {
     );
 }
 
+async fn a_dead_takeout_shows_failed_and_builds_when_retried(stack: Stack) {
+    let app = spawn_on(stack, Roles::ALL, &[("ERASURE_QUEUE__MAX_ATTEMPTS", "1")]).await;
+    let device = app.signed_up_and_logged_in("retried", "retried@vsee.com").await;
+    // The archives' folder cannot be made: a file stands in its way.
+    let exports = app.data_dir().join("exports");
+    std::fs::write(&exports, b"in the way").unwrap();
+    assert_eq!(ask(&device).await.status(), StatusCode::ACCEPTED);
+    app.wait_for_count(
+        "SELECT COUNT(*) FROM data_exports WHERE status = 'failed'",
+        1,
+        Duration::from_secs(30),
+    )
+    .await;
+    let (_, page) = device.get_page("/account/export").await;
+    assert!(page.contains("could not be made"), "{page}");
+
+    // Fixed, retried by hand: built.
+    std::fs::remove_file(&exports).unwrap();
+    let out = app.cli(&["jobs", "dead"]);
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    let fields: Vec<&str> = listing.lines().next().unwrap().split('\t').collect();
+    assert_eq!(fields[1], "export", "{listing}");
+    let out = app.cli(&["jobs", "retry", fields[0]]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let export = ready(&app, &device).await;
+    assert_eq!(export["status"], "ready");
+}
+
 crate::on_both_stacks!(
     a_holder_downloads_their_data_and_the_archive_goes_with_the_account,
     an_archive_expires_and_is_removed,
+    a_dead_takeout_shows_failed_and_builds_when_retried,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
