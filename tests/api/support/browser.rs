@@ -10,8 +10,13 @@ use serde_json::{Value, json};
 
 use super::eventually;
 
+/// One browser at a time: a Chromium beside a suite that fills both cores is slow enough
+/// already, and two of them made the console's htmx swaps miss their waits.
+static ONE_AT_A_TIME: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// chromedriver on a free port, and one browser session on it; both end when dropped.
 pub struct Browser {
+    _turn: tokio::sync::SemaphorePermit<'static>,
     driver: std::process::Child,
     base: String,
     session: String,
@@ -25,6 +30,10 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 impl Browser {
     pub async fn start(shots_for: &str) -> Browser {
+        let turn = ONE_AT_A_TIME
+            .acquire()
+            .await
+            .expect("the browsers' semaphore is never closed");
         let driver_path =
             std::env::var("ERASURE_TEST_CHROMEDRIVER").expect("ERASURE_TEST_CHROMEDRIVER names chromedriver");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -78,6 +87,7 @@ impl Browser {
             .join(shots_for);
         std::fs::create_dir_all(&shots).unwrap();
         Browser {
+            _turn: turn,
             driver,
             base,
             session,
@@ -156,14 +166,14 @@ impl Browser {
 
     /// Waits until the page's source contains `text`; fails showing the page it is on.
     pub async fn wait_for_text(&self, text: &str) -> String {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         loop {
             let source = self.source().await;
             if source.contains(text) {
                 return source;
             }
             if tokio::time::Instant::now() > deadline {
-                panic!("{text:?} not on {} within 15 s:\n{source}", self.url().await);
+                panic!("{text:?} not on {} within 30 s:\n{source}", self.url().await);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
