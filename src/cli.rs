@@ -3,6 +3,7 @@
 mod accounts;
 mod audit;
 mod ingest;
+mod keys;
 mod quarantine;
 mod staff;
 
@@ -79,6 +80,14 @@ enum Command {
         #[command(subcommand)]
         command: accounts::AccountsCommand,
     },
+    /// The per-account data keys and the epoch keys that wrap them.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Delete again every account deleted since the database's backup, if the database is
+    /// behind the tombstone journal (start-up does this before serving).
+    RestoreGuard,
     /// Inspect the mail that could not be read as mail (kept raw, never made a ticket).
     Quarantine {
         #[command(subcommand)]
@@ -214,6 +223,8 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Staff { command } => staff::run(settings, clock, command).await,
         Command::Quarantine { command } => quarantine::run(settings, clock, command).await,
         Command::Accounts { command } => accounts::run(settings, clock, command).await,
+        Command::Keys { command } => keys::run(settings, clock, command).await,
+        Command::RestoreGuard => keys::restore_guard(settings, clock).await,
         Command::IngestEmail => Ok(ingest::ingest_email(settings).await),
         Command::Audit { command } => {
             let state = startup::build_state(settings, clock).await?;

@@ -35,4 +35,5 @@ pub mod state;
 pub mod telemetry;
 pub mod throttle;
 pub mod transparency;
+pub mod vault;
 pub mod workers;

@@ -2,7 +2,7 @@
 //! HTTP server (on the configured port, or any free one for port 0), the outbox relay and the
 //! workers out.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use erasure_jobs::JobQueue;
 use secrecy::ExposeSecret;
@@ -23,6 +23,7 @@ use crate::{
     state::{AppState, Inner},
     throttle::Throttle,
     transparency::LogSigner,
+    vault::{FileKeyStore, Tombstones, Vault},
     workers,
 };
 
@@ -80,6 +81,13 @@ async fn assemble_state(
         chunk_size: settings.purge.chunk_size,
         reuse_cooloff: settings.accounts.reuse_cooloff(),
     };
+    let key_dir = settings.keys.dir(&settings.storage.data_dir);
+    let vault = Vault::new(
+        Arc::new(FileKeyStore::open(&key_dir)?),
+        Tombstones::in_dir(&key_dir),
+        keys.clone(),
+        settings.keys.epoch_days,
+    );
     let mailer = Mailer::from_settings(&settings)?;
     let queue = open_queue(&settings, &db).await?;
     let throttle = Throttle::new(
@@ -103,6 +111,7 @@ async fn assemble_state(
         db,
         clock,
         keys,
+        vault,
         log_signer,
         mailer,
         queue,
@@ -162,6 +171,14 @@ impl Application {
     }
 
     async fn with_state(state: AppState, addr: std::net::SocketAddr, roles: Roles) -> anyhow::Result<Self> {
+        // Before the port opens: a restored backup must not serve an account deleted since.
+        let guard = workers::restore_guard::run(&state).await?;
+        if guard.restored {
+            tracing::warn!(
+                deleted_again = guard.deleted_again.len(),
+                "restore guard finished"
+            );
+        }
         let (listener, port) = if roles.http {
             let listener = TcpListener::bind(addr).await?;
             let port = listener.local_addr()?.port();
@@ -224,6 +241,13 @@ impl Application {
             let (state, stop) = (self.state.clone(), shutdown.clone());
             tasks.spawn(async move {
                 workers::mailbox::poll(state, stop).await;
+                Ok(())
+            });
+            // Rows from before encryption are sealed in the background while the service
+            // serves (a no-op once done; resumed by the next start if cut off).
+            let (state, stop) = (self.state.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                workers::seal_existing(state, stop).await;
                 Ok(())
             });
         }

@@ -25,6 +25,7 @@ use crate::{
     },
     throttle::Throttle,
     transparency::LogSigner,
+    vault::Vault,
 };
 
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub struct Inner {
     pub db: Database,
     pub clock: SharedClock,
     pub keys: Keys,
+    /// The data keys every personal field is sealed under.
+    pub vault: Vault,
     /// Signs the transparency log's tree heads.
     pub log_signer: LogSigner,
     pub mailer: Mailer,
@@ -79,6 +82,7 @@ impl AppState {
         Env {
             db: &self.db,
             clock: self.clock.as_ref(),
+            vault: &self.vault,
             relay: &self.outbox_written,
         }
     }

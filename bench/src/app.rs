@@ -172,9 +172,9 @@ pub async fn seed_one(state: &AppState, shape: Shape) -> anyhow::Result<account:
     )
     .await
     .map_err(app_err)?;
-    account::Entity::find_by_id(report.account_id)
-        .one(&state.db.conn)
-        .await?
+    erasure::services::accounts::find(state.env(), report.account_id)
+        .await
+        .map_err(app_err)?
         .context("the seeded account is missing")
 }
 

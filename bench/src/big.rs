@@ -17,7 +17,6 @@ use erasure::{
         seed::{self, SeedSpec},
     },
 };
-use sea_orm::EntityTrait;
 
 use crate::{
     app::{App, StatementStats, app_err, count_status, wait_completed},
@@ -73,9 +72,9 @@ pub async fn seed_in_child(ctx: &StackCtx, app: &App, messages: u64) -> anyhow::
         "    seeded 1 account of {messages} messages in a child process in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    account::Entity::find_by_id(id)
-        .one(&app.state.db.conn)
-        .await?
+    erasure::services::accounts::find(app.state.env(), id)
+        .await
+        .map_err(crate::app::app_err)?
         .context("the seeded account is missing")
 }
 

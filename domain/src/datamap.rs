@@ -14,6 +14,33 @@ pub struct DataMap {
     /// What a deletion keeps, and why: every erasure receipt names these.
     #[serde(default)]
     pub retained: Vec<Retention>,
+    /// How each text column of the tables holding an account's data is stored.
+    #[serde(default, rename = "column")]
+    pub columns: Vec<ColumnRule>,
+}
+
+/// How one text column is stored: start-up refuses a text column of an account's tables
+/// without one, and a rule that says otherwise than the code does.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnRule {
+    pub table: String,
+    pub column: String,
+    pub storage: Storage,
+    /// Why a `plain` column holds nothing personal (required for those).
+    #[serde(default)]
+    pub why: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    /// Encrypted under its owner's data key: unreadable once the key is destroyed.
+    Sealed,
+    /// A keyed hash (the ledger's pseudonym): searchable, not reversible.
+    Blind,
+    /// In clear: nothing personal (the rule says why).
+    Plain,
 }
 
 /// Something a deletion keeps on purpose (a record the law or other people need), why, and for
@@ -97,6 +124,20 @@ impl DataMap {
                 return Err(DefinitionError::Invalid(format!(
                     "retained store {} needs a plain name and a reason of at most 500 characters",
                     r.store
+                )));
+            }
+        }
+        for c in &map.columns {
+            if !is_identifier(&c.table) || !is_identifier(&c.column) {
+                return Err(DefinitionError::Invalid(format!(
+                    "column {}.{} is not a plain identifier",
+                    c.table, c.column
+                )));
+            }
+            if c.storage == Storage::Plain && c.why.as_deref().is_none_or(|w| w.trim().is_empty()) {
+                return Err(DefinitionError::Invalid(format!(
+                    "column {}.{} is plain: say why it holds nothing personal",
+                    c.table, c.column
                 )));
             }
         }

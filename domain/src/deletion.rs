@@ -101,6 +101,9 @@ pub enum Actor {
     Agent(i64),
     /// An administrator acting on many accounts at once (bulk deletion), by staff id.
     Admin(i64),
+    /// The service itself: the restore guard deleting again an account a restored backup
+    /// brought back.
+    System,
 }
 
 /// What kind of actor, as stored beside the actor's id (none for the account holder).
@@ -117,6 +120,8 @@ pub enum ActorKind {
     Agent,
     #[cfg_attr(feature = "storage", sea_orm(string_value = "admin"))]
     Admin,
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "system"))]
+    System,
 }
 
 impl Actor {
@@ -126,6 +131,7 @@ impl Actor {
             Self::AccountHolder => (ActorKind::AccountHolder, None),
             Self::Agent(id) => (ActorKind::Agent, Some(*id)),
             Self::Admin(id) => (ActorKind::Admin, Some(*id)),
+            Self::System => (ActorKind::System, None),
         }
     }
 
@@ -135,6 +141,7 @@ impl Actor {
             (ActorKind::AccountHolder, None) => Some(Self::AccountHolder),
             (ActorKind::Agent, Some(id)) => Some(Self::Agent(id)),
             (ActorKind::Admin, Some(id)) => Some(Self::Admin(id)),
+            (ActorKind::System, None) => Some(Self::System),
             _ => None,
         }
     }
@@ -146,6 +153,7 @@ impl fmt::Display for Actor {
             Self::AccountHolder => f.write_str("account_holder"),
             Self::Agent(id) => write!(f, "agent:{id}"),
             Self::Admin(id) => write!(f, "admin:{id}"),
+            Self::System => f.write_str("system"),
         }
     }
 }
@@ -167,6 +175,9 @@ pub enum Channel {
     /// An administrator's bulk deletion (dormant accounts).
     #[cfg_attr(feature = "storage", sea_orm(string_value = "bulk"))]
     Bulk,
+    /// Deleted again after a restored backup brought the account back.
+    #[cfg_attr(feature = "storage", sea_orm(string_value = "restore-guard"))]
+    RestoreGuard,
 }
 
 impl Channel {
@@ -176,6 +187,7 @@ impl Channel {
             Self::Api => "api",
             Self::Support => "support",
             Self::Bulk => "bulk",
+            Self::RestoreGuard => "restore-guard",
         }
     }
 }

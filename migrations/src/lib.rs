@@ -20,6 +20,7 @@ mod m20261129_000008_ticket_work;
 mod m20261129_000009_mail_sources;
 mod m20261129_000010_transparency_log;
 mod m20261129_000011_user_requests;
+mod m20261130_000012_data_keys;
 
 /// Applies the erasure schema migrations, in order.
 pub struct Migrator;
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000009_mail_sources::Migration),
             Box::new(m20261129_000010_transparency_log::Migration),
             Box::new(m20261129_000011_user_requests::Migration),
+            Box::new(m20261130_000012_data_keys::Migration),
         ]
     }
 }

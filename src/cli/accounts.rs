@@ -65,7 +65,7 @@ pub async fn run(
         }
     };
     let state = startup::build_state(settings, clock).await?;
-    let preview = bulk::preview(&state.db, since, 20).await?;
+    let preview = bulk::preview(state.env(), since, 20).await?;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,

@@ -72,6 +72,7 @@ pub struct Settings {
     pub accounts: AccountsSettings,
     pub notify: NotifySettings,
     pub export: ExportSettings,
+    pub keys: KeysSettings,
     pub audit: AuditSettings,
     pub log: LogSettings,
 }
@@ -380,8 +381,10 @@ impl Settings {
 }
 
 mod check;
+mod keys;
 mod requests;
 
+pub use keys::KeysSettings;
 pub use requests::{AccountsSettings, DeletionSettings, ExportSettings, NotifySettings};
 #[cfg(test)]
 mod tests;

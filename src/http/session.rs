@@ -19,7 +19,7 @@ pub async fn current(state: &AppState, jar: &CookieJar) -> AppResult<CurrentSess
 
 /// The live session a cookie value names, or `Unauthenticated`.
 pub async fn resolve(state: &AppState, cookie_value: &str) -> AppResult<CurrentSession> {
-    sessions::resolve(&state.db, state.clock.as_ref(), cookie_value)
+    sessions::resolve(state.env(), cookie_value)
         .await?
         .ok_or(AppError::Unauthenticated)
 }

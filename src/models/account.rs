@@ -7,9 +7,9 @@ use crate::domain::{AccountStatus, Plan};
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    #[sea_orm(unique)]
+    /// Sealed under the account's data key (`vault`), as are the names, the notification
+    /// address and the avatar's file name; `accounts::find*` hand them out opened.
     pub vsee_id: String,
-    #[sea_orm(unique)]
     pub email: String,
     pub first_name: String,
     pub last_name: String,
@@ -26,6 +26,13 @@ pub struct Model {
     /// The last log-in (before they were recorded: the newest session then kept). What
     /// bulk deletion of dormant accounts goes by.
     pub last_login_at: Option<DateTimeUtc>,
+    /// Blind indexes: the keyed pseudonyms of the VSee ID and email, what log-in and lookups
+    /// search by. `None` only on a row written before encryption that the migration job has
+    /// not reached yet.
+    #[sea_orm(unique)]
+    pub vsee_id_index: Option<String>,
+    #[sea_orm(unique)]
+    pub email_index: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,6 +5,7 @@
 pub mod account;
 pub mod bulk_run;
 pub mod data_export;
+pub mod data_key;
 pub mod dead_job;
 pub mod deletion_request;
 pub mod ledger_entry;

@@ -57,6 +57,10 @@ pub struct Model {
     pub dmarc: Option<AuthVerdict>,
     /// A duplicate closed into the ticket it repeats.
     pub merged_into_id: Option<i64>,
+    /// The blind index of the sender's address (the sender, subject and body are sealed
+    /// under the ticket's data key; `tickets::sealed` hands them out opened). `None` on a row
+    /// from before encryption, or once the ticket is erased.
+    pub sender_index: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

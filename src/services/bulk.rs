@@ -19,13 +19,12 @@ use sea_orm::{
 use uuid::Uuid;
 
 use crate::{
-    db::Database,
     domain::{AccountStatus, Actor, Channel, Plan},
     env::Env,
     error::{AppError, AppResult},
     keys::Keys,
     models::{account, bulk_run, session},
-    services::{deletion, outbox},
+    services::{accounts, deletion, outbox},
 };
 
 /// Free, active accounts created before `since` with no log-in since, and no session seen since.
@@ -55,14 +54,19 @@ pub struct Preview {
     pub sample: Vec<account::Model>,
 }
 
-pub async fn preview(db: &Database, since: DateTime<Utc>, sample: u64) -> AppResult<Preview> {
+pub async fn preview(env: Env<'_>, since: DateTime<Utc>, sample: u64) -> AppResult<Preview> {
+    let rows = dormant(since)
+        .order_by_asc(account::Column::Id)
+        .limit(sample)
+        .all(&env.db.conn)
+        .await?;
+    let mut opened = Vec::with_capacity(rows.len());
+    for row in rows {
+        opened.push(accounts::sealed::open(env.vault, &env.db.conn, row).await?);
+    }
     Ok(Preview {
-        count: dormant(since).count(&db.conn).await?,
-        sample: dormant(since)
-            .order_by_asc(account::Column::Id)
-            .limit(sample)
-            .all(&db.conn)
-            .await?,
+        count: dormant(since).count(&env.db.conn).await?,
+        sample: opened,
     })
 }
 
@@ -176,13 +180,14 @@ async fn open_if_dormant(
         .filter(account::Column::Id.eq(candidate.id))
         .one(&tx)
         .await?;
+    let still = accounts::sealed::open_some(env.vault, &tx, still).await?;
     let Some(account) = still else {
         tx.rollback().await?;
         return Ok(false);
     };
     match deletion::open_request_in(
         &tx,
-        env.now(),
+        env,
         keys,
         &account,
         Actor::Admin(run.staff_id),

@@ -27,12 +27,12 @@ pub async fn request(env: Env<'_>, throttle: &Throttle, login: &str, address: &s
     throttle.reset_requested(env.db, login, address, now).await?;
     let account = if login.contains('@') {
         match Email::parse(login) {
-            Ok(e) => accounts::find_by_email(env.db, &e).await?,
+            Ok(e) => accounts::row_by_email(env, &e).await?,
             Err(_) => None,
         }
     } else {
         match VseeId::parse(login) {
-            Ok(id) => accounts::find_by_vsee_id(env.db, &id).await?,
+            Ok(id) => accounts::row_by_vsee_id(env, &id).await?,
             Err(_) => None,
         }
     };
@@ -67,7 +67,7 @@ pub async fn reset(env: Env<'_>, raw_token: &str, new_password: &Password) -> Ap
     if claimed != 1 {
         return Err(invalid());
     }
-    let account = accounts::find(env.db, reset.account_id)
+    let account = accounts::find(env, reset.account_id)
         .await?
         .filter(|a| a.status == AccountStatus::Active)
         .ok_or_else(invalid)?;

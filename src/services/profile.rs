@@ -11,7 +11,7 @@
 //! - the change, its session and link revocations and its notices are one transaction: all of
 //!   it happens, or none.
 
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 
 use crate::{
     domain::{Email, Password, PersonName},
@@ -24,6 +24,7 @@ use crate::{
         password_reset, sessions,
         sessions::{Attempt, CurrentSession},
     },
+    vault::KeyOwner,
 };
 
 /// A change to an account's profile or credentials; absent fields stay as they are.
@@ -88,7 +89,7 @@ pub async fn update(
     if let Some(email) = &change.email
         && sensitive.email
     {
-        if accounts::find_by_email(env.db, email).await?.is_some() {
+        if accounts::row_by_email(env, email).await?.is_some() {
             return Err(AppError::Conflict(
                 "an account with that email already exists".into(),
             ));
@@ -102,34 +103,51 @@ pub async fn update(
 
     let now = env.now();
     let tx = env.db.begin_write().await?;
-    let mut active: account::ActiveModel = account.clone().into();
+    let mut updated = account.clone();
     if let Some(n) = change.first_name {
-        active.first_name = Set(n.as_str().to_owned());
+        updated.first_name = n.as_str().to_owned();
     }
     if let Some(n) = change.last_name {
-        active.last_name = Set(n.as_str().to_owned());
+        updated.last_name = n.as_str().to_owned();
     }
     if let Some(e) = change.offline_notification_email {
-        active.offline_notification_email = Set(e.map(|e| e.as_str().to_owned()));
+        updated.offline_notification_email = e.map(|e| e.as_str().to_owned());
     }
     if let Some(on) = change.offline_notification_enabled {
-        active.offline_notification_enabled = Set(on);
+        updated.offline_notification_enabled = on;
     }
     if let Some(e) = &change.email {
-        active.email = Set(e.as_str().to_owned());
+        updated.email = e.as_str().to_owned();
     }
     if let Some(h) = new_hash {
-        active.password_hash = Set(h);
+        updated.password_hash = h;
     }
-    active.updated_at = Set(now);
+    updated.updated_at = now;
+    account::Entity::update_many()
+        .col_expr(
+            account::Column::OfflineNotificationEnabled,
+            Expr::value(updated.offline_notification_enabled),
+        )
+        .col_expr(
+            account::Column::PasswordHash,
+            Expr::value(updated.password_hash.clone()),
+        )
+        .col_expr(account::Column::UpdatedAt, Expr::value(now))
+        .filter(account::Column::Id.eq(account.id))
+        .exec(&tx)
+        .await?;
+    let key = env
+        .vault
+        .create_key(&tx, &KeyOwner::Account(account.id), now)
+        .await?;
     // A concurrent change to the same email loses on the unique index: AppError maps it to 409.
-    let updated = active.update(&tx).await?;
+    accounts::sealed::write(&tx, env.vault, &key, &updated).await?;
     if sensitive.email {
         notifications::add(
             &tx,
             NoticeKind::EmailChanged,
             Some(account.id),
-            Some(&account.email),
+            Some(&key.seal(notifications::OLD_ADDRESS, &account.email)),
             now,
         )
         .await?;

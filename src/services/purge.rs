@@ -1,6 +1,8 @@
 //! The purge engine: walks the data map for one deletion request, removing the account's rows
 //! in bounded chunks. Each chunk and its count commit together, so a purge that crashes or
-//! fails part-way resumes where it stopped and counts nothing twice.
+//! fails part-way resumes where it stopped and counts nothing twice. The account's data key
+//! goes with its row, in one transaction: whatever copy of its data survives anywhere is
+//! unreadable from then on.
 
 use sea_orm::sea_query::ExprTrait;
 use std::collections::BTreeMap;
@@ -20,6 +22,7 @@ use crate::{
     error::{AppError, AppResult},
     models::{deletion_request, purge_progress},
     services::{outbox, reuse, tickets},
+    vault::KeyOwner,
 };
 
 /// What a purge run ended with.
@@ -218,7 +221,7 @@ async fn purge_store(
 /// (`tickets::scrub_for_account`); counted as the `tickets` step when there were any.
 async fn purge_tickets(env: Env<'_>, rid: &str, account_id: i64) -> AppResult<()> {
     let tx = env.db.begin_write().await?;
-    let scrubbed = tickets::scrub_for_account(&tx, account_id).await?;
+    let scrubbed = tickets::scrub_for_account(&tx, env.vault, account_id).await?;
     if scrubbed > 0 {
         let n = i64::try_from(scrubbed).unwrap_or(i64::MAX);
         record(&tx, rid, "tickets", n, Some(env.now())).await?;
@@ -291,6 +294,9 @@ async fn purge_account_row(
         .to_owned();
     // A foreign key still pointing here (a store the map missed) makes this fail loudly.
     let removed = tx.execute(&stmt).await?.rows_affected();
+    // The last step: with the key goes every sealed copy of the account's data, in this
+    // database's free pages and WAL, in its backups, and in files a step above missed.
+    env.vault.destroy(&tx, &KeyOwner::Account(account_id)).await?;
     if reuse_cooloff > chrono::Duration::zero() {
         let now = env.now();
         let pseudonyms = [Some(request.subject.as_str()), request.subject_email.as_deref()];

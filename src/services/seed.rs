@@ -15,6 +15,7 @@ use crate::{
     error::{AppError, AppResult},
     models::account,
     services::accounts::{self, NewAccount},
+    vault::{KeyOwner, columns},
 };
 
 #[derive(Debug)]
@@ -63,8 +64,7 @@ pub async fn seed_account(
 ) -> AppResult<SeedReport> {
     let clock = env.clock;
     let account = accounts::create(
-        env.db,
-        clock,
+        env,
         NewAccount {
             vsee_id: spec.vsee_id.clone(),
             email: spec.email.clone(),
@@ -77,6 +77,11 @@ pub async fn seed_account(
     .await?;
     let me = account.id;
     let now = clock.now();
+    let my_key = env
+        .vault
+        .key(&env.db.conn, &KeyOwner::Account(me))
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("a new account has no data key")))?;
     let mut written = 0u64;
 
     // Peers: other accounts this one talks to. Random names, so nothing of the seeded
@@ -87,50 +92,41 @@ pub async fn seed_account(
     let tx = env.db.begin_write().await?;
     for _ in 0..wanted_peers {
         let tag = random_hex(6);
-        let peer = insert_returning_id(
+        let peer = accounts::insert(
             &tx,
-            "accounts",
-            &[
-                "vsee_id",
-                "email",
-                "first_name",
-                "last_name",
-                "password_hash",
-                "plan",
-                "offline_notification_enabled",
-                "status",
-                "created_at",
-                "updated_at",
-            ],
-            vec![
-                format!("peer-{tag}").into(),
-                format!("peer-{tag}@peers.invalid").into(),
-                "Peer".into(),
-                tag.clone().into(),
-                peer_hash.clone().into(),
-                "free".into(),
-                false.into(),
-                "active".into(),
-                now.into(),
-                now.into(),
-            ],
+            env,
+            &NewAccount {
+                vsee_id: VseeId::parse(&format!("peer-{tag}"))?,
+                email: Email::parse(&format!("peer-{tag}@peers.invalid"))?,
+                password: Password::parse(&random_hex(16))?,
+                first_name: PersonName::parse("Peer")?,
+                last_name: PersonName::parse(&tag)?,
+                plan: Plan::Free,
+            },
+            peer_hash.clone(),
         )
         .await?;
-        peers.push(peer);
+        let key = env
+            .vault
+            .create_key(&tx, &KeyOwner::Account(peer.id), now)
+            .await?;
+        peers.push((peer.id, key));
     }
     tx.commit().await?;
 
     // Contacts, both directions.
     let mut rows = Vec::new();
-    for &peer in peers
+    for (peer, peer_key) in peers
         .iter()
         .take(usize::try_from(spec.contacts).unwrap_or(usize::MAX))
     {
-        rows.push(vec![me.into(), peer.into(), Value::String(None), now.into()]);
+        rows.push(vec![me.into(), (*peer).into(), Value::String(None), now.into()]);
+        // The peer's nickname for this account is the peer's data, under the peer's key.
+        let nickname = format!("{} {}", spec.first_name.as_str(), spec.last_name.as_str());
         rows.push(vec![
-            peer.into(),
+            (*peer).into(),
             me.into(),
-            format!("{} {}", spec.first_name.as_str(), spec.last_name.as_str()).into(),
+            peer_key.seal(columns::CONTACT_NICKNAME, &nickname).into(),
             now.into(),
         ]);
     }
@@ -149,7 +145,7 @@ pub async fn seed_account(
     let mut conversations = Vec::new();
     if spec.messages > 0 {
         let tx = env.db.begin_write().await?;
-        for &peer in peers.iter().take(MAX_CONVERSATIONS as usize) {
+        for &(peer, _) in peers.iter().take(MAX_CONVERSATIONS as usize) {
             let conversation = insert_returning_id(
                 &tx,
                 "conversations",
@@ -177,15 +173,15 @@ pub async fn seed_account(
             .map(|i| {
                 let conversation =
                     conversations[usize::try_from(i).unwrap_or(0) % conversations.len().max(1)];
+                let body = format!(
+                    "{} wrote message {i}: see you at the {} meeting",
+                    spec.vsee_id.as_str(),
+                    i % 7
+                );
                 vec![
                     conversation.into(),
                     me.into(),
-                    format!(
-                        "{} wrote message {i}: see you at the {} meeting",
-                        spec.vsee_id.as_str(),
-                        i % 7
-                    )
-                    .into(),
+                    my_key.seal(columns::MESSAGE_BODY, &body).into(),
                     (now - Duration::seconds(i64::try_from(spec.messages - i).unwrap_or(0))).into(),
                 ]
             })
@@ -205,7 +201,7 @@ pub async fn seed_account(
     // Calls, alternating who called whom.
     let rows = (0..spec.calls)
         .map(|i| {
-            let peer = peers[usize::try_from(i).unwrap_or(0) % peers.len().max(1)];
+            let peer = peers[usize::try_from(i).unwrap_or(0) % peers.len().max(1)].0;
             let (caller, callee) = if i % 2 == 0 { (me, peer) } else { (peer, me) };
             vec![
                 caller.into(),
@@ -229,9 +225,16 @@ pub async fn seed_account(
         .map(|i| {
             vec![
                 me.into(),
-                format!("{}'s device {i}", spec.first_name.as_str()).into(),
+                my_key
+                    .seal(
+                        columns::DEVICE_NAME,
+                        &format!("{}'s device {i}", spec.first_name.as_str()),
+                    )
+                    .into(),
                 ["ios", "android", "desktop"][usize::try_from(i % 3).unwrap_or(0)].into(),
-                format!("push-{}", random_hex(24)).into(),
+                my_key
+                    .seal(columns::DEVICE_PUSH_TOKEN, &format!("push-{}", random_hex(24)))
+                    .into(),
                 now.into(),
             ]
         })
@@ -256,11 +259,17 @@ pub async fn seed_account(
     rand::rng().fill_bytes(&mut pixels);
     avatar.extend(pixels);
     let file = format!("{me}.png");
-    tokio::fs::write(avatar_dir.join(&file), avatar)
-        .await
-        .map_err(AppError::internal)?;
+    tokio::fs::write(
+        avatar_dir.join(&file),
+        my_key.seal_bytes(columns::AVATAR, &avatar),
+    )
+    .await
+    .map_err(AppError::internal)?;
     account::Entity::update_many()
-        .col_expr(account::Column::AvatarFile, Expr::value(file))
+        .col_expr(
+            account::Column::AvatarFile,
+            Expr::value(my_key.seal(accounts::sealed::AVATAR_FILE, &file)),
+        )
         .filter(account::Column::Id.eq(me))
         .exec(&env.db.conn)
         .await?;

@@ -73,20 +73,23 @@ pub async fn start(
 }
 
 /// The session behind a cookie value, if it is live and its account is active.
-pub async fn resolve(db: &Database, clock: &dyn Clock, raw_token: &str) -> AppResult<Option<CurrentSession>> {
+pub async fn resolve(env: Env<'_>, raw_token: &str) -> AppResult<Option<CurrentSession>> {
     let Some(token) = SecretToken::parse(raw_token) else {
         return Ok(None);
     };
-    let Some(session) = session::Entity::find_by_id(token.hash().0).one(&db.conn).await? else {
-        return Ok(None);
-    };
-    let Some(account) = account::Entity::find_by_id(session.account_id)
-        .one(&db.conn)
+    let Some(session) = session::Entity::find_by_id(token.hash().0)
+        .one(&env.db.conn)
         .await?
     else {
         return Ok(None);
     };
-    if session.expires_at <= clock.now() || account.status != AccountStatus::Active {
+    if session.expires_at <= env.now() {
+        return Ok(None);
+    }
+    let Some(account) = accounts::find(env, session.account_id).await? else {
+        return Ok(None);
+    };
+    if account.status != AccountStatus::Active {
         return Ok(None);
     }
     Ok(Some(CurrentSession { session, account }))
@@ -143,7 +146,7 @@ pub async fn log_in(
     let now = env.now();
     let Attempt { throttle, address } = attempt;
     throttle.check_login(env.db, vsee_id, address, now).await?;
-    match accounts::authenticate(env.db, vsee_id, password).await {
+    match accounts::authenticate(env, vsee_id, password).await {
         Ok(account) => {
             throttle.login_succeeded(env.db, vsee_id, address).await?;
             let token = start(env.db, env.clock, account.id, ttl).await?;

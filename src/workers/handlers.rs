@@ -20,7 +20,7 @@ use crate::{
     services::{
         bulk, dead_jobs,
         deletion::{self, confirmation},
-        ledger, notifications, outbox, processors, purge, takeout,
+        ledger, notifications, outbox, processors, purge, restore_guard, takeout,
     },
     state::AppState,
 };
@@ -40,6 +40,23 @@ pub async fn log_head(_tick: apalis_cron::Tick, state: Data<AppState>) -> Result
         .await
         .map(|_| ())
         .map_err(|e| e.detail().into())
+}
+
+/// Wraps the live data keys under the new epoch's key and destroys the old ones, once per
+/// epoch (`vault::rotation`): every replica ticks, and a run with nothing to do is a no-op.
+pub async fn rotate_keys(_tick: apalis_cron::Tick, state: Data<AppState>) -> Result<(), BoxDynError> {
+    let report = crate::vault::rotation::rotate(
+        &state.db,
+        &state.vault,
+        state.clock.now(),
+        crate::vault::rotation::SETTLE,
+    )
+    .await
+    .map_err(|e| -> BoxDynError { e.detail().into() })?;
+    if report.rewrapped > 0 || !report.destroyed.is_empty() {
+        tracing::info!(epoch = report.epoch, rewrapped = report.rewrapped, destroyed = ?report.destroyed, "data keys rotated");
+    }
+    Ok(())
 }
 
 pub async fn purge(job: PurgeAccount, state: Data<AppState>) -> Result<(), BoxDynError> {
@@ -101,35 +118,42 @@ pub async fn confirmation_email(job: SendConfirmation, state: Data<AppState>) ->
     .await
 }
 
-pub async fn ledger_entry(job: RecordLedgerEntry, state: Data<AppState>) -> Result<(), BoxDynError> {
-    let request_id = job.id();
-    let started = Instant::now();
-    let processors = state.processors.clone();
+/// Appends the deletion's ledger entry, in one transaction with the processors' notices and
+/// the tombstone journaled outside the database, then signs a tree head.
+pub(crate) async fn record_deletion(state: &AppState, request_id: Uuid) -> AppResult<()> {
     let rid = request_id.to_string();
-    // The processors are offered the deletion in the transaction that completes it.
-    let offer = ledger::on_completion(move |tx, now| {
-        let (processors, rid) = (processors.clone(), rid.clone());
-        Box::pin(async move { processors::offer_in(tx, &processors, &rid, now).await })
+    let processors = state.processors.clone();
+    let tombstones = state.vault.tombstones().clone();
+    let complete = ledger::on_completion(move |tx, now| {
+        let (processors, rid, tombstones) = (processors.clone(), rid.clone(), tombstones.clone());
+        Box::pin(async move {
+            processors::offer_in(tx, &processors, &rid, now).await?;
+            restore_guard::journal_in(tx, &tombstones, &rid).await
+        })
     });
-    let outcome = ledger::record_deletion(
+    ledger::record_deletion(
         &state.db,
         &state.keys,
         state.clock.as_ref(),
         &state.purge_plan.map.retained,
         request_id,
-        &offer,
+        &complete,
     )
-    .await
-    .map(|()| {
-        tracing::info!(%request_id, "deletion recorded in the ledger");
-    });
+    .await?;
     // A head after each batch of appends: the receipt can prove its entry at once. A failure
     // here is not the job's: the scheduled head catches up.
-    if outcome.is_ok()
-        && let Err(e) = ledger::log::sign_head(&state.db, &state.log_signer, state.clock.now()).await
-    {
+    if let Err(e) = ledger::log::sign_head(&state.db, &state.log_signer, state.clock.now()).await {
         tracing::warn!(error = %e.detail(), "tree head not signed after the ledger entry");
     }
+    Ok(())
+}
+
+pub async fn ledger_entry(job: RecordLedgerEntry, state: Data<AppState>) -> Result<(), BoxDynError> {
+    let request_id = job.id();
+    let started = Instant::now();
+    let outcome = record_deletion(&state, request_id).await.map(|()| {
+        tracing::info!(%request_id, "deletion recorded in the ledger");
+    });
     conclude(
         &state,
         JobKind::LedgerEntry,

@@ -4,6 +4,7 @@
 mod handlers;
 pub mod mailbox;
 pub mod relay;
+pub mod restore_guard;
 
 use std::{
     future::Future,
@@ -158,6 +159,14 @@ macro_rules! run_monitor {
                     .data(state.clone())
                     .build(handlers::log_head)
             });
+            let state = $state.clone();
+            let schedule = $state.settings.keys.rotation_schedule()?;
+            monitor = monitor.register(move |_| {
+                WorkerBuilder::new(format!("key-rotation-{}", std::process::id()))
+                    .backend(CronScheduler::new(schedule.clone()))
+                    .data(state.clone())
+                    .build(handlers::rotate_keys)
+            });
         }
         monitor
             // A worker the queue gave up on (missed heartbeats under load, a lost connection)
@@ -213,6 +222,29 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
         }
     }
     Ok(())
+}
+
+/// Seals what was written before encryption, if anything is (`services::seal_existing`).
+pub async fn seal_existing(state: AppState, stop: CancellationToken) {
+    let env = state.env();
+    match crate::services::seal_existing::needed(env).await {
+        Ok(false) => return,
+        Ok(true) => {}
+        Err(e) => {
+            tracing::warn!(error = %e.detail(), "could not tell whether rows are left to seal");
+            return;
+        }
+    }
+    tracing::info!("sealing rows written before encryption");
+    let data_dir = state.settings.storage.data_dir.clone();
+    let run = crate::services::seal_existing::seal_all(env, &data_dir, &|_, _| {});
+    tokio::select! {
+        outcome = run => match outcome {
+            Ok(report) => tracing::info!(rows = report.rows, files = report.files, "rows written before encryption sealed"),
+            Err(e) => tracing::warn!(error = %e.detail(), "sealing rows written before encryption stopped; the next start resumes it"),
+        },
+        () = stop.cancelled() => {}
+    }
 }
 
 #[cfg(test)]

@@ -52,12 +52,21 @@ async fn a_message_opens_one_ticket_matched_to_its_sender(stack: Stack) {
         reference.starts_with("T-") && reference.len() == 10,
         "{reference:?}"
     );
-    let row = app
-        .strings(&format!(
-            "SELECT sender || '|' || CAST(account_id AS TEXT) || '|' || status || '|' || door \
-             FROM tickets WHERE reference = '{reference}'"
-        ))
-        .await;
+    let row: Vec<String> = app
+        .tickets()
+        .await
+        .iter()
+        .filter(|t| t.reference == reference)
+        .map(|t| {
+            format!(
+                "{}|{}|{}|{}",
+                t.sender,
+                t.account_id.unwrap_or_default(),
+                t.status.as_str(),
+                t.door.as_str()
+            )
+        })
+        .collect();
     assert_eq!(row, [format!("paid@vsee.com|{}|open|pipe", account.account_id)]);
     // Due a month after it arrived.
     let due_days = app
@@ -84,10 +93,11 @@ async fn a_message_opens_one_ticket_matched_to_its_sender(stack: Stack) {
     );
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(
-        app.count(
-            "SELECT COUNT(*) FROM tickets WHERE sender = 'stranger@elsewhere.example' AND account_id IS NULL"
-        )
-        .await,
+        app.tickets()
+            .await
+            .iter()
+            .filter(|t| t.sender == "stranger@elsewhere.example" && t.account_id.is_none())
+            .count(),
         1
     );
     assert_eq!(

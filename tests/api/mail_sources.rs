@@ -213,15 +213,17 @@ async fn duplicates_merge_into_the_ticket_they_repeat(stack: Stack) {
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
-    let cancelled =
-        "SELECT COUNT(*) FROM accounts WHERE vsee_id = 'paid41' AND subscription_cancelled_at IS NOT NULL";
-    assert_eq!(app.count(cancelled).await, 0);
+    let cancelled = format!(
+        "SELECT COUNT(*) FROM accounts WHERE {} AND subscription_cancelled_at IS NOT NULL",
+        app.account_is("paid41")
+    );
+    assert_eq!(app.count(&cancelled).await, 0);
     let r = agent
         .post_json(&format!("/api/v1/tickets/{kept}/approval"), json!({}))
         .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     // No workers here: the account is still there to be looked at.
-    assert_eq!(app.count(cancelled).await, 1);
+    assert_eq!(app.count(&cancelled).await, 1);
     let (_, page) = agent.get_page(&format!("/staff/tickets/{kept}")).await;
     assert!(page.contains("billing stopped"), "{page}");
 }

@@ -54,11 +54,13 @@ async fn the_mailbox_is_polled_and_marked_after_each_ticket(stack: Stack) {
     let cursor =
         "SELECT COUNT(*) FROM mailbox_cursors WHERE mailbox = 'help@127.0.0.1/INBOX' AND last_uid = ";
     app.wait_for_count(&format!("{cursor}3"), 1, WITHIN).await;
-    assert_eq!(
-        app.strings("SELECT door || '|' || sender || '|' || status FROM tickets")
-            .await,
-        ["imap|paid50@vsee.com|open"]
-    );
+    let tickets: Vec<String> = app
+        .tickets()
+        .await
+        .iter()
+        .map(|t| format!("{}|{}|{}", t.door.as_str(), t.sender, t.status.as_str()))
+        .collect();
+    assert_eq!(tickets, ["imap|paid50@vsee.com|open"]);
     assert_eq!(
         app.count("SELECT COUNT(*) FROM quarantined_mail WHERE door = 'imap'")
             .await,

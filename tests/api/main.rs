@@ -42,6 +42,7 @@ mod refusals;
 mod reuse;
 mod schema;
 mod servers;
+mod shredding;
 mod snapshots;
 mod staff;
 mod stalls;

@@ -53,10 +53,8 @@ async fn seed_accounts(app: &TestApp, prefix: &str, n: usize) {
 }
 
 async fn account_model(app: &TestApp, vsee_id: &str) -> erasure::models::account::Model {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    erasure::models::account::Entity::find()
-        .filter(erasure::models::account::Column::VseeId.eq(vsee_id))
-        .one(&app.state.db.conn)
+    let id = erasure::domain::VseeId::parse(vsee_id).unwrap();
+    erasure::services::accounts::find_by_vsee_id(app.state.env(), &id)
         .await
         .unwrap()
         .unwrap()
@@ -377,13 +375,7 @@ async fn assert_every_deletion_done_once(app: &TestApp, prefix: &str, n: i64) {
         n,
         "exactly one ledger entry each"
     );
-    assert_eq!(
-        app.count(&format!(
-            "SELECT COUNT(*) FROM accounts WHERE vsee_id LIKE '{prefix}%'"
-        ))
-        .await,
-        0
-    );
+    assert_eq!(app.accounts_named(prefix).await.len(), 0);
     assert_eq!(
         app.count("SELECT COUNT(*) FROM dead_jobs WHERE retried_at IS NULL")
             .await,
@@ -648,11 +640,7 @@ async fn smtp_down_mail_goes_once_after_it_returns_and_the_purge_stands() {
         .await;
     let purge_took = down.elapsed();
     // The purge stands while mail cannot go: the accounts and their data are gone.
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM accounts WHERE vsee_id LIKE 'smtp%'")
-            .await,
-        SECOND as i64
-    );
+    assert_eq!(app.accounts_named("smtp").await.len(), SECOND);
     assert_eq!(
         app.count("SELECT COUNT(*) FROM deletion_requests WHERE status = 'purged'")
             .await,
@@ -696,8 +684,7 @@ async fn smtp_down_mail_goes_once_after_it_returns_and_the_purge_stands() {
     )
     .await;
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM accounts WHERE vsee_id LIKE 'smtp%'")
-            .await,
+        app.accounts_named("smtp").await.len(),
         0,
         "the purge is not rolled back"
     );

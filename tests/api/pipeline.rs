@@ -221,9 +221,21 @@ async fn after_completion_no_byte_of_the_user_remains_in_the_data_directory() {
         .await;
     let push_tokens = app.strings("SELECT push_token FROM devices").await;
     assert_eq!(push_tokens.len(), 3);
-    let needles_before = files_containing(&app.data_dir(), b"zebediah.quill@example.org");
+    // At rest, nothing personal is in clear: the email is there only sealed.
+    let sealed_email = app
+        .strings(&format!(
+            "SELECT email FROM accounts WHERE {}",
+            app.account_is("zq-mark-0815")
+        ))
+        .await
+        .remove(0);
+    assert!(sealed_email.starts_with("enc1:"), "{sealed_email}");
     assert!(
-        !needles_before.is_empty(),
+        files_containing(&app.data_dir(), b"zebediah.quill@example.org").is_empty(),
+        "the email is in clear before the purge"
+    );
+    assert!(
+        !files_containing(&app.data_dir(), sealed_email.as_bytes()).is_empty(),
         "the scan can see the data before the purge"
     );
 
@@ -242,6 +254,7 @@ async fn after_completion_no_byte_of_the_user_remains_in_the_data_directory() {
     .map(|s| s.as_bytes().to_vec())
     .collect();
     needles.extend(push_tokens.iter().map(|t| t.as_bytes().to_vec()));
+    needles.push(sealed_email.into_bytes());
     for needle in &needles {
         let hits = files_containing(&app.data_dir(), needle);
         assert!(

@@ -19,10 +19,8 @@ const COMPLETED: &str = "SELECT COUNT(*) FROM deletion_requests WHERE status = '
 /// The server key the test's state generated, so processes of the production environment
 /// (which never generates one) share it.
 async fn account_model(app: &TestApp, vsee_id: &str) -> erasure::models::account::Model {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    erasure::models::account::Entity::find()
-        .filter(erasure::models::account::Column::VseeId.eq(vsee_id))
-        .one(&app.state.db.conn)
+    let id = erasure::domain::VseeId::parse(vsee_id).unwrap();
+    erasure::services::accounts::find_by_vsee_id(app.state.env(), &id)
         .await
         .unwrap()
         .unwrap()
@@ -117,11 +115,7 @@ async fn two_api_and_three_worker_processes_complete_200_deletions_exactly_once(
         ACCOUNTS as i64,
         "one ledger entry per deletion"
     );
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM accounts WHERE vsee_id LIKE 'scale%'")
-            .await,
-        0
-    );
+    assert_eq!(app.accounts_named("scale").await.len(), 0);
     // Every purge counted its rows exactly once, however the jobs were spread.
     for counts in app.strings("SELECT store_counts FROM deletion_requests").await {
         let counts: serde_json::Value = serde_json::from_str(&counts).unwrap();

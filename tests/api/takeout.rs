@@ -112,12 +112,29 @@ async fn a_holder_downloads_their_data_and_the_archive_goes_with_the_account(sta
     assert_eq!(profile["email"], "takeout1@vsee.com");
     let messages: Vec<Value> = serde_json::from_slice(&files["messages.json"]).unwrap();
     assert_eq!(messages.len(), 2345);
-    let bodies = app
+    // The database holds them sealed under the account's key.
+    let key = app
+        .state
+        .vault
+        .key(
+            &app.state.db.conn,
+            &erasure::vault::KeyOwner::Account(seeded.account_id),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let bodies: Vec<String> = app
         .strings(&format!(
             "SELECT body FROM messages WHERE sender_id = {} ORDER BY id",
             seeded.account_id
         ))
-        .await;
+        .await
+        .iter()
+        .map(|sealed| {
+            assert!(erasure::vault::is_sealed(sealed), "{sealed}");
+            key.open(erasure::vault::columns::MESSAGE_BODY, sealed).unwrap()
+        })
+        .collect();
     assert_eq!(
         messages
             .iter()
@@ -244,20 +261,19 @@ async fn takeout_and_the_admins_accounts_page_work_in_a_browser() {
         use erasure::models::account;
         use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
         let created = chrono::Utc::now() - chrono::Duration::days(800);
+        let peers: Vec<i64> = app.accounts_named("peer-").await.iter().map(|a| a.id).collect();
         account::Entity::update_many()
             .col_expr(account::Column::CreatedAt, Expr::value(created))
             .col_expr(
                 account::Column::LastLoginAt,
                 Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
             )
-            .filter(account::Column::VseeId.starts_with("peer-"))
+            .filter(account::Column::Id.is_in(peers))
             .exec(&app.state.db.conn)
             .await
             .unwrap();
     }
-    let dormant = app
-        .count("SELECT COUNT(*) FROM accounts WHERE vsee_id LIKE 'peer-%'")
-        .await;
+    let dormant = app.accounts_named("peer-").await.len() as i64;
     assert!(dormant > 0, "the seeded contacts are the dormant accounts here");
     assert!(
         create_staff(&app, "admin@staff.example", "admin", STAFF_PASSWORD)

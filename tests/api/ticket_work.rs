@@ -291,11 +291,27 @@ async fn unmatched_tickets_are_linked_or_closed(stack: Stack) {
         .await,
         ["(erased)|closed"]
     );
+    // With its key: every copy of what it said (free pages, WAL, backups) is unreadable.
     assert_eq!(
         app.count(&format!(
-            "SELECT COUNT(*) FROM tickets WHERE id = {id} AND sender = 'old-address@elsewhere.example'"
+            "SELECT COUNT(*) FROM data_keys WHERE owner = 'ticket:{spam}'"
         ))
         .await,
+        0
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM data_keys WHERE owner = 'ticket:{id}'"
+        ))
+        .await,
+        1
+    );
+    assert_eq!(
+        app.tickets()
+            .await
+            .iter()
+            .filter(|t| t.id == id && t.sender == "old-address@elsewhere.example")
+            .count(),
         1
     );
 }

@@ -47,7 +47,7 @@ impl AccountsApi {
             body.last_name.as_ref().map_or("", NameText::as_str),
         )
         .map_err(AppError::from)?;
-        let account = accounts::register(&state.db, state.clock.as_ref(), &state.keys, new).await?;
+        let account = accounts::register(state.env(), &state.keys, new).await?;
         tracing::info!(account_id = account.id, "account created");
         Ok(SignUpResponse::Created(Json(AccountView::of(&account))))
     }

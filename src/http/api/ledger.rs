@@ -37,10 +37,10 @@ pub struct EntryView {
     pub event: String,
     /// What it is about: a deletion's request id, a ticket's reference, a read's id.
     pub key: String,
-    /// web | api | support | bulk (deletions only).
+    /// web | api | support | bulk | restore-guard (deletions only).
     #[oai(nullable)]
     pub channel: Option<String>,
-    /// account_holder | agent | admin | staff | processor
+    /// account_holder | agent | admin | system | staff | processor
     #[oai(nullable)]
     pub actor_kind: Option<String>,
     /// completed | completed_without_email | cancelled | approved | rejected | closed | merged
@@ -173,9 +173,9 @@ impl LedgerApi {
         /// Recorded at or before.
         to: Query<Option<DateTime<Utc>>>,
         event: Query<Option<String>>,
-        /// web | api | support | bulk
+        /// web | api | support | bulk | restore-guard
         channel: Query<Option<String>>,
-        /// account_holder | agent | admin | staff | processor
+        /// account_holder | agent | admin | system | staff | processor
         actor_kind: Query<Option<String>>,
         /// completed | completed_without_email | cancelled | approved | rejected | closed | merged
         outcome: Query<Option<String>>,

@@ -248,7 +248,8 @@ impl TicketsApi {
         verified: Query<Option<bool>>,
         /// Only open tickets past their due date (true), or all others (false).
         overdue: Query<Option<bool>>,
-        /// Text found in the reference, the sender or the subject.
+        /// Part of the reference, or the sender's whole address (senders and subjects are
+        /// encrypted: they cannot be searched in part).
         #[oai(validator(max_length = 200))]
         q: Query<Option<String>>,
         /// Whose tickets: `me`, `none` (nobody's), or a staff id.

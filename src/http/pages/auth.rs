@@ -128,7 +128,7 @@ pub(super) async fn signup(
             &form.first_name,
             &form.last_name,
         )?;
-        let account = accounts::register(&state.db, state.clock.as_ref(), &state.keys, new).await?;
+        let account = accounts::register(state.env(), &state.keys, new).await?;
         sessions::start(&state.db, state.clock.as_ref(), account.id, state.session_ttl()).await
     }
     .await;

@@ -7,6 +7,10 @@
 //! is forgotten. An address or a mail server that refuses the email for good does not hold the
 //! deletion: the ledger entry records that the confirmation could not be sent. Erasure does not
 //! wait on a mailbox.
+//!
+//! The address is sealed under a key of its own (the account's is destroyed by the purge
+//! before the email goes); that key is destroyed with the address once the email is sent or
+//! has failed for good.
 
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
@@ -22,7 +26,11 @@ use crate::{
     mailer::{Mailer, stored_address},
     models::deletion_request,
     services::outbox,
+    vault::KeyOwner,
 };
+
+/// The sealed column the address is kept in.
+pub const ADDRESS: &str = "deletion_requests.notify_email";
 
 /// How long one worker may hold the sending of a confirmation before another may take over.
 const LEASE: chrono::Duration = chrono::Duration::seconds(60);
@@ -47,9 +55,15 @@ pub async fn send(
     loop {
         let request = find(env.db, request_id).await?;
         let pending = request.email_sent_at.is_none() && request.email_failed_at.is_none();
-        let Some(to) = request.notify_email.as_deref().filter(|_| pending) else {
+        let Some(sealed) = request.notify_email.as_deref().filter(|_| pending) else {
             break;
         };
+        let owner = KeyOwner::Confirmation(request.id.clone());
+        let Some(address_key) = env.vault.key(&env.db.conn, &owner).await? else {
+            return undeliverable(env, request_id, "the address's key is gone").await;
+        };
+        let to = address_key.open(ADDRESS, sealed)?;
+        let to = to.as_str();
         let now = env.now();
         match request.email_claimed_until {
             // Another attempt is sending it: look again shortly, through the outbox, instead
@@ -101,7 +115,9 @@ pub async fn send(
             }
             Err(e) if e.is_permanent() => {
                 tracing::warn!(%request_id, error = %e, "confirmation cannot be delivered; completing without it");
-                return undeliverable(env, request_id, &e.to_string()).await;
+                // A mail server's refusal may quote the address: it is not kept in the reason.
+                let reason = e.to_string().replace(to, "<address>");
+                return undeliverable(env, request_id, &reason).await;
             }
             Err(e) => {
                 // Let the retry take the lease at once.
@@ -163,6 +179,9 @@ async fn sent(env: Env<'_>, request_id: Uuid) -> AppResult<()> {
         .filter(deletion_request::Column::Id.eq(request_id.to_string()))
         .exec(&tx)
         .await?;
+    env.vault
+        .destroy(&tx, &KeyOwner::Confirmation(request_id.to_string()))
+        .await?;
     outbox::add(&tx, JobKind::LedgerEntry, request_id, now).await?;
     tx.commit().await?;
     env.wake_relay();
@@ -190,6 +209,9 @@ async fn undeliverable(env: Env<'_>, request_id: Uuid, reason: &str) -> AppResul
         .filter(deletion_request::Column::Id.eq(request_id.to_string()))
         .filter(deletion_request::Column::EmailSentAt.is_null())
         .exec(&tx)
+        .await?;
+    env.vault
+        .destroy(&tx, &KeyOwner::Confirmation(request_id.to_string()))
         .await?;
     outbox::add(&tx, JobKind::LedgerEntry, request_id, now).await?;
     tx.commit().await?;

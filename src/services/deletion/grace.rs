@@ -28,6 +28,7 @@ use crate::{
         notifications::{self, NoticeKind},
         outbox,
     },
+    vault::KeyOwner,
 };
 
 /// Mails the holder the date and the cancel link, inside the request's transaction.
@@ -147,6 +148,9 @@ async fn cancel(
         .exec(&tx)
         .await?
         .rows_affected;
+    env.vault
+        .destroy(&tx, &KeyOwner::Confirmation(request.id.clone()))
+        .await?;
     if cancelled != 1 {
         tx.rollback().await?;
         let current = super::find(env.db, request_id).await?;

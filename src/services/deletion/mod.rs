@@ -25,6 +25,7 @@ use crate::{
     keys::Keys,
     models::{account, deletion_request, password_reset},
     services::{outbox, sessions},
+    vault::KeyOwner,
 };
 
 #[derive(Debug, Clone)]
@@ -106,7 +107,7 @@ pub async fn open_request_after(
 ) -> AppResult<Receipt> {
     let described = actor.to_string();
     let tx = env.db.begin_write().await?;
-    let opened = open_request_in(&tx, env.now(), keys, account, actor, channel, grace).await?;
+    let opened = open_request_in(&tx, env, keys, account, actor, channel, grace).await?;
     tx.commit().await?;
     env.wake_relay();
     tracing::info!(account_id = account.id, request_id = %opened.request_id, actor = %described, channel = channel.as_str(), "deletion requested");
@@ -118,15 +119,28 @@ pub async fn open_request_after(
 /// back.
 pub async fn open_request_in(
     tx: &DatabaseTransaction,
-    now: DateTime<Utc>,
+    env: Env<'_>,
     keys: &Keys,
     account: &account::Model,
     actor: Actor,
     channel: Channel,
     grace: chrono::Duration,
 ) -> AppResult<Receipt> {
+    let now = env.now();
     let request_id = Uuid::new_v4();
     let receipt = keys.receipt(&request_id.to_string());
+    // The confirmation's address outlives the account's key: it gets a key of its own,
+    // destroyed once the email is sent or has failed for good. The restore guard sends none:
+    // the holder was told when the account was first deleted.
+    let notify_email = if actor == Actor::System {
+        None
+    } else {
+        let address_key = env
+            .vault
+            .create_key(tx, &KeyOwner::Confirmation(request_id.to_string()), now)
+            .await?;
+        Some(address_key.seal(confirmation::ADDRESS, &account.email))
+    };
     let purge_after = (grace > chrono::Duration::zero()).then(|| now + grace);
     let status = if purge_after.is_some() {
         DeletionStatus::Scheduled
@@ -161,7 +175,7 @@ pub async fn open_request_in(
         actor_id: Set(actor_id),
         channel: Set(channel),
         status: Set(status),
-        notify_email: Set(Some(account.email.clone())),
+        notify_email: Set(notify_email),
         requested_at: Set(now),
         purge_started_at: Set(None),
         purged_at: Set(None),

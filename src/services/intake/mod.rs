@@ -30,7 +30,7 @@ use crate::{
     services::{
         accounts,
         notifications::{self, NoticeKind},
-        tickets::new_reference,
+        tickets::{self, new_reference, sealed::TicketText},
     },
 };
 
@@ -93,17 +93,19 @@ pub async fn receive(env: Env<'_>, intake: Intake<'_>, raw: &[u8]) -> AppResult<
         return replies::attach(env, door, &request, &answered).await;
     }
     let authentication = checks.check(&message, raw).await;
-    let account = accounts::find_by_email(env.db, &request.sender).await?;
+    let account = accounts::row_by_email(env, &request.sender).await?;
     let now = env.now();
     let reference = new_reference();
     let tx = env.db.begin_write().await?;
+    // The row goes in without its text, sealed right after under the ticket's own key in
+    // the same transaction: nothing of it in clear is ever written.
     let inserted = ticket::ActiveModel {
         reference: Set(reference.as_str().to_owned()),
         message_id: Set(request.key.clone()),
         door: Set(door),
-        sender: Set(request.sender.as_str().to_owned()),
-        subject: Set(request.subject),
-        body: Set(request.body),
+        sender: Set(String::new()),
+        subject: Set(String::new()),
+        body: Set(String::new()),
         account_id: Set(account.map(|a| a.id)),
         status: Set(TicketStatus::Open),
         received_at: Set(now),
@@ -118,9 +120,21 @@ pub async fn receive(env: Env<'_>, intake: Intake<'_>, raw: &[u8]) -> AppResult<
     .await;
     match inserted {
         Ok(created) => {
-            let sender = created.sender.clone();
-            notifications::add_about_ticket(&tx, NoticeKind::TicketReceived, created.id, &sender, now)
-                .await?;
+            let text = TicketText {
+                sender: request.sender.as_str().to_owned(),
+                subject: request.subject,
+                body: request.body,
+            };
+            let created = tickets::sealed::seal_new(&tx, env.vault, created, text).await?;
+            notifications::add_about_ticket(
+                &tx,
+                env.vault,
+                NoticeKind::TicketReceived,
+                created.id,
+                &created.sender,
+                now,
+            )
+            .await?;
             tx.commit().await?;
             env.wake_relay();
             tracing::info!(

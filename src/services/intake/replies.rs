@@ -11,6 +11,8 @@ use crate::{
     env::Env,
     error::{AppError, AppResult},
     models::{notification, ticket, ticket_reply},
+    services::tickets::sealed::{self, TicketText},
+    vault::KeyOwner,
 };
 
 /// The ticket `request` answers, if any: by the Message-IDs it replies to (newest first), then
@@ -84,18 +86,23 @@ pub(super) async fn attach(
         .await?
         .is_some();
     if !exists {
-        let inserted = ticket_reply::ActiveModel {
+        let key = env
+            .vault
+            .create_key(&env.db.conn, &KeyOwner::Ticket(answered.id), env.now())
+            .await?;
+        let text = TicketText {
+            sender: request.sender.as_str().to_owned(),
+            subject: request.subject.clone(),
+            body: request.body.clone(),
+        };
+        let reply = ticket_reply::ActiveModel {
             ticket_id: Set(answered.id),
             message_id: Set(request.key.clone()),
             door: Set(door),
-            sender: Set(request.sender.as_str().to_owned()),
-            subject: Set(request.subject.clone()),
-            body: Set(request.body.clone()),
             received_at: Set(env.now()),
             ..Default::default()
-        }
-        .insert(&env.db.conn)
-        .await;
+        };
+        let inserted = sealed::seal_reply(&key, reply, &text).insert(&env.db.conn).await;
         match inserted {
             Ok(reply) => {
                 tracing::info!(
@@ -118,10 +125,14 @@ pub(super) async fn attach(
 /// The replies to a ticket, oldest first.
 pub async fn of_ticket(env: Env<'_>, ticket_id: i64) -> AppResult<Vec<ticket_reply::Model>> {
     use sea_orm::QueryOrder;
-    Ok(ticket_reply::Entity::find()
+    let rows = ticket_reply::Entity::find()
         .filter(ticket_reply::Column::TicketId.eq(ticket_id))
         .order_by_asc(ticket_reply::Column::ReceivedAt)
         .order_by_asc(ticket_reply::Column::Id)
         .all(&env.db.conn)
-        .await?)
+        .await?;
+    let key = sealed::key(env.vault, &env.db.conn, ticket_id).await?;
+    rows.into_iter()
+        .map(|r| sealed::open_reply(key.as_ref(), r))
+        .collect()
 }

@@ -368,6 +368,7 @@ fn actor_record(actor: &Actor) -> ActorRecord {
             crate::domain::ActorKind::AccountHolder => "account_holder".to_owned(),
             crate::domain::ActorKind::Agent => "agent".to_owned(),
             crate::domain::ActorKind::Admin => "admin".to_owned(),
+            crate::domain::ActorKind::System => "system".to_owned(),
         },
         id: id.map(|id| id.to_string()),
     }

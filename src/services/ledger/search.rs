@@ -44,8 +44,8 @@ pub const EVENTS: [&str; 19] = [
     "ledger_exported",
     "ledger_entry_viewed",
 ];
-pub const CHANNELS: [&str; 4] = ["web", "api", "support", "bulk"];
-pub const ACTOR_KINDS: [&str; 5] = ["account_holder", "agent", "admin", "staff", "processor"];
+pub const CHANNELS: [&str; 5] = ["web", "api", "support", "bulk", "restore-guard"];
+pub const ACTOR_KINDS: [&str; 6] = ["account_holder", "agent", "admin", "system", "staff", "processor"];
 /// A lookup returns at most this many entries (a person has a handful).
 const LOOKUP_LIMIT: u64 = 500;
 

@@ -23,6 +23,7 @@ use crate::{
     mailer::{Mailer, stored_address},
     models::{account, notification, password_reset},
     services::{accounts, outbox},
+    vault::{KeyOwner, Vault},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,16 +105,19 @@ pub async fn add<C: ConnectionTrait>(
     insert(conn, kind, account_id, None, recipient, now).await
 }
 
-/// Records a notice about ticket `ticket_id` to `recipient` (the requester) and the job that
-/// sends it, inside `conn`'s transaction.
+/// Records a notice about ticket `ticket_id` to `recipient` (the requester), the address
+/// sealed under the ticket's key, and the job that sends it, inside `conn`'s transaction.
 pub async fn add_about_ticket<C: ConnectionTrait>(
     conn: &C,
+    vault: &Vault,
     kind: NoticeKind,
     ticket_id: i64,
     recipient: &str,
     now: DateTime<Utc>,
 ) -> AppResult<Uuid> {
-    insert(conn, kind, None, Some(ticket_id), Some(recipient), now).await
+    let key = vault.create_key(conn, &KeyOwner::Ticket(ticket_id), now).await?;
+    let sealed = key.seal(super::tickets::sealed::NOTICE_RECIPIENT, recipient);
+    insert(conn, kind, None, Some(ticket_id), Some(&sealed), now).await
 }
 
 async fn insert<C: ConnectionTrait>(
@@ -176,7 +180,7 @@ pub async fn send(env: Env<'_>, sender: Sender<'_>, id: Uuid) -> AppResult<()> {
         return deliver(env, sender.mailer, &notice, kind, message).await;
     }
     let account = match notice.account_id {
-        Some(account_id) => accounts::find(env.db, account_id)
+        Some(account_id) => accounts::find(env, account_id)
             .await?
             .filter(|a| a.status == AccountStatus::Active),
         None => None,
@@ -194,8 +198,10 @@ pub async fn send(env: Env<'_>, sender: Sender<'_>, id: Uuid) -> AppResult<()> {
             // A newer link superseded this one before it was sent.
             None => return mark_sent(env, &notice.id).await,
         },
-        NoticeKind::EmailChanged => stored_address(notice.recipient.as_deref().unwrap_or_default())
-            .and_then(|to| mailer.account_changed(&to, &notice.id, "email address")),
+        NoticeKind::EmailChanged => {
+            let old = open_old_address(env, &account, notice.recipient.as_deref()).await?;
+            stored_address(&old).and_then(|to| mailer.account_changed(&to, &notice.id, "email address"))
+        }
         NoticeKind::PasswordChanged => {
             stored_address(&account.email).and_then(|to| mailer.account_changed(&to, &notice.id, "password"))
         }
@@ -342,4 +348,22 @@ pub async fn vacuum(db: &crate::db::Database, cutoff: DateTime<Utc>) -> AppResul
         .exec(&db.conn)
         .await?
         .rows_affected)
+}
+
+/// The column the old address of an "email changed" notice is kept in, sealed under the
+/// account's key (the notice goes with the account).
+pub const OLD_ADDRESS: &str = "notifications.recipient";
+
+async fn open_old_address(env: Env<'_>, account: &account::Model, sealed: Option<&str>) -> AppResult<String> {
+    let Some(sealed) = sealed else {
+        return Ok(String::new());
+    };
+    match env
+        .vault
+        .key(&env.db.conn, &KeyOwner::Account(account.id))
+        .await?
+    {
+        Some(key) => key.open(OLD_ADDRESS, sealed),
+        None => Ok(String::new()),
+    }
 }

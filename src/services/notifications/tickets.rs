@@ -14,7 +14,7 @@ use crate::{
     error::AppResult,
     mailer::{MailError, TicketLetter, stored_address},
     models::{notification, ticket, ticket_note},
-    services::accounts,
+    services::{accounts, tickets::sealed},
 };
 
 /// The message to send for `notice`, or none when its ticket is gone.
@@ -30,8 +30,15 @@ pub(super) async fn letter(
     let Some(ticket) = ticket::Entity::find_by_id(ticket_id).one(&env.db.conn).await? else {
         return Ok(None);
     };
+    // The requester's address is sealed under the ticket's key: an erased ticket has none.
+    let key = sealed::key(env.vault, &env.db.conn, ticket_id).await?;
+    let recipient = match (key.as_ref(), notice.recipient.as_deref()) {
+        (Some(key), Some(stored)) => Some(key.open(sealed::NOTICE_RECIPIENT, stored)?),
+        (None, Some(stored)) if !crate::vault::is_sealed(stored) => Some(stored.to_owned()),
+        _ => None,
+    };
     let account = match ticket.account_id {
-        Some(id) => accounts::find(env.db, id)
+        Some(id) => accounts::find(env, id)
             .await?
             .filter(|a| a.status == AccountStatus::Active),
         None => None,
@@ -48,7 +55,7 @@ pub(super) async fn letter(
     let mailer = sender.mailer;
     if kind != NoticeKind::TicketReceived {
         // Where the acknowledgement went: the account's address, else the sender's.
-        let to = match (&account, notice.recipient.as_deref()) {
+        let to = match (&account, recipient.as_deref()) {
             (Some(account), _) => account.email.as_str(),
             (None, Some(recipient)) => recipient,
             (None, None) => return Ok(None),
@@ -74,6 +81,7 @@ pub(super) async fn letter(
                 let Some(question) = question else {
                     return Ok(None);
                 };
+                let question = sealed::open_note(key.as_ref(), question)?;
                 mailer.ticket_question(&to, letter, &question.body)
             }
         };
@@ -90,7 +98,7 @@ pub(super) async fn letter(
             stored_address(&account.email).and_then(|to| mailer.ticket_received(&to, letter, true))
         }
         None => {
-            let Some(recipient) = notice.recipient.as_deref() else {
+            let Some(recipient) = recipient.as_deref() else {
                 return Ok(None);
             };
             stored_address(recipient).and_then(|to| mailer.ticket_received(&to, letter, false))

@@ -4,6 +4,7 @@
 //! database from there.
 
 use std::{
+    collections::HashMap,
     fs::File,
     io::{BufWriter, Write},
     path::Path,
@@ -11,8 +12,8 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait, QueryResult,
-    sea_query::{Alias, Cond, Expr, ExprTrait, Func, JoinType, Order, Query, SelectStatement},
+    ConnectionTrait, EntityTrait, QueryResult,
+    sea_query::{Alias, Cond, Expr, ExprTrait, Func, Order, Query, SelectStatement},
 };
 use serde_json::{Value, json};
 use zip::{CompressionMethod, ZipWriter, write::SimpleFileOptions};
@@ -21,6 +22,11 @@ use crate::{
     db::Database,
     error::{AppError, AppResult},
     models::account,
+    services::accounts::sealed,
+    vault::{
+        DataKey, KeyOwner, Vault,
+        columns::{AVATAR, CONTACT_NICKNAME, DEVICE_NAME, MESSAGE_BODY},
+    },
 };
 
 /// The files every archive holds (plus `avatar.<ext>` when the account has one).
@@ -55,7 +61,53 @@ struct Section {
     file: &'static str,
     table: &'static str,
     select: fn(i64) -> SelectStatement,
-    row: fn(&QueryResult, i64) -> RowResult,
+    row: fn(&QueryResult, &mut Reader) -> RowResult,
+}
+
+/// Opens what the rows hold: the holder's fields with the holder's key, the VSee IDs of the
+/// people they talked to with theirs (each looked up once).
+struct Reader<'a> {
+    handle: &'a tokio::runtime::Handle,
+    db: &'a Database,
+    vault: &'a Vault,
+    account: i64,
+    key: Option<DataKey>,
+    peers: HashMap<i64, Option<String>>,
+}
+
+impl Reader<'_> {
+    fn open(&self, column: &str, stored: &str) -> Result<String, sea_orm::DbErr> {
+        match &self.key {
+            Some(key) => key.open(column, stored).map_err(opening),
+            None => Ok(stored.to_owned()),
+        }
+    }
+
+    fn open_some(&self, column: &str, stored: Option<String>) -> Result<Option<String>, sea_orm::DbErr> {
+        stored.map(|s| self.open(column, &s)).transpose()
+    }
+
+    /// The VSee ID of account `id`, `None` once it is gone.
+    fn peer(&mut self, id: Option<i64>) -> Result<Option<String>, sea_orm::DbErr> {
+        let Some(id) = id else { return Ok(None) };
+        if let Some(known) = self.peers.get(&id) {
+            return Ok(known.clone());
+        }
+        let row = self
+            .handle
+            .block_on(account::Entity::find_by_id(id).one(&self.db.conn))?;
+        let opened = self
+            .handle
+            .block_on(sealed::open_some(self.vault, &self.db.conn, row))
+            .map_err(opening)?
+            .map(|a| a.vsee_id);
+        self.peers.insert(id, opened.clone());
+        Ok(opened)
+    }
+}
+
+fn opening(e: impl std::fmt::Display) -> sea_orm::DbErr {
+    sea_orm::DbErr::Custom(e.to_string())
 }
 
 /// A row's id (the next page's cursor) and how it reads in the archive.
@@ -81,18 +133,6 @@ fn page(section: &Section, account: i64, after: i64) -> SelectStatement {
         .to_owned()
 }
 
-/// Joins the VSee ID of the account `on` names (none once that account is gone), as `name`.
-fn vsee_id_of(query: &mut SelectStatement, alias: &str, on: (&str, &str), name: &str) {
-    query
-        .join_as(
-            JoinType::LeftJoin,
-            col("accounts"),
-            col(alias),
-            Expr::col((col(alias), col("id"))).equals((col(on.0), col(on.1))),
-        )
-        .expr_as(Expr::col((col(alias), col("vsee_id"))), col(name));
-}
-
 const SECTIONS: [Section; 4] = [
     Section {
         file: "messages.json",
@@ -104,12 +144,12 @@ const SECTIONS: [Section; 4] = [
                 .and_where(Expr::col(col("sender_id")).eq(account))
                 .to_owned()
         },
-        row: |r, _| {
+        row: |r, reader| {
             Ok((
                 r.try_get("", "id")?,
                 json!({
                     "conversation": r.try_get::<i64>("", "conversation_id")?,
-                    "body": r.try_get::<String>("", "body")?,
+                    "body": reader.open(MESSAGE_BODY, &r.try_get::<String>("", "body")?)?,
                     "sent_at": time(r, "sent_at")?,
                 }),
             ))
@@ -119,22 +159,21 @@ const SECTIONS: [Section; 4] = [
         file: "contacts.json",
         table: "c",
         select: |account| {
-            let mut query = Query::select()
+            Query::select()
                 .expr_as(Expr::col((col("c"), col("id"))), col("id"))
+                .expr_as(Expr::col((col("c"), col("contact_id"))), col("contact_id"))
                 .expr_as(Expr::col((col("c"), col("nickname"))), col("nickname"))
                 .expr_as(Expr::col((col("c"), col("created_at"))), col("created_at"))
                 .from_as(col("contacts"), col("c"))
                 .and_where(Expr::col((col("c"), col("owner_id"))).eq(account))
-                .to_owned();
-            vsee_id_of(&mut query, "a", ("c", "contact_id"), "vsee_id");
-            query
+                .to_owned()
         },
-        row: |r, _| {
+        row: |r, reader| {
             Ok((
                 r.try_get("", "id")?,
                 json!({
-                    "vsee_id": r.try_get::<Option<String>>("", "vsee_id")?,
-                    "nickname": r.try_get::<Option<String>>("", "nickname")?,
+                    "vsee_id": reader.peer(r.try_get::<Option<i64>>("", "contact_id")?)?,
+                    "nickname": reader.open_some(CONTACT_NICKNAME, r.try_get::<Option<String>>("", "nickname")?)?,
                     "added_at": time(r, "created_at")?,
                 }),
             ))
@@ -144,9 +183,10 @@ const SECTIONS: [Section; 4] = [
         file: "calls.json",
         table: "k",
         select: |account| {
-            let mut query = Query::select()
+            Query::select()
                 .expr_as(Expr::col((col("k"), col("id"))), col("id"))
                 .expr_as(Expr::col((col("k"), col("caller_id"))), col("caller_id"))
+                .expr_as(Expr::col((col("k"), col("callee_id"))), col("callee_id"))
                 .expr_as(Expr::col((col("k"), col("started_at"))), col("started_at"))
                 .expr_as(
                     Expr::col((col("k"), col("duration_seconds"))),
@@ -158,14 +198,12 @@ const SECTIONS: [Section; 4] = [
                         .add(Expr::col((col("k"), col("caller_id"))).eq(account))
                         .add(Expr::col((col("k"), col("callee_id"))).eq(account)),
                 )
-                .to_owned();
-            vsee_id_of(&mut query, "er", ("k", "caller_id"), "caller");
-            vsee_id_of(&mut query, "ee", ("k", "callee_id"), "callee");
-            query
+                .to_owned()
         },
-        row: |r, account| {
-            let outgoing = r.try_get::<Option<i64>>("", "caller_id")? == Some(account);
-            let other = r.try_get::<Option<String>>("", if outgoing { "callee" } else { "caller" })?;
+        row: |r, reader| {
+            let outgoing = r.try_get::<Option<i64>>("", "caller_id")? == Some(reader.account);
+            let other = reader
+                .peer(r.try_get::<Option<i64>>("", if outgoing { "callee_id" } else { "caller_id" })?)?;
             Ok((
                 r.try_get("", "id")?,
                 json!({
@@ -187,11 +225,11 @@ const SECTIONS: [Section; 4] = [
                 .and_where(Expr::col(col("account_id")).eq(account))
                 .to_owned()
         },
-        row: |r, _| {
+        row: |r, reader| {
             Ok((
                 r.try_get("", "id")?,
                 json!({
-                    "name": r.try_get::<String>("", "name")?,
+                    "name": reader.open(DEVICE_NAME, &r.try_get::<String>("", "name")?)?,
                     "platform": r.try_get::<String>("", "platform")?,
                     "last_seen_at": time(r, "last_seen_at")?,
                 }),
@@ -233,12 +271,15 @@ fn profile(holder: &account::Model) -> Value {
 /// Writes the archive of `holder` to `part`; returns its size in bytes.
 pub(super) async fn write(
     db: &Database,
+    vault: &Vault,
     holder: &account::Model,
     data_dir: &Path,
     export_id: &str,
     part: &Path,
 ) -> AppResult<u64> {
     let db = db.clone();
+    let vault = vault.clone();
+    let key = vault.key(&db.conn, &KeyOwner::Account(holder.id)).await?;
     let total = count(&db, holder.id).await?;
     super::progress(&db, export_id, 0, Some(total)).await?;
     let (holder, data_dir, part, id) = (
@@ -248,14 +289,23 @@ pub(super) async fn write(
         export_id.to_owned(),
     );
     let handle = tokio::runtime::Handle::current();
-    tokio::task::spawn_blocking(move || write_blocking(&handle, &db, &holder, &data_dir, &id, &part))
-        .await
-        .map_err(AppError::internal)?
+    tokio::task::spawn_blocking(move || {
+        let mut reader = Reader {
+            handle: &handle,
+            db: &db,
+            vault: &vault,
+            account: holder.id,
+            key,
+            peers: HashMap::new(),
+        };
+        write_blocking(&mut reader, &holder, &data_dir, &id, &part)
+    })
+    .await
+    .map_err(AppError::internal)?
 }
 
 fn write_blocking(
-    handle: &tokio::runtime::Handle,
-    db: &Database,
+    reader: &mut Reader<'_>,
     holder: &account::Model,
     data_dir: &Path,
     export_id: &str,
@@ -275,23 +325,27 @@ fn write_blocking(
         zip.write_all(b"[").map_err(internal)?;
         let (mut after, mut first) = (0i64, true);
         loop {
-            let rows = handle.block_on(db.conn.query_all(&page(section, holder.id, after)))?;
+            let rows = reader
+                .handle
+                .block_on(reader.db.conn.query_all(&page(section, holder.id, after)))?;
             for row in &rows {
-                let (id, value) = (section.row)(row, holder.id)?;
+                let (id, value) = (section.row)(row, reader)?;
                 zip.write_all(if first { b"\n" } else { b",\n" })
                     .map_err(internal)?;
                 serde_json::to_writer(&mut zip, &value).map_err(internal)?;
                 (after, first) = (id, false);
             }
             done += i64::try_from(rows.len()).unwrap_or(0);
-            handle.block_on(super::progress(db, export_id, done, None))?;
+            reader
+                .handle
+                .block_on(super::progress(reader.db, export_id, done, None))?;
             if (rows.len() as u64) < PAGE {
                 break;
             }
         }
         zip.write_all(b"\n]\n").map_err(internal)?;
     }
-    add_avatar(&mut zip, options, data_dir, holder.id)?;
+    add_avatar(&mut zip, options, data_dir, holder.id, reader.key.as_ref())?;
     let mut file = zip.finish().map_err(internal)?;
     file.flush().map_err(internal)?;
     let file = file.into_inner().map_err(internal)?;
@@ -305,6 +359,7 @@ fn add_avatar(
     options: SimpleFileOptions,
     data_dir: &Path,
     account_id: i64,
+    key: Option<&DataKey>,
 ) -> AppResult<()> {
     let prefix = format!("{account_id}.");
     let entries = match std::fs::read_dir(data_dir.join("avatars")) {
@@ -321,8 +376,12 @@ fn add_avatar(
                 options.compression_method(CompressionMethod::Stored),
             )
             .map_err(internal)?;
-            let mut source = File::open(entry.path()).map_err(internal)?;
-            std::io::copy(&mut source, zip).map_err(internal)?;
+            let stored = std::fs::read(entry.path()).map_err(internal)?;
+            let picture = match key {
+                Some(key) => key.open_file(AVATAR, &stored)?,
+                None => stored,
+            };
+            zip.write_all(&picture).map_err(internal)?;
         }
     }
     Ok(())

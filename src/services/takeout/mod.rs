@@ -204,8 +204,7 @@ pub async fn build(env: Env<'_>, builder: Builder<'_>, id: Uuid) -> AppResult<()
     ) {
         return Ok(());
     }
-    let Some(holder) = account::Entity::find_by_id(export.account_id)
-        .one(&env.db.conn)
+    let Some(holder) = crate::services::accounts::find(env, export.account_id)
         .await?
         .filter(|a| a.status == AccountStatus::Active)
     else {
@@ -219,7 +218,7 @@ pub async fn build(env: Env<'_>, builder: Builder<'_>, id: Uuid) -> AppResult<()
     // Its own part file per run: a job redelivered while the first still writes cannot
     // interleave with it.
     let part = dir.join(format!("{name}.{}.part", Uuid::new_v4().simple()));
-    let written = archive::write(env.db, &holder, builder.data_dir, &export.id, &part).await;
+    let written = archive::write(env.db, env.vault, &holder, builder.data_dir, &export.id, &part).await;
     let bytes = match written {
         Ok(bytes) => bytes,
         Err(e) => {

@@ -35,13 +35,16 @@ pub(super) async fn record(
         None => None,
     };
     let subjects = match &account {
-        Some(a) => Subjects {
-            vsee_id: keys.pseudonym("vsee_id", &a.vsee_id),
-            email: Some(keys.pseudonym("email", &a.email)),
-        },
+        Some(a) => {
+            let (vsee_id, email) = crate::services::accounts::sealed::subjects(keys, a);
+            Subjects {
+                vsee_id,
+                email: Some(email),
+            }
+        }
         None => Subjects {
             vsee_id: String::new(),
-            email: Some(keys.pseudonym("email", &ticket.sender)),
+            email: Some(super::sealed::sender_pseudonym(keys, &ticket)),
         },
     };
     // A decision happens once per ticket, keyed by its reference; what can happen again
@@ -61,5 +64,5 @@ pub(super) async fn record(
         due_at: ticket.due_at,
     });
     ledger::record_in(tx, env.db, keys, &event, env.now()).await?;
-    Ok(ticket)
+    super::sealed::open(env.vault, tx, ticket).await
 }

@@ -94,7 +94,15 @@ pub async fn reject(
         None,
     )
     .await?;
-    notifications::add_about_ticket(&tx, NoticeKind::TicketRejected, ticket_id, &ticket.sender, now).await?;
+    notifications::add_about_ticket(
+        &tx,
+        env.vault,
+        NoticeKind::TicketRejected,
+        ticket_id,
+        &ticket.sender,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     env.wake_relay();
     tracing::info!(ticket_id, staff_id = agent_id, "ticket rejected");
@@ -132,7 +140,7 @@ pub async fn approve(
     let account_id = ticket.account_id.ok_or_else(|| {
         AppError::Conflict("the ticket's sender matches no account; link it to one first".into())
     })?;
-    let account = accounts::find(env.db, account_id)
+    let account = accounts::find(env, account_id)
         .await?
         .ok_or_else(|| AppError::Conflict("the ticket's account no longer exists".into()))?;
     if two_person {
@@ -149,7 +157,7 @@ pub async fn approve(
     let tx = env.db.begin_write().await?;
     let receipt = deletion::open_request_in(
         &tx,
-        env.now(),
+        env,
         keys,
         &account,
         Actor::Agent(agent_id),

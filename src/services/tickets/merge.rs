@@ -9,7 +9,10 @@
 
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set, sea_query::Expr};
 
-use super::{already_decided, audit, changed_meanwhile, end_open_ticket, find, reason_text};
+use super::{
+    already_decided, audit, changed_meanwhile, end_open_ticket, find, reason_text,
+    sealed::{self, TicketText},
+};
 use crate::{
     domain::{Actor, TicketReference, TicketStatus},
     env::Env,
@@ -17,6 +20,7 @@ use crate::{
     keys::Keys,
     models::{ticket, ticket_reply},
     services::ledger::events::TicketAction,
+    vault::KeyOwner,
 };
 
 /// Closes open ticket `duplicate_id` into the ticket referenced `into`, with the agent's reason.
@@ -67,23 +71,38 @@ pub async fn merge(
         .filter(ticket::Column::Id.eq(duplicate.id))
         .exec(&tx)
         .await?;
-    ticket_reply::Entity::update_many()
-        .col_expr(ticket_reply::Column::TicketId, Expr::value(kept.id))
+    // The duplicate's replies move to the kept ticket, sealed again under its key; the
+    // duplicate's own message joins them as a reply.
+    let kept_key = env.vault.create_key(&tx, &KeyOwner::Ticket(kept.id), now).await?;
+    let duplicate_key = sealed::key(env.vault, &tx, duplicate.id).await?;
+    let moved = ticket_reply::Entity::find()
         .filter(ticket_reply::Column::TicketId.eq(duplicate.id))
-        .exec(&tx)
+        .all(&tx)
         .await?;
-    ticket_reply::ActiveModel {
+    for reply in moved {
+        let reply = sealed::open_reply(duplicate_key.as_ref(), reply)?;
+        let text = TicketText {
+            sender: reply.sender.clone(),
+            subject: reply.subject.clone(),
+            body: reply.body.clone(),
+        };
+        let mut row: ticket_reply::ActiveModel = reply.into();
+        row.ticket_id = Set(kept.id);
+        sealed::seal_reply(&kept_key, row, &text).update(&tx).await?;
+    }
+    let merged = TicketText {
+        sender: duplicate.sender.clone(),
+        subject: format!("[{}] {}", duplicate.reference, duplicate.subject),
+        body: duplicate.body.clone(),
+    };
+    let reply = ticket_reply::ActiveModel {
         ticket_id: Set(kept.id),
         message_id: Set(format!("merged-{}", duplicate.reference)),
         door: Set(duplicate.door),
-        sender: Set(duplicate.sender.clone()),
-        subject: Set(format!("[{}] {}", duplicate.reference, duplicate.subject)),
-        body: Set(duplicate.body.clone()),
         received_at: Set(duplicate.received_at),
         ..Default::default()
-    }
-    .insert(&tx)
-    .await?;
+    };
+    sealed::seal_reply(&kept_key, reply, &merged).insert(&tx).await?;
     audit::record(
         &tx,
         env,

@@ -9,6 +9,7 @@ mod decide;
 mod merge;
 mod requester;
 mod scrub;
+pub mod sealed;
 mod work;
 
 pub use clock::{DUE_SOON_DAYS, latest_day, record_day};
@@ -80,28 +81,28 @@ pub async fn list(env: Env<'_>, filter: &TicketFilter) -> AppResult<Vec<ticket::
         Some(Assignee::Nobody) => cond = cond.add(ticket::Column::AssigneeId.is_null()),
         None => {}
     }
+    // The sender and subject are sealed: a search matches part of the reference, or the
+    // sender's whole address (by its blind index).
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         let pattern = format!("%{}%", escape_like(&q.to_lowercase()));
-        let mut any = Condition::any();
-        for column in [
-            ticket::Column::Reference,
-            ticket::Column::Sender,
-            ticket::Column::Subject,
-        ] {
-            any = any.add(
-                Expr::expr(Func::lower(Expr::col(column))).like(LikeExpr::new(pattern.clone()).escape('\\')),
-            );
+        let mut any = Condition::any().add(
+            Expr::expr(Func::lower(Expr::col(ticket::Column::Reference)))
+                .like(LikeExpr::new(pattern).escape('\\')),
+        );
+        if let Ok(email) = crate::domain::Email::parse(q) {
+            any = any.add(ticket::Column::SenderIndex.eq(env.vault.blind_email(&email)));
         }
         cond = cond.add(any);
     }
-    Ok(ticket::Entity::find()
+    let rows = ticket::Entity::find()
         .filter(cond)
         .order_by_asc(ticket::Column::DueAt)
         .order_by_asc(ticket::Column::Id)
         .limit(filter.limit)
         .offset(filter.offset)
         .all(&env.db.conn)
-        .await?)
+        .await?;
+    sealed::open_all(env.vault, &env.db.conn, rows).await
 }
 
 /// Open tickets: all of them, those past due, and those due within `soon` (not yet past):
@@ -123,10 +124,11 @@ pub async fn deadline_counts(env: Env<'_>, soon: chrono::Duration) -> AppResult<
 }
 
 pub async fn find(env: Env<'_>, id: i64) -> AppResult<ticket::Model> {
-    ticket::Entity::find_by_id(id)
+    let row = ticket::Entity::find_by_id(id)
         .one(&env.db.conn)
         .await?
-        .ok_or(AppError::NotFound)
+        .ok_or(AppError::NotFound)?;
+    sealed::open(env.vault, &env.db.conn, row).await
 }
 
 /// 40 random bits: a collision among open tickets is unlikely, and the unique index refuses

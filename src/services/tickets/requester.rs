@@ -11,7 +11,10 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set, sea_query::Expr,
 };
 
-use super::{audit, find, new_reference};
+use super::{
+    audit, find, new_reference,
+    sealed::{self, TicketText},
+};
 use crate::{
     domain::{Actor, IntakeDoor, Plan, SecretToken, TicketStatus},
     env::Env,
@@ -36,11 +39,12 @@ pub const ASKED_IN_APP: &str = "asked for in the app by the logged-in account ho
 /// it is still to confirm. An unknown or malformed link is `NotFound`.
 pub async fn by_link(env: Env<'_>, token: &str) -> AppResult<ticket::Model> {
     let hash = SecretToken::parse(token).ok_or(AppError::NotFound)?.hash().0;
-    ticket::Entity::find()
+    let row = ticket::Entity::find()
         .filter(ticket::Column::VerificationTokenHash.eq(hash))
         .one(&env.db.conn)
         .await?
-        .ok_or(AppError::NotFound)
+        .ok_or(AppError::NotFound)?;
+    sealed::open(env.vault, &env.db.conn, row).await
 }
 
 /// Whether the link can still confirm `ticket` at `now`.
@@ -143,8 +147,8 @@ pub async fn request_in_app(
         reference: Set(new_reference().as_str().to_owned()),
         message_id: Set(format!("app:{}:{}", account.id, earlier + 1)),
         door: Set(IntakeDoor::App),
-        sender: Set(account.email.clone()),
-        subject: Set("Termination requested in the app".to_owned()),
+        sender: Set(String::new()),
+        subject: Set(String::new()),
         body: Set(String::new()),
         account_id: Set(Some(account.id)),
         status: Set(TicketStatus::Open),
@@ -158,8 +162,15 @@ pub async fn request_in_app(
     .await;
     match inserted {
         Ok(created) => {
+            let text = TicketText {
+                sender: account.email.clone(),
+                subject: "Termination requested in the app".to_owned(),
+                body: String::new(),
+            };
+            let created = sealed::seal_new(&tx, env.vault, created, text).await?;
             notifications::add_about_ticket(
                 &tx,
+                env.vault,
                 NoticeKind::TicketReceived,
                 created.id,
                 &created.sender,
@@ -187,20 +198,22 @@ pub async fn request_in_app(
 
 /// The account's open in-app request, if any.
 async fn open_in_app(env: Env<'_>, account_id: i64) -> AppResult<Option<ticket::Model>> {
-    Ok(ticket::Entity::find()
+    let row = ticket::Entity::find()
         .filter(ticket::Column::AccountId.eq(account_id))
         .filter(ticket::Column::Door.eq(IntakeDoor::App))
         .filter(ticket::Column::Status.eq(TicketStatus::Open))
         .one(&env.db.conn)
-        .await?)
+        .await?;
+    sealed::open_some(env.vault, &env.db.conn, row).await
 }
 
 /// The account's newest ticket, from any door: what its profile shows.
 pub async fn latest_for_account(env: Env<'_>, account_id: i64) -> AppResult<Option<ticket::Model>> {
-    Ok(ticket::Entity::find()
+    let row = ticket::Entity::find()
         .filter(ticket::Column::AccountId.eq(account_id))
         .order_by_desc(ticket::Column::ReceivedAt)
         .order_by_desc(ticket::Column::Id)
         .one(&env.db.conn)
-        .await?)
+        .await?;
+    sealed::open_some(env.vault, &env.db.conn, row).await
 }

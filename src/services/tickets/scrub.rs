@@ -3,6 +3,9 @@
 //! rejected or closed more than `support.retention_days` ago. What stays is the record: the
 //! reference, the dates, the decisions and who made them, as the ledger holds them.
 //!
+//! Their text is sealed under the ticket's key, which scrubbing destroys: the text is then
+//! unreadable in every copy (free pages, WAL, backups), not only overwritten here.
+//!
 //! Invariant: scrubbing is idempotent (a scrubbed ticket matches no filter again), so a purge
 //! that resumes, or a sweep that runs on every worker, erases each ticket once.
 
@@ -16,15 +19,21 @@ use crate::{
     env::Env,
     error::AppResult,
     models::{quarantined_mail, ticket, ticket_note, ticket_reply},
+    vault::{KeyOwner, Vault},
 };
 
 /// What a scrubbed ticket's sender reads as.
 pub const ERASED: &str = "(erased)";
 
 /// Erases the tickets about `account_id`, inside the caller's transaction; how many.
-pub async fn scrub_for_account<C: ConnectionTrait>(conn: &C, account_id: i64) -> AppResult<u64> {
+pub async fn scrub_for_account<C: ConnectionTrait>(
+    conn: &C,
+    vault: &Vault,
+    account_id: i64,
+) -> AppResult<u64> {
     scrub(
         conn,
+        vault,
         Condition::all().add(ticket::Column::AccountId.eq(account_id)),
     )
     .await
@@ -37,7 +46,7 @@ pub async fn sweep(env: Env<'_>, cutoff: DateTime<Utc>) -> AppResult<u64> {
     let decided_long_ago = Condition::all()
         .add(ticket::Column::Status.is_in([TicketStatus::Rejected, TicketStatus::Closed]))
         .add(ticket::Column::DecidedAt.lt(cutoff));
-    let n = scrub(&tx, decided_long_ago).await?;
+    let n = scrub(&tx, env.vault, decided_long_ago).await?;
     quarantined_mail::Entity::delete_many()
         .filter(quarantined_mail::Column::ReceivedAt.lt(cutoff))
         .exec(&tx)
@@ -49,7 +58,7 @@ pub async fn sweep(env: Env<'_>, cutoff: DateTime<Utc>) -> AppResult<u64> {
     Ok(n)
 }
 
-async fn scrub<C: ConnectionTrait>(conn: &C, which: Condition) -> AppResult<u64> {
+async fn scrub<C: ConnectionTrait>(conn: &C, vault: &Vault, which: Condition) -> AppResult<u64> {
     let which = which.add(ticket::Column::Sender.ne(ERASED));
     let ids: Vec<i64> = ticket::Entity::find()
         .select_only()
@@ -69,7 +78,12 @@ async fn scrub<C: ConnectionTrait>(conn: &C, which: Condition) -> AppResult<u64>
         .filter(ticket_note::Column::TicketId.is_in(ids.clone()))
         .exec(conn)
         .await?;
+    // With each ticket's key goes every sealed copy of its text, wherever it lies.
+    for id in &ids {
+        vault.destroy(conn, &KeyOwner::Ticket(*id)).await?;
+    }
     let n = ticket::Entity::update_many()
+        .col_expr(ticket::Column::SenderIndex, Expr::value(Option::<String>::None))
         .col_expr(ticket::Column::Sender, Expr::value(ERASED))
         .col_expr(ticket::Column::Subject, Expr::value(""))
         .col_expr(ticket::Column::Body, Expr::value(""))

@@ -9,7 +9,9 @@
 use chrono::Duration;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, sea_query::Expr};
 
-use super::{already_decided, audit, changed_meanwhile, end_open_ticket, find, reason_text, typed_text};
+use super::{
+    already_decided, audit, changed_meanwhile, end_open_ticket, find, reason_text, sealed, typed_text,
+};
 use crate::{
     domain::{AccountStatus, Actor, StaffRole, TicketStatus, VseeId},
     env::Env,
@@ -22,6 +24,7 @@ use crate::{
         notifications::{self, NoticeKind},
         staff,
     },
+    vault::KeyOwner,
 };
 
 /// GDPR Art. 12(3): "extended by two further months".
@@ -83,17 +86,22 @@ pub async fn add_note(
     let body = typed_text(body, "a note", MAX_NOTE_CHARS)?;
     find(env, ticket_id).await?;
     let tx = env.db.begin_write().await?;
+    let key = env
+        .vault
+        .create_key(&tx, &KeyOwner::Ticket(ticket_id), env.now())
+        .await?;
     let note = ticket_note::ActiveModel {
         ticket_id: Set(ticket_id),
         staff_id: Set(agent_id),
         kind: Set("note".to_owned()),
-        body: Set(body),
+        body: Set(key.seal(sealed::NOTE_BODY, &body)),
         notice_id: Set(None),
         created_at: Set(env.now()),
         ..Default::default()
     }
     .insert(&tx)
     .await?;
+    let note = ticket_note::Model { body, ..note };
     audit::record(
         &tx,
         env,
@@ -123,20 +131,34 @@ pub async fn ask(
     }
     let now = env.now();
     let tx = env.db.begin_write().await?;
-    let notice =
-        notifications::add_about_ticket(&tx, NoticeKind::TicketQuestion, ticket_id, &ticket.sender, now)
-            .await?;
+    let notice = notifications::add_about_ticket(
+        &tx,
+        env.vault,
+        NoticeKind::TicketQuestion,
+        ticket_id,
+        &ticket.sender,
+        now,
+    )
+    .await?;
+    let key = env
+        .vault
+        .create_key(&tx, &KeyOwner::Ticket(ticket_id), now)
+        .await?;
     let note = ticket_note::ActiveModel {
         ticket_id: Set(ticket_id),
         staff_id: Set(agent_id),
         kind: Set("question".to_owned()),
-        body: Set(question),
+        body: Set(key.seal(sealed::NOTE_BODY, &question)),
         notice_id: Set(Some(notice.to_string())),
         created_at: Set(now),
         ..Default::default()
     }
     .insert(&tx)
     .await?;
+    let note = ticket_note::Model {
+        body: question,
+        ..note
+    };
     audit::record(
         &tx,
         env,
@@ -209,7 +231,15 @@ pub async fn extend(
         tx.rollback().await?;
         return Err(changed_meanwhile());
     }
-    notifications::add_about_ticket(&tx, NoticeKind::TicketExtended, ticket_id, &ticket.sender, now).await?;
+    notifications::add_about_ticket(
+        &tx,
+        env.vault,
+        NoticeKind::TicketExtended,
+        ticket_id,
+        &ticket.sender,
+        now,
+    )
+    .await?;
     let extended = audit::record(
         &tx,
         env,
@@ -238,7 +268,7 @@ pub async fn link(
 ) -> AppResult<ticket::Model> {
     let reason = reason_text(reason)?;
     let vsee_id = VseeId::parse(vsee_id)?;
-    let account = accounts::find_by_vsee_id(env.db, &vsee_id)
+    let account = accounts::find_by_vsee_id(env, &vsee_id)
         .await?
         .filter(|a| a.status == AccountStatus::Active)
         .ok_or_else(|| AppError::InvalidInput("no active account has that VSee ID".into()))?;
@@ -265,11 +295,18 @@ pub async fn link(
         tx.rollback().await?;
         return Err(changed_meanwhile());
     }
+    let key = env
+        .vault
+        .create_key(&tx, &KeyOwner::Ticket(ticket_id), now)
+        .await?;
     ticket_note::ActiveModel {
         ticket_id: Set(ticket_id),
         staff_id: Set(agent_id),
         kind: Set("note".to_owned()),
-        body: Set(format!("matched to account #{}: {reason}", account.id)),
+        body: Set(key.seal(
+            sealed::NOTE_BODY,
+            &format!("matched to account #{}: {reason}", account.id),
+        )),
         notice_id: Set(None),
         created_at: Set(now),
         ..Default::default()
@@ -278,7 +315,15 @@ pub async fn link(
     .await?;
     // The acknowledgement's letter, now that an unverified ticket names an account, is the
     // confirmation link, to the account's registered address.
-    notifications::add_about_ticket(&tx, NoticeKind::TicketReceived, ticket_id, &ticket.sender, now).await?;
+    notifications::add_about_ticket(
+        &tx,
+        env.vault,
+        NoticeKind::TicketReceived,
+        ticket_id,
+        &ticket.sender,
+        now,
+    )
+    .await?;
     let linked = audit::record(
         &tx,
         env,
@@ -332,10 +377,14 @@ pub async fn close(
 
 /// The ticket's notes and questions, oldest first.
 pub async fn notes(env: Env<'_>, ticket_id: i64) -> AppResult<Vec<ticket_note::Model>> {
-    Ok(ticket_note::Entity::find()
+    let rows = ticket_note::Entity::find()
         .filter(ticket_note::Column::TicketId.eq(ticket_id))
         .order_by_asc(ticket_note::Column::CreatedAt)
         .order_by_asc(ticket_note::Column::Id)
         .all(&env.db.conn)
-        .await?)
+        .await?;
+    let key = sealed::key(env.vault, &env.db.conn, ticket_id).await?;
+    rows.into_iter()
+        .map(|n| sealed::open_note(key.as_ref(), n))
+        .collect()
 }

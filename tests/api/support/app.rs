@@ -249,6 +249,47 @@ impl TestApp {
         row.try_get_by_index::<i64>(0).unwrap()
     }
 
+    /// The SQL condition that names the account with this VSee ID: identifiers are sealed,
+    /// so rows are found by their blind index.
+    pub fn account_is(&self, vsee_id: &str) -> String {
+        let id = erasure::domain::VseeId::parse(vsee_id).unwrap();
+        format!("vsee_id_index = '{}'", self.state.vault.blind_vsee_id(&id))
+    }
+
+    /// The accounts whose VSee ID starts with `prefix`, opened (SQL cannot filter sealed
+    /// identifiers: every account is read and opened).
+    pub async fn accounts_named(&self, prefix: &str) -> Vec<erasure::models::account::Model> {
+        use sea_orm::EntityTrait;
+        let rows = erasure::models::account::Entity::find()
+            .all(&self.state.db.conn)
+            .await
+            .unwrap();
+        let mut named = Vec::new();
+        for row in rows {
+            let opened =
+                erasure::services::accounts::sealed::open(&self.state.vault, &self.state.db.conn, row)
+                    .await
+                    .unwrap();
+            if opened.vsee_id.starts_with(prefix) {
+                named.push(opened);
+            }
+        }
+        named
+    }
+
+    /// Every ticket, opened (their text is sealed under each ticket's key), by id.
+    pub async fn tickets(&self) -> Vec<erasure::models::ticket::Model> {
+        use sea_orm::{EntityTrait, QueryOrder};
+        let rows = erasure::models::ticket::Entity::find()
+            .order_by_asc(erasure::models::ticket::Column::Id)
+            .all(&self.state.db.conn)
+            .await
+            .unwrap();
+        erasure::services::tickets::sealed::open_all(&self.state.vault, &self.state.db.conn, rows)
+            .await
+            .unwrap()
+    }
+
     /// The first column of every row of a query, as text.
     pub async fn strings(&self, sql: &str) -> Vec<String> {
         use sea_orm::ConnectionTrait;

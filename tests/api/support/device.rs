@@ -13,14 +13,7 @@ pub struct Device {
 
 impl TestApp {
     pub fn device(&self) -> Device {
-        Device {
-            client: Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .expect("client"),
-            base: self.address.clone(),
-        }
+        Device::at(&self.address)
     }
 
     /// Signs up a free account through the API and returns a device logged in to it.
@@ -52,6 +45,18 @@ impl Device {
             .send()
             .await
             .unwrap()
+    }
+
+    /// A device talking to the server at `address` (another process than the test's app).
+    pub fn at(address: &str) -> Device {
+        Device {
+            client: Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: address.to_owned(),
+        }
     }
 
     pub async fn log_in(&self, vsee_id: &str, password: &str) -> Response {

@@ -45,7 +45,7 @@ async fn page(
         None
     } else {
         let since = since_of(inactive_since)?;
-        let found = bulk::preview(&state.db, since, 20).await?;
+        let found = bulk::preview(state.env(), since, 20).await?;
         Some(BulkPreviewView {
             inactive_since: day(since),
             count: found.count,
@@ -128,7 +128,7 @@ pub(super) async fn start_bulk(
 ) -> Response {
     let outcome = async {
         let since = since_of(&form.inactive_since)?;
-        let count = bulk::preview(&state.db, since, 0).await?.count;
+        let count = bulk::preview(state.env(), since, 0).await?.count;
         if form.confirm.trim() != count.to_string() {
             return Err(AppError::InvalidInput(format!(
                 "type the number of accounts, {count}, to confirm"

@@ -57,7 +57,7 @@ pub(super) async fn ticket_page(
     let now = state.clock.now();
     let found = tickets::find(env, id).await?;
     let account = match found.account_id {
-        Some(account_id) => accounts::find(env.db, account_id).await?,
+        Some(account_id) => accounts::find(env, account_id).await?,
         None => None,
     };
     let preview = match &account {

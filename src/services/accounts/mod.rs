@@ -1,16 +1,20 @@
-//! Accounts: sign-up, log-in checks and profile changes.
+//! Accounts: sign-up, log-in checks and profile changes. Rows are read and written through
+//! [`sealed`]: what the rest of the service sees is always the account opened.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
+    sea_query::Expr,
 };
 
+pub mod sealed;
+
 use crate::{
-    clock::Clock,
-    db::Database,
     domain::{AccountStatus, Email, Password, PersonName, Plan, VseeId},
+    env::Env,
     error::{AppError, AppResult},
     keys::Keys,
     models::account,
+    vault::KeyOwner,
 };
 
 #[derive(Debug)]
@@ -86,33 +90,48 @@ async fn decoy_hash() -> AppResult<String> {
 
 /// A sign-up: [`create`], refused while the email or VSee ID cools off after a deletion
 /// (`services::reuse`).
-pub async fn register(
-    db: &Database,
-    clock: &dyn Clock,
-    keys: &Keys,
-    new: NewAccount,
-) -> AppResult<account::Model> {
-    super::reuse::refuse_if_cooling_off(db, keys, clock.now(), Some(&new.vsee_id), Some(&new.email)).await?;
-    create(db, clock, new).await
+pub async fn register(env: Env<'_>, keys: &Keys, new: NewAccount) -> AppResult<account::Model> {
+    super::reuse::refuse_if_cooling_off(env.db, keys, env.now(), Some(&new.vsee_id), Some(&new.email))
+        .await?;
+    create(env, new).await
 }
 
-pub async fn create(db: &Database, clock: &dyn Clock, new: NewAccount) -> AppResult<account::Model> {
-    if find_by_vsee_id(db, &new.vsee_id).await?.is_some() {
+/// Creates the account with its data key: the row, the key and the sealed fields commit
+/// together. Returns the account opened.
+pub async fn create(env: Env<'_>, new: NewAccount) -> AppResult<account::Model> {
+    if row_by_vsee_id(env, &new.vsee_id).await?.is_some() {
         return Err(AppError::Conflict("that VSee ID is already taken".into()));
     }
-    if find_by_email(db, &new.email).await?.is_some() {
+    if row_by_email(env, &new.email).await?.is_some() {
         return Err(AppError::Conflict(
             "an account with that email already exists".into(),
         ));
     }
-    let now = clock.now();
     let hash = hash_password(&new.password).await?;
-    let model = account::ActiveModel {
-        vsee_id: Set(new.vsee_id.as_str().to_owned()),
-        email: Set(new.email.as_str().to_owned()),
-        first_name: Set(new.first_name.as_str().to_owned()),
-        last_name: Set(new.last_name.as_str().to_owned()),
-        password_hash: Set(hash),
+    let tx = env.db.begin_write().await?;
+    let opened = insert(&tx, env, &new, hash).await?;
+    tx.commit().await?;
+    Ok(opened)
+}
+
+/// Inserts an account with its data key and its fields sealed, in `tx` (the row first: its
+/// id names the key; nothing in clear is ever committed). `password_hash` is `new`'s
+/// password hashed (the seeder hashes one for many peers).
+pub async fn insert(
+    tx: &DatabaseTransaction,
+    env: Env<'_>,
+    new: &NewAccount,
+    password_hash: String,
+) -> AppResult<account::Model> {
+    let now = env.now();
+    let row = account::ActiveModel {
+        vsee_id: Set(String::new()),
+        email: Set(String::new()),
+        first_name: Set(String::new()),
+        last_name: Set(String::new()),
+        vsee_id_index: Set(Some(env.vault.blind_vsee_id(&new.vsee_id))),
+        email_index: Set(Some(env.vault.blind_email(&new.email))),
+        password_hash: Set(password_hash),
         plan: Set(new.plan),
         offline_notification_email: Set(None),
         offline_notification_enabled: Set(false),
@@ -121,40 +140,76 @@ pub async fn create(db: &Database, clock: &dyn Clock, new: NewAccount) -> AppRes
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
-    };
+    }
     // A concurrent sign-up with the same ID loses on the unique index: AppError maps it to 409.
-    Ok(model.insert(&db.conn).await?)
+    .insert(tx)
+    .await?;
+    let key = env.vault.create_key(tx, &KeyOwner::Account(row.id), now).await?;
+    let opened = account::Model {
+        vsee_id: new.vsee_id.as_str().to_owned(),
+        email: new.email.as_str().to_owned(),
+        first_name: new.first_name.as_str().to_owned(),
+        last_name: new.last_name.as_str().to_owned(),
+        ..row
+    };
+    sealed::write(tx, env.vault, &key, &opened).await?;
+    Ok(opened)
 }
 
-pub async fn find(db: &Database, id: i64) -> AppResult<Option<account::Model>> {
-    Ok(account::Entity::find_by_id(id).one(&db.conn).await?)
+pub async fn find(env: Env<'_>, id: i64) -> AppResult<Option<account::Model>> {
+    let row = account::Entity::find_by_id(id).one(&env.db.conn).await?;
+    sealed::open_some(env.vault, &env.db.conn, row).await
 }
 
-pub async fn find_by_vsee_id(db: &Database, id: &VseeId) -> AppResult<Option<account::Model>> {
+pub async fn find_by_vsee_id(env: Env<'_>, id: &VseeId) -> AppResult<Option<account::Model>> {
+    let row = row_by_vsee_id(env, id).await?;
+    sealed::open_some(env.vault, &env.db.conn, row).await
+}
+
+pub async fn find_by_email(env: Env<'_>, email: &Email) -> AppResult<Option<account::Model>> {
+    let row = row_by_email(env, email).await?;
+    sealed::open_some(env.vault, &env.db.conn, row).await
+}
+
+/// The account's row as stored (its fields sealed): for what needs only its id and state,
+/// with the same statements whether it exists or not.
+pub async fn row_by_vsee_id(env: Env<'_>, id: &VseeId) -> AppResult<Option<account::Model>> {
     Ok(account::Entity::find()
-        .filter(account::Column::VseeId.eq(id.as_str()))
-        .one(&db.conn)
+        .filter(sealed::matches(
+            account::Column::VseeIdIndex,
+            env.vault.blind_vsee_id(id),
+            account::Column::VseeId,
+            id.as_str(),
+        ))
+        .one(&env.db.conn)
         .await?)
 }
 
-pub async fn find_by_email(db: &Database, email: &Email) -> AppResult<Option<account::Model>> {
+/// [`row_by_vsee_id`] by email.
+pub async fn row_by_email(env: Env<'_>, email: &Email) -> AppResult<Option<account::Model>> {
     Ok(account::Entity::find()
-        .filter(account::Column::Email.eq(email.as_str()))
-        .one(&db.conn)
+        .filter(sealed::matches(
+            account::Column::EmailIndex,
+            env.vault.blind_email(email),
+            account::Column::Email,
+            email.as_str(),
+        ))
+        .one(&env.db.conn)
         .await?)
 }
 
 /// Checks a VSee ID and password. Every failure is the same `InvalidCredentials`, so the
-/// answer does not tell whether the ID exists.
-pub async fn authenticate(db: &Database, vsee_id: &str, password: &str) -> AppResult<account::Model> {
+/// answer does not tell whether the ID exists; the account is opened only once the password
+/// matched, so a refusal runs the same statements either way.
+pub async fn authenticate(env: Env<'_>, vsee_id: &str, password: &str) -> AppResult<account::Model> {
     let account = match VseeId::parse(vsee_id) {
-        Ok(id) => find_by_vsee_id(db, &id).await?,
+        Ok(id) => row_by_vsee_id(env, &id).await?,
         Err(_) => None,
     };
     match account {
         Some(a) if a.status == AccountStatus::Active => {
             if password_matches(password, &a.password_hash).await? {
-                Ok(a)
+                sealed::open(env.vault, &env.db.conn, a).await
             } else {
                 Err(AppError::InvalidCredentials)
             }

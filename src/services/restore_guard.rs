@@ -1,0 +1,155 @@
+//! The guard against resurrection by restore. Each completed deletion is journaled outside
+//! the database (`vault::tombstones`) in the transaction that records it. At start-up (and by
+//! `erasure restore-guard`) the journal's newest record is looked up in the ledger: found,
+//! the database is the one the journal followed; missing, the database was restored from a
+//! backup (or the last append was rolled back), and every journaled subject that is a live
+//! account again is handed back to be deleted once more, before any request is served.
+
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    Statement,
+};
+
+use crate::{
+    domain::AccountStatus,
+    env::Env,
+    error::{AppError, AppResult},
+    models::{account, deletion_request, ledger_entry},
+    services::accounts::sealed,
+    vault::{Tombstones, tombstones::Record},
+};
+
+/// Pseudonyms looked up per statement.
+const CHUNK: usize = 500;
+
+/// What the guard found.
+#[derive(Debug)]
+pub enum Inspection {
+    /// The ledger holds the journal's newest record: nothing was restored.
+    Consistent,
+    /// The database is behind the journal. These accounts (opened) were deleted since its
+    /// backup and are live again.
+    Restored { resurrected: Vec<account::Model> },
+}
+
+/// Journals the deletion of `request_id`, whose ledger entry `tx` has just appended.
+pub async fn journal_in(
+    tx: &DatabaseTransaction,
+    tombstones: &Tombstones,
+    request_id: &str,
+) -> AppResult<()> {
+    let entry = ledger_entry::Entity::find()
+        .filter(ledger_entry::Column::RequestId.eq(request_id))
+        .filter(ledger_entry::Column::Event.eq("account_deleted"))
+        .one(tx)
+        .await?
+        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no ledger entry for {request_id} to journal")))?;
+    let request = deletion_request::Entity::find_by_id(request_id)
+        .one(tx)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    tombstones
+        .append(&Record::Deleted {
+            seq: entry.seq,
+            hash: entry.hash,
+            vsee_id: request.subject,
+            email: request.subject_email,
+        })
+        .map_err(AppError::internal)
+}
+
+/// Compares the journal with the ledger; on a restore, finds the accounts it brought back.
+pub async fn inspect(env: Env<'_>) -> AppResult<Inspection> {
+    let journal = env.vault.tombstones();
+    let Some(last) = journal.last().map_err(AppError::internal)? else {
+        // A journal that starts on a database with deletions already: write them down.
+        backfill(env).await?;
+        return Ok(Inspection::Consistent);
+    };
+    let (seq, hash) = last.head();
+    let in_ledger = seq == 0
+        || ledger_entry::Entity::find_by_id(seq)
+            .one(&env.db.conn)
+            .await?
+            .is_some_and(|e| e.hash == hash);
+    if in_ledger {
+        return Ok(Inspection::Consistent);
+    }
+    let records = journal.read().map_err(AppError::internal)?;
+    let pseudonyms: Vec<String> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Deleted { vsee_id, email, .. } => Some([Some(vsee_id.clone()), email.clone()]),
+            Record::Settled { .. } => None,
+        })
+        .flatten()
+        .flatten()
+        .collect();
+    let mut resurrected = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for chunk in pseudonyms.chunks(CHUNK) {
+        let rows = account::Entity::find()
+            .filter(account::Column::Status.eq(AccountStatus::Active))
+            .filter(
+                Condition::any()
+                    .add(account::Column::VseeIdIndex.is_in(chunk.iter().cloned()))
+                    .add(account::Column::EmailIndex.is_in(chunk.iter().cloned())),
+            )
+            .all(&env.db.conn)
+            .await?;
+        for row in rows {
+            if seen.insert(row.id) {
+                resurrected.push(sealed::open(env.vault, &env.db.conn, row).await?);
+            }
+        }
+    }
+    Ok(Inspection::Restored { resurrected })
+}
+
+/// Records that a restore has been dealt with: the journal continues from the ledger's head.
+pub async fn settle(env: Env<'_>) -> AppResult<()> {
+    let head = ledger_entry::Entity::find()
+        .order_by_desc(ledger_entry::Column::Seq)
+        .one(&env.db.conn)
+        .await?;
+    let (seq, hash) = head.map_or((0, String::new()), |e| (e.seq, e.hash));
+    env.vault
+        .tombstones()
+        .append(&Record::Settled { seq, hash })
+        .map_err(AppError::internal)
+}
+
+/// Journals every deletion the ledger already holds (a first start with this journal).
+async fn backfill(env: Env<'_>) -> AppResult<()> {
+    let mut after = 0i64;
+    loop {
+        let rows = env
+            .db
+            .conn
+            .query_all_raw(Statement::from_string(
+                env.db.backend(),
+                format!(
+                    "SELECT l.seq, l.hash, d.subject, d.subject_email FROM ledger_entries l \
+                     JOIN deletion_requests d ON d.id = l.request_id \
+                     WHERE l.event = 'account_deleted' AND l.seq > {after} ORDER BY l.seq LIMIT 1000"
+                ),
+            ))
+            .await?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in rows {
+            let seq: i64 = row.try_get("", "seq")?;
+            env.vault
+                .tombstones()
+                .append(&Record::Deleted {
+                    seq,
+                    hash: row.try_get("", "hash")?,
+                    vsee_id: row.try_get("", "subject")?,
+                    email: row.try_get("", "subject_email")?,
+                })
+                .map_err(AppError::internal)?;
+            after = seq;
+        }
+    }
+}
