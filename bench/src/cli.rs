@@ -21,6 +21,7 @@ pub enum Section {
     H,
     I,
     J,
+    K,
 }
 
 #[derive(Debug, Parser)]
@@ -69,7 +70,7 @@ pub struct Args {
     /// (g) pipes each message to a process of its own, as an MTA does.
     #[arg(long, hide = true)]
     pub ingest_child: bool,
-    /// Run only these sections (comma-separated: a,b,c,d,e,f,g,h,i,j).
+    /// Run only these sections (comma-separated: a,b,c,d,e,f,g,h,i,j,k).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Section>,
 }
@@ -135,6 +136,8 @@ pub struct Sizes {
     pub ledger_requests: usize,
     /// (j): dormant accounts of the bulk deletion.
     pub bulk_accounts: u64,
+    /// (k): live data keys a rotation moves.
+    pub rotation_keys: u64,
 }
 
 impl Sizes {
@@ -168,6 +171,7 @@ impl Sizes {
                 .unwrap_or(if args.quick { 50_000 } else { 1_000_000 }),
             ledger_requests: if args.quick { 50 } else { 200 },
             bulk_accounts: if args.quick { 20_000 } else { 100_000 },
+            rotation_keys: if args.quick { 20_000 } else { 100_000 },
         }
     }
 }

@@ -23,6 +23,8 @@
 //! - (j) takeout of the (e)-sized account (RSS, rows/s against a paged SELECT to a file) and
 //!   bulk deletion of 100,000 dormant accounts (requests/s against `open_request` in a loop,
 //!   the queue's largest backlog while the workers drain).
+//! - (k) crypto-shredding: profile reads and log-ins against the same reads without the vault,
+//!   seeding and purging the (e)-sized account sealed against in clear, a rotation's keys/s.
 //!
 //! It reports; it does not assert: a missed target still exits 0 (a measurement that could
 //! not run exits 1). With BENCH_DEBUG set, (b) and (d) also print each request's timeline.
@@ -43,6 +45,7 @@ mod purge;
 mod requests;
 mod results;
 mod sections;
+mod shredding;
 mod stack;
 mod support;
 mod table;
@@ -128,6 +131,7 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             Section::H,
             Section::I,
             Section::J,
+            Section::K,
         ]
     } else {
         args.only.clone()

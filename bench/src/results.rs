@@ -150,6 +150,7 @@ pub struct StackResults {
     pub queue_page: Option<QueuePageRun>,
     pub audit: Option<AuditRun>,
     pub requests: Option<crate::requests::RequestsRun>,
+    pub shredding: Option<crate::shredding::ShreddingRun>,
     pub errors: Vec<String>,
 }
 

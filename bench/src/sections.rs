@@ -204,6 +204,29 @@ pub async fn run_sections(ctx: &StackCtx, queue: &QueueTarget, sections: &[Secti
             r.requests = Some(x);
         }
     }
+    if sections.contains(&Section::K) {
+        eprintln!(
+            "[{label}] (k) crypto-shredding: reads, log-ins, {} messages sealed and purged, rotation of {} keys",
+            s.big_messages, s.rotation_keys
+        );
+        if let Some(x) = kept(
+            &mut r.errors,
+            "(k)",
+            crate::shredding::shredding(ctx, s.rotation_keys).await,
+        ) {
+            eprintln!(
+                "[{label}] (k) reads {:.0}/s (raw {:.0}/s); seed {:.1} s (clear {:.1} s); purge {:.1} s (clear {:.1} s); rotation {:.0} keys/s",
+                f64::from(x.reads) / x.read_secs,
+                f64::from(x.reads) / x.read_raw_secs,
+                x.seed_secs,
+                x.seed_raw_secs,
+                x.purge_secs,
+                x.purge_raw_secs,
+                x.keys as f64 / x.rotation_secs
+            );
+            r.shredding = Some(x);
+        }
+    }
     if sections.contains(&Section::H) {
         eprintln!("[{label}] (h) queue page with {} tickets", s.tickets);
         if let Some(x) = kept(

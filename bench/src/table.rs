@@ -234,6 +234,7 @@ pub fn table_rows(
     crate::support::rows(&stack, r, rows);
     crate::audit::rows(&stack, r, rows);
     crate::requests::rows(&stack, r, rows);
+    crate::shredding::rows(&stack, r, rows);
 }
 
 pub fn render_table(rows: &[Row]) -> String {

@@ -1,14 +1,13 @@
 //! The guard against resurrection by restore. Each completed deletion is journaled outside
-//! the database (`vault::tombstones`) in the transaction that records it. At start-up (and by
-//! `erasure restore-guard`) the journal's newest record is looked up in the ledger: found,
-//! the database is the one the journal followed; missing, the database was restored from a
-//! backup (or the last append was rolled back), and every journaled subject that is a live
-//! account again is handed back to be deleted once more, before any request is served.
+//! the database (`vault::tombstones`) right after the transaction that records it commits
+//! (outside the ledger's lock: the journal's fsync does not hold up other deletions). At
+//! start-up (and by `erasure restore-guard`) the journal's newest record is looked up in the
+//! ledger: found, the database is the one the journal followed, and any deletion a crash kept
+//! from the journal is written into it from the ledger; missing, the database was restored
+//! from a backup, and every journaled subject that is a live account again is handed back to
+//! be deleted once more, before any request is served.
 
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
-    Statement,
-};
+use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Statement};
 
 use crate::{
     domain::AccountStatus,
@@ -21,6 +20,9 @@ use crate::{
 
 /// Pseudonyms looked up per statement.
 const CHUNK: usize = 500;
+/// The end of the journal read at start-up: far more than the deletions that can be in
+/// flight when a process stops.
+const TAIL_BYTES: u64 = 256 * 1024;
 
 /// What the guard found.
 #[derive(Debug)]
@@ -32,20 +34,20 @@ pub enum Inspection {
     Restored { resurrected: Vec<account::Model> },
 }
 
-/// Journals the deletion of `request_id`, whose ledger entry `tx` has just appended.
-pub async fn journal_in(
-    tx: &DatabaseTransaction,
+/// Journals the deletion of `request_id`, whose ledger entry has been committed.
+pub async fn journal<C: ConnectionTrait>(
+    conn: &C,
     tombstones: &Tombstones,
     request_id: &str,
 ) -> AppResult<()> {
     let entry = ledger_entry::Entity::find()
         .filter(ledger_entry::Column::RequestId.eq(request_id))
         .filter(ledger_entry::Column::Event.eq("account_deleted"))
-        .one(tx)
+        .one(conn)
         .await?
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("no ledger entry for {request_id} to journal")))?;
     let request = deletion_request::Entity::find_by_id(request_id)
-        .one(tx)
+        .one(conn)
         .await?
         .ok_or(AppError::NotFound)?;
     tombstones
@@ -61,9 +63,10 @@ pub async fn journal_in(
 /// Compares the journal with the ledger; on a restore, finds the accounts it brought back.
 pub async fn inspect(env: Env<'_>) -> AppResult<Inspection> {
     let journal = env.vault.tombstones();
-    let Some(last) = journal.last().map_err(AppError::internal)? else {
+    let tail = journal.tail(TAIL_BYTES).map_err(AppError::internal)?;
+    let Some(last) = tail.last() else {
         // A journal that starts on a database with deletions already: write them down.
-        backfill(env).await?;
+        backfill(env, 0).await?;
         return Ok(Inspection::Consistent);
     };
     let (seq, hash) = last.head();
@@ -73,6 +76,9 @@ pub async fn inspect(env: Env<'_>) -> AppResult<Inspection> {
             .await?
             .is_some_and(|e| e.hash == hash);
     if in_ledger {
+        // Deletions a crash kept from the journal (committed, not yet journaled).
+        let newest = tail.iter().map(|r| r.head().0).max().unwrap_or(0);
+        backfill(env, newest).await?;
         return Ok(Inspection::Consistent);
     }
     let records = journal.read().map_err(AppError::internal)?;
@@ -99,7 +105,7 @@ pub async fn inspect(env: Env<'_>) -> AppResult<Inspection> {
             .await?;
         for row in rows {
             if seen.insert(row.id) {
-                resurrected.push(sealed::open(env.vault, &env.db.conn, row).await?);
+                resurrected.extend(sealed::open_some(env.vault, &env.db.conn, Some(row)).await?);
             }
         }
     }
@@ -119,9 +125,9 @@ pub async fn settle(env: Env<'_>) -> AppResult<()> {
         .map_err(AppError::internal)
 }
 
-/// Journals every deletion the ledger already holds (a first start with this journal).
-async fn backfill(env: Env<'_>) -> AppResult<()> {
-    let mut after = 0i64;
+/// Journals every deletion the ledger holds after entry `after` (a first start with this
+/// journal, or what a crash kept from it).
+async fn backfill(env: Env<'_>, mut after: i64) -> AppResult<()> {
     loop {
         let rows = env
             .db

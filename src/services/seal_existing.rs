@@ -137,9 +137,11 @@ async fn count_rows(env: Env<'_>) -> AppResult<u64> {
     Ok(total)
 }
 
-/// The owner's key, made if it has none yet (kept in `cache`, a bounded number of them).
-async fn owner_key(
+/// The owner's key, made (in `conn`'s transaction) if it has none yet; kept in `cache`, a
+/// bounded number of them.
+async fn owner_key<C: ConnectionTrait>(
     env: Env<'_>,
+    conn: &C,
     cache: &mut HashMap<String, DataKey>,
     owner: KeyOwner,
 ) -> AppResult<DataKey> {
@@ -150,7 +152,7 @@ async fn owner_key(
     if cache.len() > 10_000 {
         cache.clear();
     }
-    let key = env.vault.create_key(&env.db.conn, &owner, env.now()).await?;
+    let key = env.vault.create_key(conn, &owner, env.now()).await?;
     cache.insert(name, key.clone());
     Ok(key)
 }
@@ -243,7 +245,7 @@ async fn seal_table(
                 if is_sealed(&clear) {
                     continue;
                 }
-                let key = owner_key(env, &mut keys, (table.key_of)(owner)).await?;
+                let key = owner_key(env, &tx, &mut keys, (table.key_of)(owner)).await?;
                 update
                     .value(Alias::new(*column), Value::from(key.seal(sealed_as, &clear)))
                     .and_where(Expr::col(Alias::new(*column)).eq(clear));
@@ -348,7 +350,7 @@ async fn seal_old_addresses(env: Env<'_>) -> AppResult<u64> {
             (None, None) => continue,
         };
         let Some(clear) = notice.recipient else { continue };
-        let key = owner_key(env, &mut keys, owner).await?;
+        let key = owner_key(env, &env.db.conn, &mut keys, owner).await?;
         sealed_rows += notification::Entity::update_many()
             .col_expr(
                 notification::Column::Recipient,
@@ -390,7 +392,7 @@ async fn seal_avatars(env: Env<'_>, data_dir: &std::path::Path) -> AppResult<u64
         {
             continue;
         }
-        let key = owner_key(env, &mut keys, KeyOwner::Account(account_id)).await?;
+        let key = owner_key(env, &env.db.conn, &mut keys, KeyOwner::Account(account_id)).await?;
         let temp = dir.join(format!(".{name}.sealing"));
         tokio::fs::write(&temp, key.seal_bytes(columns::AVATAR, &stored))
             .await

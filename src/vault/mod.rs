@@ -13,7 +13,10 @@ pub mod rotation;
 pub mod store;
 pub mod tombstones;
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, RwLock},
+};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, sea_query::OnConflict};
@@ -98,7 +101,11 @@ pub struct Vault {
     tombstones: Tombstones,
     keys: Keys,
     epoch_days: u32,
+    epoch_cache: Arc<RwLock<HashMap<u64, (std::time::Instant, SymmetricKey)>>>,
 }
+
+/// How long an epoch key read from the store is used before it is read again.
+const EPOCH_KEY_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Vault {
     pub fn new(store: Arc<dyn KeyStore>, tombstones: Tombstones, keys: Keys, epoch_days: u32) -> Self {
@@ -107,6 +114,7 @@ impl Vault {
             tombstones,
             keys,
             epoch_days: epoch_days.max(1),
+            epoch_cache: Arc::default(),
         }
     }
 
@@ -139,19 +147,58 @@ impl Vault {
     fn wrapping_key(&self, now: DateTime<Utc>) -> AppResult<(u64, SymmetricKey)> {
         let newest = self.store.epochs().map_err(AppError::internal)?.last().copied();
         let epoch = newest.unwrap_or_else(|| self.epoch_at(now));
-        let key = self.store.create(epoch).map_err(AppError::internal)?;
+        let key = match self.cached_epoch_key(epoch)? {
+            Some(key) => key,
+            None => self.store.create(epoch).map_err(AppError::internal)?,
+        };
         Ok((epoch, key))
     }
 
     fn epoch_key(&self, epoch: u64) -> AppResult<SymmetricKey> {
-        self.store
-            .load(epoch)
-            .map_err(AppError::internal)?
-            .ok_or_else(|| {
-                AppError::internal(anyhow::anyhow!(
-                    "the key of epoch {epoch} has been destroyed: data wrapped under it is gone"
-                ))
-            })
+        self.cached_epoch_key(epoch)?.ok_or_else(|| {
+            AppError::internal(anyhow::anyhow!(
+                "the key of epoch {epoch} has been destroyed: data wrapped under it is gone"
+            ))
+        })
+    }
+
+    /// An epoch key, read from the store at most every [`EPOCH_KEY_TTL`]: every request
+    /// unwraps a data key, and the store is a file (or a KMS) away. Kept that briefly so that
+    /// a key destroyed by another process is gone from this one within seconds too.
+    fn cached_epoch_key(&self, epoch: u64) -> AppResult<Option<SymmetricKey>> {
+        let now = std::time::Instant::now();
+        if let Ok(cache) = self.epoch_cache.read()
+            && let Some((read_at, key)) = cache.get(&epoch)
+            && now.duration_since(*read_at) < EPOCH_KEY_TTL
+        {
+            return Ok(Some(key.clone()));
+        }
+        let loaded = self.store.load(epoch).map_err(AppError::internal)?;
+        if let Ok(mut cache) = self.epoch_cache.write() {
+            cache.retain(|_, (read_at, _)| now.duration_since(*read_at) < EPOCH_KEY_TTL);
+            match &loaded {
+                Some(key) => {
+                    cache.insert(epoch, (now, key.clone()));
+                }
+                None => {
+                    cache.remove(&epoch);
+                }
+            }
+        }
+        Ok(loaded)
+    }
+
+    /// Forgets the cached epoch keys (after this process destroyed one).
+    pub(crate) fn forget_epoch_keys(&self) {
+        if let Ok(mut cache) = self.epoch_cache.write() {
+            cache.clear();
+        }
+    }
+
+    /// The blind index of an identifier stored before sign-up checked it (it does not parse
+    /// any more): the pseudonym of the value as stored, trimmed and lower-cased.
+    pub fn blind_raw(&self, kind: &str, value: &str) -> String {
+        self.keys.pseudonym(kind, &value.trim().to_lowercase())
     }
 
     /// A new random data key for `owner`, stored wrapped in `conn`'s transaction. An owner

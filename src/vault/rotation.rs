@@ -108,6 +108,7 @@ pub async fn rotate(
         vault.store().destroy(epoch).map_err(AppError::internal)?;
         report.destroyed.push(epoch);
     }
+    vault.forget_epoch_keys();
     Ok(report)
 }
 

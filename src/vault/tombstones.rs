@@ -118,9 +118,35 @@ impl Tombstones {
         Ok(records)
     }
 
+    /// The records in the journal's last `bytes` (whole lines only), oldest first: what the
+    /// start-up check reads instead of the whole journal.
+    pub fn tail(&self, bytes: u64) -> io::Result<Vec<Record>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let len = file.metadata()?.len();
+        let start = len.saturating_sub(bytes);
+        file.seek(SeekFrom::Start(start))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text)?;
+        // A cut first line is not a record.
+        let whole = if start > 0 {
+            text.split_once('\n').map_or("", |(_, rest)| rest)
+        } else {
+            text.as_str()
+        };
+        Ok(whole
+            .lines()
+            .filter_map(|l| Record::parse(l.trim_end()))
+            .collect())
+    }
+
     /// The newest record, if any.
     pub fn last(&self) -> io::Result<Option<Record>> {
-        Ok(self.read()?.pop())
+        Ok(self.tail(64 * 1024)?.pop())
     }
 }
 
@@ -154,6 +180,12 @@ mod tests {
         assert_eq!(journal.read().unwrap(), vec![deleted.clone(), settled.clone()]);
         assert_eq!(journal.last().unwrap(), Some(settled.clone()));
         journal.append(&deleted).unwrap();
-        assert_eq!(journal.read().unwrap(), vec![deleted.clone(), settled, deleted]);
+        assert_eq!(
+            journal.read().unwrap(),
+            vec![deleted.clone(), settled.clone(), deleted.clone()]
+        );
+        // A tail that cuts a line keeps only the whole ones after it.
+        assert_eq!(journal.tail(20).unwrap(), vec![deleted]);
+        assert_eq!(journal.tail(1 << 20).unwrap().len(), 3);
     }
 }

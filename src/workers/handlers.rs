@@ -118,18 +118,14 @@ pub async fn confirmation_email(job: SendConfirmation, state: Data<AppState>) ->
     .await
 }
 
-/// Appends the deletion's ledger entry, in one transaction with the processors' notices and
-/// the tombstone journaled outside the database, then signs a tree head.
+/// Appends the deletion's ledger entry, in one transaction with the processors' notices,
+/// journals its tombstone outside the database, then signs a tree head.
 pub(crate) async fn record_deletion(state: &AppState, request_id: Uuid) -> AppResult<()> {
     let rid = request_id.to_string();
     let processors = state.processors.clone();
-    let tombstones = state.vault.tombstones().clone();
     let complete = ledger::on_completion(move |tx, now| {
-        let (processors, rid, tombstones) = (processors.clone(), rid.clone(), tombstones.clone());
-        Box::pin(async move {
-            processors::offer_in(tx, &processors, &rid, now).await?;
-            restore_guard::journal_in(tx, &tombstones, &rid).await
-        })
+        let (processors, rid) = (processors.clone(), rid.clone());
+        Box::pin(async move { processors::offer_in(tx, &processors, &rid, now).await })
     });
     ledger::record_deletion(
         &state.db,
@@ -140,6 +136,7 @@ pub(crate) async fn record_deletion(state: &AppState, request_id: Uuid) -> AppRe
         &complete,
     )
     .await?;
+    restore_guard::journal(&state.db.conn, state.vault.tombstones(), &request_id.to_string()).await?;
     // A head after each batch of appends: the receipt can prove its entry at once. A failure
     // here is not the job's: the scheduled head catches up.
     if let Err(e) = ledger::log::sign_head(&state.db, &state.log_signer, state.clock.now()).await {

@@ -355,15 +355,26 @@ async fn metrics_describe_the_pipeline(stack: Stack) {
     let receipt = device.request_deletion("metric1@example.org").await;
     app.wait_for_status(&receipt, "completed").await;
 
-    let r = device.client.get(device.url("/metrics")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    assert!(
-        r.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/openmetrics-text")
-    );
-    let text = r.text().await.unwrap();
+    // The ledger job is measured once it has also journaled its tombstone and signed a
+    // head, a moment after the request reads completed.
+    let ledger_done = "erasure_job_duration_seconds_count{job=\"ledger_entry\",outcome=\"ok\"} 1";
+    let text = eventually(
+        "the ledger job to be measured",
+        Duration::from_secs(15),
+        || async {
+            let r = device.client.get(device.url("/metrics")).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            assert!(
+                r.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("application/openmetrics-text")
+            );
+            let text = r.text().await.unwrap();
+            text.contains(ledger_done).then_some(text)
+        },
+    )
+    .await;
     for expected in [
         "erasure_deletions{status=\"completed\"} 1",
         "erasure_deletions{status=\"failed\"} 0",

@@ -369,7 +369,161 @@ async fn a_crash_in_the_middle_of_a_rotation_loses_no_live_key(stack: Stack) {
     }
 }
 
+async fn rows_from_before_encryption_are_sealed_while_the_service_serves(stack: Stack) {
+    use erasure::{
+        domain::{AccountStatus, IntakeDoor, Plan, TicketStatus},
+        models::{account, ticket, ticket_note, ticket_reply},
+    };
+    use sea_orm::{ActiveModelTrait, Set};
+    // Serving, with no worker of its own: the command below is what seals.
+    let app = spawn_on(
+        stack,
+        Roles {
+            http: true,
+            workers: false,
+        },
+        &[],
+    )
+    .await;
+    let conn = &app.state.db.conn;
+    let now = app.clock.now();
+    let hash =
+        erasure::services::accounts::hash_password(&erasure::domain::Password::parse(PASSWORD).unwrap())
+            .await
+            .unwrap();
+    let old = account::ActiveModel {
+        vsee_id: Set("before01".into()),
+        email: Set("before01@example.org".into()),
+        first_name: Set("Winifred".into()),
+        last_name: Set("Oldrow".into()),
+        password_hash: Set(hash),
+        plan: Set(Plan::Free),
+        offline_notification_email: Set(None),
+        offline_notification_enabled: Set(false),
+        avatar_file: Set(None),
+        status: Set(AccountStatus::Active),
+        subscription_cancelled_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        last_login_at: Set(None),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+    .unwrap();
+    app.execute(&format!(
+        "INSERT INTO devices (account_id, name, platform, push_token, last_seen_at) \
+         VALUES ({}, 'Winifred''s phone', 'ios', 'push-before01', CURRENT_TIMESTAMP)",
+        old.id
+    ))
+    .await;
+    let ticket = ticket::ActiveModel {
+        reference: Set("T-BEFORE01".into()),
+        message_id: Set("<before01@mail.example>".into()),
+        door: Set(IntakeDoor::Pipe),
+        sender: Set("before01@example.org".into()),
+        subject: Set("Close it".into()),
+        body: Set("Please close Winifred's account".into()),
+        account_id: Set(Some(old.id)),
+        status: Set(TicketStatus::Open),
+        received_at: Set(now),
+        due_at: Set(now + chrono::Duration::days(30)),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+    .unwrap();
+    ticket_reply::ActiveModel {
+        ticket_id: Set(ticket.id),
+        message_id: Set("<before02@mail.example>".into()),
+        door: Set(IntakeDoor::Pipe),
+        sender: Set("before01@example.org".into()),
+        subject: Set("Re: Close it".into()),
+        body: Set("Winifred again".into()),
+        received_at: Set(now),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+    .unwrap();
+    assert!(
+        crate::staff::create_staff(&app, "agent@staff.example", "agent", crate::staff::STAFF_PASSWORD)
+            .status
+            .success()
+    );
+    let agent: i64 = app.strings("SELECT CAST(id AS TEXT) FROM staff").await[0]
+        .parse()
+        .unwrap();
+    ticket_note::ActiveModel {
+        ticket_id: Set(ticket.id),
+        staff_id: Set(agent),
+        kind: Set("note".into()),
+        body: Set("called Winifred".into()),
+        notice_id: Set(None),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+    .unwrap();
+    let clear = [
+        "SELECT COUNT(*) FROM accounts WHERE email = 'before01@example.org'",
+        "SELECT COUNT(*) FROM devices WHERE push_token = 'push-before01'",
+        "SELECT COUNT(*) FROM tickets WHERE sender = 'before01@example.org'",
+        "SELECT COUNT(*) FROM ticket_replies WHERE body = 'Winifred again'",
+        "SELECT COUNT(*) FROM ticket_notes WHERE body = 'called Winifred'",
+    ];
+    for sql in clear {
+        assert_eq!(app.count(sql).await, 1, "{sql}");
+    }
+    // Read as they are meanwhile.
+    assert_eq!(
+        app.device().log_in("before01", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+
+    let out = app.cli(&["keys", "seal"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    // The account, its device, the ticket, its reply and its note.
+    assert!(said.contains("sealed 5 row(s)"), "{said}");
+    for sql in clear {
+        assert_eq!(app.count(sql).await, 0, "{sql}");
+    }
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM accounts WHERE {}",
+            app.account_is("before01")
+        ))
+        .await,
+        1,
+        "found by its blind index"
+    );
+    // Everything reads the same, opened.
+    assert_eq!(
+        app.device().log_in("before01", PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    let opened = app.tickets().await;
+    assert_eq!(
+        (opened[0].sender.as_str(), opened[0].body.as_str()),
+        ("before01@example.org", "Please close Winifred's account")
+    );
+    let replies = erasure::services::intake::replies_of(app.state.env(), ticket.id)
+        .await
+        .unwrap();
+    assert_eq!(replies[0].body, "Winifred again");
+    let notes = erasure::services::tickets::notes(app.state.env(), ticket.id)
+        .await
+        .unwrap();
+    assert_eq!(notes[0].body, "called Winifred");
+    // Resumable: a second run finds nothing left.
+    let again = app.cli(&["keys", "seal"]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("sealed 0 row(s) and 0 file(s)"));
+}
+
 crate::on_both_stacks!(
+    rows_from_before_encryption_are_sealed_while_the_service_serves,
     a_backup_older_than_the_epoch_cannot_reveal_a_deleted_account,
     a_restored_backup_does_not_bring_a_deleted_account_back,
     a_crash_in_the_middle_of_a_rotation_loses_no_live_key,
@@ -388,23 +542,24 @@ impl Cluster {
         self.dir.path().join("data")
     }
 
-    fn run(&self, program: &str, args: &[&str]) {
+    /// One of the server's programs, as postgres when the test runs as root (initdb refuses
+    /// to run as root).
+    fn command(&self, program: &str) -> Command {
         let program = self.bin.join(program);
-        // initdb refuses to run as root: as root, run it (and the server) as postgres.
-        let out = if nix_is_root() {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(&program)
-                .args(args)
-                .output()
+        if nix_is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
         } else {
-            Command::new(&program).args(args).output()
+            Command::new(program)
         }
-        .unwrap();
+    }
+
+    fn run(&self, program: &str, args: &[&str]) {
+        let out = self.command(program).args(args).output().unwrap();
         assert!(
             out.status.success(),
-            "{} {args:?}: {}{}",
-            program.display(),
+            "{program} {args:?}: {}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -461,18 +616,10 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         let data = self.data().display().to_string();
-        let program = self.bin.join("pg_ctl");
-        let _ = if nix_is_root() {
-            Command::new("runuser")
-                .args(["-u", "postgres", "--"])
-                .arg(&program)
-                .args(["-D", &data, "-m", "immediate", "stop"])
-                .output()
-        } else {
-            Command::new(&program)
-                .args(["-D", &data, "-m", "immediate", "stop"])
-                .output()
-        };
+        let _ = self
+            .command("pg_ctl")
+            .args(["-D", &data, "-m", "immediate", "stop"])
+            .output();
     }
 }
 

@@ -209,7 +209,9 @@ pub async fn authenticate(env: Env<'_>, vsee_id: &str, password: &str) -> AppRes
     match account {
         Some(a) if a.status == AccountStatus::Active => {
             if password_matches(password, &a.password_hash).await? {
-                sealed::open(env.vault, &env.db.conn, a).await
+                sealed::open_some(env.vault, &env.db.conn, Some(a))
+                    .await?
+                    .ok_or(AppError::InvalidCredentials)
             } else {
                 Err(AppError::InvalidCredentials)
             }

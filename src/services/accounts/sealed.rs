@@ -33,8 +33,13 @@ pub async fn write<C: ConnectionTrait>(
     key: &DataKey,
     opened: &account::Model,
 ) -> AppResult<()> {
-    let vsee_id = crate::domain::VseeId::parse(&opened.vsee_id)?;
-    let email = crate::domain::Email::parse(&opened.email)?;
+    // An identifier stored before sign-up checked it may not parse: it is indexed as stored.
+    let vsee_index = crate::domain::VseeId::parse(&opened.vsee_id)
+        .map(|id| vault.blind_vsee_id(&id))
+        .unwrap_or_else(|_| vault.blind_raw("vsee_id", &opened.vsee_id));
+    let email_index = crate::domain::Email::parse(&opened.email)
+        .map(|e| vault.blind_email(&e))
+        .unwrap_or_else(|_| vault.blind_raw("email", &opened.email));
     account::Entity::update_many()
         .col_expr(
             account::Column::VseeId,
@@ -65,14 +70,8 @@ pub async fn write<C: ConnectionTrait>(
             account::Column::AvatarFile,
             Expr::value(opened.avatar_file.as_deref().map(|f| key.seal(AVATAR_FILE, f))),
         )
-        .col_expr(
-            account::Column::VseeIdIndex,
-            Expr::value(vault.blind_vsee_id(&vsee_id)),
-        )
-        .col_expr(
-            account::Column::EmailIndex,
-            Expr::value(vault.blind_email(&email)),
-        )
+        .col_expr(account::Column::VseeIdIndex, Expr::value(vsee_index))
+        .col_expr(account::Column::EmailIndex, Expr::value(email_index))
         .filter(account::Column::Id.eq(opened.id))
         .exec(conn)
         .await?;

@@ -10,7 +10,7 @@ use crate::{
     error::AppResult,
     keys::Keys,
     models::{ticket, ticket_note, ticket_reply},
-    vault::{DataKey, KeyOwner, Vault},
+    vault::{DataKey, KeyOwner, Vault, is_sealed},
 };
 
 pub const SENDER: &str = "tickets.sender";
@@ -73,9 +73,12 @@ pub async fn key<C: ConnectionTrait>(vault: &Vault, conn: &C, ticket_id: i64) ->
     vault.key(conn, &KeyOwner::Ticket(ticket_id)).await
 }
 
+/// Opens a value; without the key, a value from before encryption reads as it is, and a
+/// sealed one (its ticket erased meanwhile) reads as nothing.
 fn open_with(key: Option<&DataKey>, column: &str, stored: String) -> AppResult<String> {
     match key {
         Some(key) => key.open(column, &stored),
+        None if is_sealed(&stored) => Ok(String::new()),
         None => Ok(stored),
     }
 }
