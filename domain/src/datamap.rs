@@ -190,6 +190,26 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_column_says_why_and_every_column_is_a_plain_identifier() {
+        let store = "[[store]]\ntable = \"x\"\ncolumn = \"a\"\naction = \"delete\"\n";
+        let map = DataMap::parse(&format!(
+            "{store}[[column]]\ntable = \"x\"\ncolumn = \"b\"\nstorage = \"sealed\"\n\
+             [[column]]\ntable = \"x\"\ncolumn = \"c\"\nstorage = \"plain\"\nwhy = \"a status\""
+        ))
+        .unwrap();
+        assert_eq!(map.columns[0].storage, Storage::Sealed);
+        assert_eq!(map.columns[1].why.as_deref(), Some("a status"));
+        for bad in [
+            "[[column]]\ntable = \"x\"\ncolumn = \"c\"\nstorage = \"plain\"",
+            "[[column]]\ntable = \"x\"\ncolumn = \"c\"\nstorage = \"plain\"\nwhy = \" \"",
+            "[[column]]\ntable = \"x\"\ncolumn = \"c;\"\nstorage = \"sealed\"",
+            "[[column]]\ntable = \"x\"\ncolumn = \"c\"\nstorage = \"hashed\"",
+        ] {
+            assert!(DataMap::parse(&format!("{store}{bad}")).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn a_plain_map_parses() {
         let map = DataMap::parse(
             "[[store]]\ntable = \"messages\"\ncolumn = \"sender_id\"\naction = \"delete\"\n\

@@ -1,5 +1,5 @@
 //! Any text: the data-map loader never panics, and a map it accepts names only plain
-//! identifiers (they go into SQL statements and paths).
+//! identifiers (they go into SQL statements and paths), and says why each plain column is.
 #![no_main]
 
 use erasure_domain::datamap::DataMap;
@@ -17,6 +17,12 @@ fuzz_target!(|text: &str| {
         }
         for files in &map.files {
             assert!(plain(&files.name) && plain(&files.dir), "{files:?}");
+        }
+        for column in &map.columns {
+            assert!(plain(&column.table) && plain(&column.column), "{column:?}");
+            if column.storage == erasure_domain::datamap::Storage::Plain {
+                assert!(column.why.as_deref().is_some_and(|w| !w.trim().is_empty()), "{column:?}");
+            }
         }
     }
 });

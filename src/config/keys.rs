@@ -17,6 +17,9 @@ pub struct KeysSettings {
     /// When the rotation looks whether an epoch has ended (cron, seconds first); it does the
     /// work once per epoch, whichever process ticks first.
     pub rotation_schedule: String,
+    /// Whether the worker processes seal rows written before encryption by themselves, at
+    /// start-up, beside the service. Off: run `erasure keys seal` when it suits you.
+    pub seal_in_background: bool,
 }
 
 impl KeysSettings {

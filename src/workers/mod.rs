@@ -226,6 +226,9 @@ pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result
 
 /// Seals what was written before encryption, if anything is (`services::seal_existing`).
 pub async fn seal_existing(state: AppState, stop: CancellationToken) {
+    if !state.settings.keys.seal_in_background {
+        return;
+    }
     let env = state.env();
     match crate::services::seal_existing::needed(env).await {
         Ok(false) => return,

@@ -258,6 +258,9 @@ async fn twenty_thousand_deletions_pass_through_the_relay_without_burying_the_qu
             // after the default 15 minutes.
             ("ERASURE_QUEUE__STALL_AFTER_SECS", "120"),
             ("ERASURE_QUEUE__VACUUM_INTERVAL_SECS", "30"),
+            // Its accounts are inserted in clear by SQL; sealing them beside the run is not
+            // what it measures.
+            ("ERASURE_KEYS__SEAL_IN_BACKGROUND", "false"),
         ],
     )
     .await;
@@ -308,7 +311,9 @@ async fn twenty_thousand_deletions_pass_through_the_relay_without_burying_the_qu
         .map(|_| Process::start(&["worker"], &app.vars, false))
         .collect();
     let highest = std::cell::Cell::new(0);
-    try_eventually(Duration::from_secs(900), Duration::from_millis(100), || async {
+    // Measured alone on this 2-core machine: 20,000 in 668 s before crypto-shredding, at
+    // 14–18 deletions/s after it (why is issue 13's to find); under the full suite, slower.
+    try_eventually(Duration::from_secs(1800), Duration::from_millis(100), || async {
         let completed = app.count(COMPLETED).await;
         if completed >= DELETIONS {
             return Ok(Ok(()));
