@@ -215,7 +215,7 @@ impl Vault {
         let name = owner.name();
         let key = SymmetricKey::generate();
         let (epoch, wrapping) = self.wrapping_key(now)?;
-        data_key::Entity::insert(data_key::ActiveModel {
+        let stored = data_key::Entity::insert(data_key::ActiveModel {
             owner: Set(name.clone()),
             epoch: Set(i64::try_from(epoch).unwrap_or(i64::MAX)),
             wrapped: Set(wrapping.seal(&wrap_place(&name), key.expose())),
@@ -228,10 +228,32 @@ impl Vault {
         )
         .exec_without_returning(conn)
         .await?;
-        // A racing step may have stored its own first: use whichever is stored.
+        if stored == 1 {
+            return Ok(DataKey { owner: name, key });
+        }
+        // A racing step stored its own first: use that one.
         self.key(conn, owner)
             .await?
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("a data key vanished as it was stored")))
+    }
+
+    /// The data keys of several owners in one statement, by owner name; an owner without one
+    /// is absent.
+    pub async fn keys<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        owners: &[KeyOwner],
+    ) -> AppResult<HashMap<String, DataKey>> {
+        if owners.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows = data_key::Entity::find()
+            .filter(data_key::Column::Owner.is_in(owners.iter().map(KeyOwner::name)))
+            .all(conn)
+            .await?;
+        rows.iter()
+            .map(|row| Ok((row.owner.clone(), self.unwrap_row(row)?)))
+            .collect()
     }
 
     /// The owner's data key, or `None` when it has none (never had, or destroyed).

@@ -11,8 +11,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::Expr,
 };
 
 use super::{Vault, wrap_place};
@@ -97,7 +97,7 @@ pub async fn rotate(
     // The sweep again, now that no process can still be wrapping under an old key.
     let left = data_key::Entity::find()
         .filter(data_key::Column::Epoch.ne(target_db))
-        .count_rows(db)
+        .count(&db.conn)
         .await?;
     if left > 0 {
         report.settling = old;
@@ -110,17 +110,6 @@ pub async fn rotate(
     }
     vault.forget_epoch_keys();
     Ok(report)
-}
-
-trait CountRows {
-    async fn count_rows(self, db: &Database) -> AppResult<u64>;
-}
-
-impl CountRows for sea_orm::Select<data_key::Entity> {
-    async fn count_rows(self, db: &Database) -> AppResult<u64> {
-        use sea_orm::PaginatorTrait;
-        Ok(self.count(&db.conn).await?)
-    }
 }
 
 /// Rewrites the wrapped-keys table so the bytes of the old wrappings do not linger in its

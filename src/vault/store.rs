@@ -80,6 +80,9 @@ impl KeyStore for FileKeyStore {
     }
 
     fn create(&self, epoch: u64) -> io::Result<SymmetricKey> {
+        if let Some(existing) = self.load(epoch)? {
+            return Ok(existing);
+        }
         let path = self.path(epoch);
         let key = SymmetricKey::generate();
         // Written under a temporary name and linked into place, so no process ever reads a

@@ -31,26 +31,12 @@ async fn start_up_refuses_a_table_that_references_accounts_without_a_rule() {
 #[tokio::test]
 async fn start_up_refuses_a_map_naming_a_column_that_does_not_exist() {
     let app = spawn_app().await;
-    let map = app.data_dir().join("datamap.toml");
-    std::fs::write(
-        &map,
-        format!(
-            "{}\n[[store]]\ntable = \"messages\"\ncolumn = \"author_id\"\naction = \"delete\"\n",
-            erasure::config::DATAMAP_TOML
-        ),
-    )
-    .unwrap();
-    let mut vars = app.vars.clone();
-    vars.insert("ERASURE_PURGE__DATAMAP".into(), map.display().to_string());
-    let err = Application::build(
-        Settings::load_from(&vars).unwrap(),
-        Arc::new(SystemClock),
-        Roles::ALL,
-    )
-    .await
-    .err()
-    .expect("refused");
-    assert!(format!("{err:#}").contains("messages.author_id"), "{err:#}");
+    let map = format!(
+        "{}\n[[store]]\ntable = \"messages\"\ncolumn = \"author_id\"\naction = \"delete\"\n",
+        erasure::config::DATAMAP_TOML
+    );
+    let message = refused_with(&app, &map).await;
+    assert!(message.contains("messages.author_id"), "{message}");
 }
 
 /// Builds the application with `map` as its data map; the error it is refused with.

@@ -189,7 +189,7 @@ async fn a_failing_purge_job_is_retried_by_the_worker_until_it_succeeds(stack: S
 }
 
 /// Every file under `dir` (but the mail outbox) that contains `needle`.
-fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
+pub(crate) fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
     let mut hits = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

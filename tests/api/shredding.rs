@@ -630,25 +630,6 @@ fn nix_is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// Files under `dir` holding `needle`.
-fn files_holding(dir: &Path, needle: &[u8]) -> Vec<String> {
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().filter_map(Result::ok) {
-            let path = entry.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path)
-                && bytes.windows(needle.len()).any(|w| w == needle)
-            {
-                hits.push(path.display().to_string());
-            }
-        }
-    }
-    hits
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     not(erasure_server_stack),
@@ -697,7 +678,7 @@ async fn a_postgresql_cluster_keeps_nothing_readable_of_a_deleted_account() {
     // The scan reads the heap: the other account's blind index is there.
     let kept_index = app.state.vault.blind_email(&Email::parse(KEPT.1).unwrap());
     assert!(
-        !files_holding(&files, kept_index.as_bytes()).is_empty(),
+        !crate::pipeline::files_containing(&files, kept_index.as_bytes()).is_empty(),
         "the scan sees the data"
     );
     let mut needles: Vec<Vec<u8>> = [GONE.0, GONE.1, "Ottoline", "wrote message"]
@@ -715,7 +696,7 @@ async fn a_postgresql_cluster_keeps_nothing_readable_of_a_deleted_account() {
     }
     needles.push(raw);
     for needle in &needles {
-        let hits = files_holding(&files, needle);
+        let hits = crate::pipeline::files_containing(&files, needle);
         assert!(
             hits.is_empty(),
             "{:?} found in {hits:?}",

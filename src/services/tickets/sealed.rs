@@ -89,7 +89,10 @@ pub async fn open<C: ConnectionTrait>(
     row: ticket::Model,
 ) -> AppResult<ticket::Model> {
     let key = key(vault, conn, row.id).await?;
-    let key = key.as_ref();
+    open_row(key.as_ref(), row)
+}
+
+fn open_row(key: Option<&DataKey>, row: ticket::Model) -> AppResult<ticket::Model> {
     Ok(ticket::Model {
         sender: open_with(key, SENDER, row.sender)?,
         subject: open_with(key, SUBJECT, row.subject)?,
@@ -114,11 +117,15 @@ pub async fn open_all<C: ConnectionTrait>(
     conn: &C,
     rows: Vec<ticket::Model>,
 ) -> AppResult<Vec<ticket::Model>> {
-    let mut opened = Vec::with_capacity(rows.len());
-    for row in rows {
-        opened.push(open(vault, conn, row).await?);
-    }
-    Ok(opened)
+    // The queue's page: every ticket's key in one statement, not one each.
+    let owners: Vec<KeyOwner> = rows.iter().map(|t| KeyOwner::Ticket(t.id)).collect();
+    let keys = vault.keys(conn, &owners).await?;
+    rows.into_iter()
+        .map(|row| {
+            let key = keys.get(&KeyOwner::Ticket(row.id).name());
+            open_row(key, row)
+        })
+        .collect()
 }
 
 /// A reply's text sealed under its ticket's key, ready to insert.
