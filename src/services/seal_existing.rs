@@ -99,6 +99,7 @@ pub async fn seal_all(
     report.rows += seal_tickets(env).await?;
     report.rows += seal_confirmation_addresses(env).await?;
     report.rows += seal_old_addresses(env).await?;
+    report.rows += crate::services::intake::quarantine::seal_existing(env).await?;
     report.files += seal_avatars(env, data_dir).await?;
     // Accounts last: an account without a blind index is the sign that a run is unfinished
     // ([`needed`]), so it must stay until everything else is sealed.

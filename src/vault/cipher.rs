@@ -16,6 +16,8 @@ use zeroize::Zeroizing;
 
 const PREFIX: &str = "enc1:";
 const NONCE_LEN: usize = 12;
+/// What sealing adds to a value's bytes: its nonce and its tag.
+pub const OVERHEAD: usize = NONCE_LEN + 16;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CipherError {
@@ -54,6 +56,11 @@ impl SymmetricKey {
 
     /// Seals `plain` for the place `aad` names.
     pub fn seal(&self, aad: &str, plain: &[u8]) -> String {
+        format!("{PREFIX}{}", STANDARD_NO_PAD.encode(self.seal_raw(aad, plain)))
+    }
+
+    /// [`seal`](Self::seal) as bytes: nonce ‖ ciphertext ‖ tag, no prefix.
+    pub fn seal_raw(&self, aad: &str, plain: &[u8]) -> Vec<u8> {
         let cipher = Aes256Gcm::new(self.0.as_slice().into());
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
@@ -67,7 +74,7 @@ impl SymmetricKey {
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
-        format!("{PREFIX}{}", STANDARD_NO_PAD.encode(out))
+        out
     }
 
     /// Opens a value sealed for `aad`; a value written before encryption is returned as is.
@@ -76,6 +83,11 @@ impl SymmetricKey {
             return Ok(Zeroizing::new(stored.as_bytes().to_vec()));
         };
         let bytes = STANDARD_NO_PAD.decode(body).map_err(|_| CipherError::Malformed)?;
+        self.open_raw(aad, &bytes)
+    }
+
+    /// Opens what [`seal_raw`](Self::seal_raw) made.
+    pub fn open_raw(&self, aad: &str, bytes: &[u8]) -> Result<Zeroizing<Vec<u8>>, CipherError> {
         if bytes.len() < NONCE_LEN {
             return Err(CipherError::Malformed);
         }

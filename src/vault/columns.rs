@@ -31,6 +31,7 @@ pub const SEALED: &[&str] = &[
     "ticket_replies.subject",
     "ticket_replies.body",
     "ticket_notes.body",
+    "quarantined_mail.raw",
 ];
 
 /// The blind indexes (keyed pseudonyms of the identifiers log-in and lookups search by).

@@ -10,6 +10,7 @@
 pub mod cipher;
 pub mod columns;
 pub mod rotation;
+pub mod sealed_file;
 pub mod store;
 pub mod tombstones;
 
@@ -42,6 +43,9 @@ pub enum KeyOwner {
     /// A support ticket: its sender, subject, message, replies, notes and the notices to its
     /// requester. Destroyed when the ticket is erased.
     Ticket(i64),
+    /// A quarantined message's raw bytes: a key per message, destroyed with the row when the
+    /// message ages out (`support.retention_days`).
+    Quarantine(i64),
 }
 
 impl KeyOwner {
@@ -50,6 +54,7 @@ impl KeyOwner {
             Self::Account(id) => format!("account:{id}"),
             Self::Confirmation(request) => format!("confirmation:{request}"),
             Self::Ticket(id) => format!("ticket:{id}"),
+            Self::Quarantine(id) => format!("quarantine:{id}"),
         }
     }
 }
@@ -79,6 +84,30 @@ impl DataKey {
         self.key
             .open_text(&self.place(column), stored)
             .map_err(|e| AppError::internal(anyhow::anyhow!("{column}: {e}")))
+    }
+
+    /// Chunk `index` of a file sealed in chunks (`sealed_file`), for the file's `place`.
+    pub fn seal_chunk(&self, place: &str, index: u64, plain: &[u8]) -> Vec<u8> {
+        self.key
+            .seal_raw(&format!("{}|{index}", self.place(place)), plain)
+    }
+
+    pub fn open_chunk(
+        &self,
+        place: &str,
+        index: u64,
+        stored: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CipherError> {
+        self.key
+            .open_raw(&format!("{}|{index}", self.place(place)), stored)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_tests(owner: &str, key: SymmetricKey) -> Self {
+        Self {
+            owner: owner.to_owned(),
+            key,
+        }
     }
 
     /// A file's contents: sealed (text, as a column) or, written before encryption, as is.
@@ -266,15 +295,21 @@ impl Vault {
     }
 
     pub(crate) fn unwrap_row(&self, row: &data_key::Model) -> AppResult<DataKey> {
-        let epoch = u64::try_from(row.epoch).map_err(AppError::internal)?;
+        self.unwrap(&row.owner, row.epoch, &row.wrapped)
+    }
+
+    /// The data key of `owner` from its stored form (its row's `epoch` and `wrapped`), read by
+    /// the caller's own statement (an account read joins its key row).
+    pub(crate) fn unwrap(&self, owner: &str, epoch: i64, wrapped: &str) -> AppResult<DataKey> {
+        let epoch = u64::try_from(epoch).map_err(AppError::internal)?;
         let wrapping = self.epoch_key(epoch)?;
         let bytes = wrapping
-            .open(&wrap_place(&row.owner), &row.wrapped)
+            .open(&wrap_place(owner), wrapped)
             .map_err(AppError::internal)?;
         let key = SymmetricKey::from_bytes(&bytes)
             .ok_or_else(|| AppError::internal(anyhow::anyhow!("a data key is not 32 bytes")))?;
         Ok(DataKey {
-            owner: row.owner.clone(),
+            owner: owner.to_owned(),
             key,
         })
     }

@@ -466,7 +466,18 @@ async fn rows_from_before_encryption_are_sealed_while_the_service_serves(stack: 
     .insert(conn)
     .await
     .unwrap();
+    erasure::models::quarantined_mail::ActiveModel {
+        received_at: Set(now),
+        door: Set(IntakeDoor::Pipe),
+        reason: Set("it has no From address".into()),
+        raw: Set(b"Subject: from Winifred\r\n\r\nunsigned".to_vec()),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await
+    .unwrap();
     let clear = [
+        "SELECT COUNT(*) FROM quarantined_mail WHERE raw LIKE '%from Winifred%'",
         "SELECT COUNT(*) FROM accounts WHERE email = 'before01@example.org'",
         "SELECT COUNT(*) FROM devices WHERE push_token = 'push-before01'",
         "SELECT COUNT(*) FROM tickets WHERE sender = 'before01@example.org'",
@@ -485,8 +496,8 @@ async fn rows_from_before_encryption_are_sealed_while_the_service_serves(stack: 
     let out = app.cli(&["keys", "seal"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let said = String::from_utf8_lossy(&out.stdout).to_string();
-    // The account, its device, the ticket, its reply and its note.
-    assert!(said.contains("sealed 5 row(s)"), "{said}");
+    // The account, its device, the ticket, its reply, its note and the quarantined message.
+    assert!(said.contains("sealed 6 row(s)"), "{said}");
     for sql in clear {
         assert_eq!(app.count(sql).await, 0, "{sql}");
     }
@@ -517,6 +528,15 @@ async fn rows_from_before_encryption_are_sealed_while_the_service_serves(stack: 
         .await
         .unwrap();
     assert_eq!(notes[0].body, "called Winifred");
+    let kept = erasure::services::intake::quarantine::list(app.state.env(), 10)
+        .await
+        .unwrap();
+    assert_eq!(kept[0].bytes, 34, "the size as it came");
+    let raw = erasure::services::intake::quarantine::find(app.state.env(), kept[0].id)
+        .await
+        .unwrap()
+        .raw;
+    assert_eq!(raw, b"Subject: from Winifred\r\n\r\nunsigned");
     // Resumable: a second run finds nothing left.
     let again = app.cli(&["keys", "seal"]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("sealed 0 row(s) and 0 file(s)"));

@@ -102,7 +102,8 @@ async fn a_holder_downloads_their_data_and_the_archive_goes_with_the_account(sta
     let r = device.client.get(device.url(&link)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-type"], "application/zip");
-    let files = entries(&r.bytes().await.unwrap());
+    let downloaded = r.bytes().await.unwrap();
+    let files = entries(&downloaded);
     for name in erasure::services::takeout::ENTRIES {
         assert!(files.contains_key(name), "{name} in {:?}", files.keys());
     }
@@ -159,7 +160,17 @@ async fn a_holder_downloads_their_data_and_the_archive_goes_with_the_account(sta
     assert_eq!(code, StatusCode::OK);
     assert!(page.contains("DOWNLOAD MY DATA"), "{page}");
     let exports_dir = app.data_dir().join("exports");
-    assert_eq!(std::fs::read_dir(&exports_dir).unwrap().count(), 1);
+    let on_disk: Vec<_> = std::fs::read_dir(&exports_dir).unwrap().collect();
+    assert_eq!(on_disk.len(), 1);
+    // On disk it is sealed in chunks under the account's key: no ZIP structure, no names.
+    let stored = std::fs::read(on_disk[0].as_ref().unwrap().path()).unwrap();
+    assert!(stored.starts_with(erasure::vault::sealed_file::MAGIC));
+    assert!(
+        !stored.windows(12).any(|w| w == b"profile.json") && !stored.windows(4).any(|w| w == b"PK\x03\x04"),
+        "an archive in clear on disk"
+    );
+    // The size the holder is shown is what they download.
+    assert_eq!(export["bytes"].as_i64(), Some(downloaded.len() as i64));
     let receipt = device.request_deletion("takeout1@vsee.com").await;
     app.wait_for_status(&receipt, "completed").await;
     assert_eq!(

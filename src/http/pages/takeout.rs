@@ -74,20 +74,27 @@ pub(super) async fn download(
         return error_page(&crate::error::AppError::NotFound);
     };
     let data_dir = &state.settings.storage.data_dir;
-    let path = match takeout::file_for(&state.db, data_dir, current.account.id, id, state.clock.now()).await {
-        Ok(path) => path,
+    let archive = match takeout::open_for(state.env(), data_dir, current.account.id, id).await {
+        Ok(archive) => archive,
         Err(e) => return error_page(&e),
     };
-    match tokio::fs::File::open(&path).await {
-        Ok(file) => Body::from_async_read(file)
-            .into_response()
-            .with_header(header::CONTENT_TYPE, "application/zip")
-            .with_header(
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"vsee-messenger-data.zip\"",
-            )
-            .with_status(StatusCode::OK)
-            .into_response(),
-        Err(e) => error_page(&crate::error::AppError::internal(e)),
-    }
+    // Opened chunk by chunk as it is sent; a chunk that does not open ends the download
+    // with an error instead of sending wrong bytes.
+    let chunks = futures::stream::try_unfold(archive, |mut archive| async move {
+        Ok::<_, std::io::Error>(
+            archive
+                .next_chunk()
+                .await?
+                .map(|c| (bytes::Bytes::from(c), archive)),
+        )
+    });
+    Body::from_bytes_stream(chunks)
+        .into_response()
+        .with_header(header::CONTENT_TYPE, "application/zip")
+        .with_header(
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"vsee-messenger-data.zip\"",
+        )
+        .with_status(StatusCode::OK)
+        .into_response()
 }

@@ -157,8 +157,7 @@ pub async fn insert(
 }
 
 pub async fn find(env: Env<'_>, id: i64) -> AppResult<Option<account::Model>> {
-    let row = account::Entity::find_by_id(id).one(&env.db.conn).await?;
-    sealed::open_some(env.vault, &env.db.conn, row).await
+    sealed::find_opened(env.vault, &env.db.conn, id).await
 }
 
 pub async fn find_by_vsee_id(env: Env<'_>, id: &VseeId) -> AppResult<Option<account::Model>> {

@@ -2,11 +2,14 @@
 //! name sealed under the account's data key (`vault`), with blind indexes beside them for
 //! log-in and lookups. Everything outside this module sees the account opened.
 
-use sea_orm::{ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryTrait,
+    sea_query::Expr,
+};
 
 use crate::{
     error::{AppError, AppResult},
-    models::account,
+    models::{account, data_key},
     vault::{DataKey, KeyOwner, Vault, is_sealed},
 };
 
@@ -76,6 +79,46 @@ pub async fn write<C: ConnectionTrait>(
         .exec(conn)
         .await?;
     Ok(())
+}
+
+/// The account `id` opened, read with its data key in one statement (the key's row joined
+/// on its owner name, `vault::KeyOwner::Account`'s `account:<id>`): a profile read costs the
+/// account's SELECT and nothing more.
+pub async fn find_opened<C: ConnectionTrait>(
+    vault: &Vault,
+    conn: &C,
+    id: i64,
+) -> AppResult<Option<account::Model>> {
+    let mut select = account::Entity::find_by_id(id);
+    QueryTrait::query(&mut select)
+        .join(
+            JoinType::LeftJoin,
+            data_key::Entity,
+            Expr::cust(r#""data_keys"."owner" = 'account:' || "accounts"."id""#),
+        )
+        .expr_as(
+            Expr::col((data_key::Entity, data_key::Column::Epoch)),
+            "key_epoch",
+        )
+        .expr_as(
+            Expr::col((data_key::Entity, data_key::Column::Wrapped)),
+            "key_wrapped",
+        );
+    let statement = select.build(conn.get_database_backend());
+    let Some(found) = conn.query_one_raw(statement).await? else {
+        return Ok(None);
+    };
+    let row = account::Model::from_query_result(&found, "")?;
+    let epoch: Option<i64> = found.try_get("", "key_epoch")?;
+    let wrapped: Option<String> = found.try_get("", "key_wrapped")?;
+    match (epoch, wrapped) {
+        (Some(epoch), Some(wrapped)) => {
+            let key = vault.unwrap(&KeyOwner::Account(id).name(), epoch, &wrapped)?;
+            open_with(&key, row).map(Some)
+        }
+        // No key: a row from before encryption (reads as it is), or one purged meanwhile.
+        _ => open_some(vault, conn, Some(row)).await,
+    }
 }
 
 pub async fn open_some<C: ConnectionTrait>(

@@ -26,7 +26,7 @@ use crate::{
     domain::{IntakeDoor, TicketReference, TicketStatus},
     env::Env,
     error::{AppError, AppResult},
-    models::{quarantined_mail, ticket},
+    models::ticket,
     services::{
         accounts,
         notifications::{self, NoticeKind},
@@ -167,15 +167,7 @@ async fn find_by_key(env: Env<'_>, key: &str) -> AppResult<Option<TicketReferenc
 }
 
 async fn quarantine(env: Env<'_>, door: IntakeDoor, why: &Unreadable, raw: &[u8]) -> AppResult<()> {
-    let kept = quarantined_mail::ActiveModel {
-        received_at: Set(env.now()),
-        door: Set(door),
-        reason: Set(why.0.clone()),
-        raw: Set(raw.to_vec()),
-        ..Default::default()
-    }
-    .insert(&env.db.conn)
-    .await?;
-    tracing::warn!(door = door.as_str(), quarantine_id = kept.id, reason = %why.0, "message quarantined");
+    let kept = quarantine::keep(env, door, &why.0, raw).await?;
+    tracing::warn!(door = door.as_str(), quarantine_id = kept, reason = %why.0, "message quarantined");
     Ok(())
 }

@@ -1,14 +1,70 @@
 //! Mail that could not be read as mail, kept raw for an admin: listed (without its bytes) and
-//! fetched one at a time. It is deleted `support.retention_days` after it came (the vacuum).
+//! fetched one at a time. It is deleted `support.retention_days` after it came (the sweep).
+//!
+//! Invariant: the raw bytes are stored sealed under a key of the message's own
+//! (`KeyOwner::Quarantine`), which the sweep destroys with the row, so a backup of the
+//! database keeps nothing readable of a message once it has aged out and the epoch turned.
 
-use sea_orm::{EntityTrait, QueryOrder, QuerySelect, sea_query::Expr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    sea_query::Expr,
+};
 
 use crate::{
     domain::IntakeDoor,
     env::Env,
     error::{AppError, AppResult},
     models::quarantined_mail,
+    vault::KeyOwner,
 };
+
+/// What the raw bytes are sealed for.
+pub const RAW: &str = "quarantined_mail.raw";
+
+/// Keeps `raw` for an admin, sealed: the row (its id names the key), the key and the sealed
+/// bytes commit together. Returns the row's id.
+pub async fn keep(env: Env<'_>, door: IntakeDoor, reason: &str, raw: &[u8]) -> AppResult<i64> {
+    let now = env.now();
+    let tx = env.db.begin_write().await?;
+    let kept = quarantined_mail::ActiveModel {
+        received_at: Set(now),
+        door: Set(door),
+        reason: Set(reason.to_owned()),
+        raw: Set(Vec::new()),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    let key = env
+        .vault
+        .create_key(&tx, &KeyOwner::Quarantine(kept.id), now)
+        .await?;
+    quarantined_mail::Entity::update_many()
+        .col_expr(
+            quarantined_mail::Column::Raw,
+            Expr::value(key.seal_bytes(RAW, raw).into_bytes()),
+        )
+        .filter(quarantined_mail::Column::Id.eq(kept.id))
+        .exec(&tx)
+        .await?;
+    tx.commit().await?;
+    Ok(kept.id)
+}
+
+/// The size of the message as it came, in SQL: a sealed value is `enc1:` and unpadded
+/// base64 of nonce (12), bytes and tag (16); a row from before encryption is as it came.
+fn size_sql(backend: DbBackend) -> &'static str {
+    match backend {
+        DbBackend::Postgres => {
+            "CAST(CASE WHEN substr(raw, 1, 5) = '\\x656e63313a'::bytea \
+             THEN (length(raw) - 5) * 3 / 4 - 28 ELSE length(raw) END AS BIGINT)"
+        }
+        _ => {
+            "CAST(CASE WHEN hex(substr(raw, 1, 5)) = '656E63313A' \
+             THEN (length(raw) - 5) * 3 / 4 - 28 ELSE length(raw) END AS BIGINT)"
+        }
+    }
+}
 
 /// One quarantined message, without its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +86,7 @@ pub async fn list(env: Env<'_>, limit: u64) -> AppResult<Vec<Quarantined>> {
             .column(quarantined_mail::Column::ReceivedAt)
             .column(quarantined_mail::Column::Door)
             .column(quarantined_mail::Column::Reason)
-            .column_as(Expr::cust("CAST(LENGTH(raw) AS BIGINT)"), "bytes")
+            .column_as(Expr::cust(size_sql(env.db.backend())), "bytes")
             .order_by_desc(quarantined_mail::Column::Id)
             .limit(limit)
             .into_tuple()
@@ -48,10 +104,67 @@ pub async fn list(env: Env<'_>, limit: u64) -> AppResult<Vec<Quarantined>> {
         .collect())
 }
 
-/// One message with its raw bytes.
+/// One message with its raw bytes, opened.
 pub async fn find(env: Env<'_>, id: i64) -> AppResult<quarantined_mail::Model> {
-    quarantined_mail::Entity::find_by_id(id)
+    let row = quarantined_mail::Entity::find_by_id(id)
         .one(&env.db.conn)
         .await?
-        .ok_or(AppError::NotFound)
+        .ok_or(AppError::NotFound)?;
+    match env.vault.key(&env.db.conn, &KeyOwner::Quarantine(id)).await? {
+        Some(key) => {
+            let raw = key.open_file(RAW, &row.raw)?;
+            Ok(quarantined_mail::Model { raw, ..row })
+        }
+        // Kept before encryption: as it came. (Sealed with its key gone is the sweep's
+        // work half-seen: the row goes in the same transaction.)
+        None if !row.raw.starts_with(b"enc1:") => Ok(row),
+        None => Err(AppError::NotFound),
+    }
+}
+
+/// Seals the messages kept before encryption, each under a key of its own (the migration to
+/// sealed storage, `services::seal_existing`); how many.
+pub async fn seal_existing(env: Env<'_>) -> AppResult<u64> {
+    let backend = env.db.backend();
+    let in_clear = match backend {
+        DbBackend::Postgres => "substr(raw, 1, 5) <> '\\x656e63313a'::bytea",
+        _ => "hex(substr(raw, 1, 5)) <> '656E63313A'",
+    };
+    let ids: Vec<i64> = quarantined_mail::Entity::find()
+        .select_only()
+        .column(quarantined_mail::Column::Id)
+        .filter(Expr::cust(in_clear))
+        .into_tuple()
+        .all(&env.db.conn)
+        .await?;
+    let mut sealed = 0;
+    for id in ids {
+        let tx = env.db.begin_write().await?;
+        // Under the row's lock, and only if still in clear: a sweep or another run meanwhile
+        // wins.
+        let Some(row) = quarantined_mail::Entity::find_by_id(id)
+            .filter(Expr::cust(in_clear))
+            .lock_exclusive()
+            .one(&tx)
+            .await?
+        else {
+            tx.rollback().await?;
+            continue;
+        };
+        let key = env
+            .vault
+            .create_key(&tx, &KeyOwner::Quarantine(id), env.now())
+            .await?;
+        quarantined_mail::Entity::update_many()
+            .col_expr(
+                quarantined_mail::Column::Raw,
+                Expr::value(key.seal_bytes(RAW, &row.raw).into_bytes()),
+            )
+            .filter(quarantined_mail::Column::Id.eq(id))
+            .exec(&tx)
+            .await?;
+        tx.commit().await?;
+        sealed += 1;
+    }
+    Ok(sealed)
 }

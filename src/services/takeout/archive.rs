@@ -3,12 +3,7 @@
 //! writing runs on a blocking thread (file IO, compression); each page is read from the
 //! database from there.
 
-use std::{
-    collections::HashMap,
-    fs::File,
-    io::{BufWriter, Write},
-    path::Path,
-};
+use std::{collections::HashMap, io::Write, path::Path};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -24,8 +19,9 @@ use crate::{
     models::account,
     services::accounts::sealed,
     vault::{
-        DataKey, KeyOwner, Vault,
+        DataKey, Vault,
         columns::{AVATAR, CONTACT_NICKNAME, DEVICE_NAME, MESSAGE_BODY},
+        sealed_file::SealedFileWriter,
     },
 };
 
@@ -268,28 +264,33 @@ fn profile(holder: &account::Model) -> Value {
     })
 }
 
-/// Writes the archive of `holder` to `part`; returns its size in bytes.
+/// Where an archive is written: the file, and the key and place its chunks are sealed for.
+pub(super) struct Target<'a> {
+    pub part: &'a Path,
+    pub key: DataKey,
+    pub place: String,
+}
+
+/// Writes the archive of `holder` to `target`, sealed; returns its size in clear bytes.
 pub(super) async fn write(
     db: &Database,
     vault: &Vault,
     holder: &account::Model,
     data_dir: &Path,
     export_id: &str,
-    part: &Path,
+    target: Target<'_>,
 ) -> AppResult<u64> {
     let db = db.clone();
     let vault = vault.clone();
-    let key = vault.key(&db.conn, &KeyOwner::Account(holder.id)).await?;
     let total = count(&db, holder.id).await?;
     super::progress(&db, export_id, 0, Some(total)).await?;
-    let (holder, data_dir, part, id) = (
-        holder.clone(),
-        data_dir.to_path_buf(),
-        part.to_path_buf(),
-        export_id.to_owned(),
-    );
+    let (holder, data_dir, id) = (holder.clone(), data_dir.to_path_buf(), export_id.to_owned());
+    let Target { part, key, place } = target;
+    let part = part.to_path_buf();
     let handle = tokio::runtime::Handle::current();
     tokio::task::spawn_blocking(move || {
+        let sealed = SealedFileWriter::create(&part, key.clone(), &place).map_err(internal)?;
+        let key = Some(key);
         let mut reader = Reader {
             handle: &handle,
             db: &db,
@@ -298,7 +299,7 @@ pub(super) async fn write(
             key,
             peers: HashMap::new(),
         };
-        write_blocking(&mut reader, &holder, &data_dir, &id, &part)
+        write_blocking(&mut reader, &holder, &data_dir, &id, sealed)
     })
     .await
     .map_err(AppError::internal)?
@@ -309,12 +310,12 @@ fn write_blocking(
     holder: &account::Model,
     data_dir: &Path,
     export_id: &str,
-    part: &Path,
+    sealed: SealedFileWriter,
 ) -> AppResult<u64> {
     let options = SimpleFileOptions::default()
         .compression_method(CompressionMethod::Deflated)
         .large_file(true);
-    let mut zip = ZipWriter::new(BufWriter::new(File::create(part).map_err(internal)?));
+    let mut zip = ZipWriter::new(sealed);
     zip.start_file("README.txt", options).map_err(internal)?;
     zip.write_all(README.as_bytes()).map_err(internal)?;
     zip.start_file("profile.json", options).map_err(internal)?;
@@ -346,16 +347,13 @@ fn write_blocking(
         zip.write_all(b"\n]\n").map_err(internal)?;
     }
     add_avatar(&mut zip, options, data_dir, holder.id, reader.key.as_ref())?;
-    let mut file = zip.finish().map_err(internal)?;
-    file.flush().map_err(internal)?;
-    let file = file.into_inner().map_err(internal)?;
-    file.sync_all().map_err(internal)?;
-    Ok(file.metadata().map_err(internal)?.len())
+    let (_, clear_bytes) = zip.finish().map_err(internal)?.finish().map_err(internal)?;
+    Ok(clear_bytes)
 }
 
 /// The avatar, `avatars/<account id>.<ext>`, as `avatar.<ext>`.
 fn add_avatar(
-    zip: &mut ZipWriter<BufWriter<File>>,
+    zip: &mut ZipWriter<SealedFileWriter>,
     options: SimpleFileOptions,
     data_dir: &Path,
     account_id: i64,

@@ -1,7 +1,9 @@
 //! Takeout (GDPR Art. 20): the holder's data as a ZIP before they leave. Asking writes an
 //! export row and its job in one transaction; the job streams the archive to a file
-//! (`archive`), page by page, so its memory does not grow with the account; the holder is
-//! mailed a link that needs their log-in, and the file is removed after `export.ttl_hours`.
+//! (`archive`), page by page, so its memory does not grow with the account, sealed in chunks
+//! under the account's data key (`vault::sealed_file`: the purge's key destruction reaches
+//! every copy of the file too); the holder is mailed a link that needs their log-in, the
+//! download opens it as it streams, and the file is removed after `export.ttl_hours`.
 //!
 //! Invariant: no archive outlives its account. Archives are in the data map (the
 //! `data_exports` rows and the `exports` file store), so the purge removes them; and an
@@ -15,7 +17,7 @@ use erasure_jobs::JobKind;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, sea_query::Expr,
 };
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use uuid::Uuid;
 
 use crate::{
@@ -28,6 +30,7 @@ use crate::{
         notifications::{self, NoticeKind},
         outbox,
     },
+    vault::{KeyOwner, sealed_file::SealedFileReader},
 };
 
 pub use archive::ENTRIES;
@@ -160,22 +163,44 @@ pub async fn newest(db: &Database, account_id: i64) -> AppResult<Option<Export>>
         .transpose()
 }
 
-/// The archive's file, for its own holder only, while it can be downloaded.
-pub async fn file_for(
-    db: &Database,
+/// An archive's name in the `exports` store; also what its chunks are sealed for.
+fn file_name(account_id: i64, export_id: &str) -> String {
+    format!("{account_id}.{export_id}.zip")
+}
+
+fn place(file_name: &str) -> String {
+    format!("{EXPORTS_DIR}/{file_name}")
+}
+
+/// The archive, opened for its own holder only while it can be downloaded: its clear bytes
+/// come chunk by chunk as the download streams.
+pub async fn open_for(
+    env: Env<'_>,
     data_dir: &Path,
     account_id: i64,
     id: Uuid,
-    now: DateTime<Utc>,
-) -> AppResult<PathBuf> {
+) -> AppResult<SealedFileReader> {
     let found = data_export::Entity::find_by_id(id.to_string())
         .filter(data_export::Column::AccountId.eq(account_id))
-        .one(&db.conn)
+        .one(&env.db.conn)
         .await?
         .ok_or(AppError::NotFound)?;
     let export = Export::of(&found)?;
-    match (&found.file_name, export.downloadable(now)) {
-        (Some(name), true) => Ok(data_dir.join(EXPORTS_DIR).join(name)),
+    match (&found.file_name, export.downloadable(env.now())) {
+        (Some(name), true) => {
+            let key = env
+                .vault
+                .key(&env.db.conn, &KeyOwner::Account(account_id))
+                .await?
+                .ok_or(AppError::NotFound)?;
+            let file = tokio::fs::File::open(data_dir.join(EXPORTS_DIR).join(name))
+                .await
+                .map_err(AppError::internal)?;
+            let expected = u64::try_from(found.bytes.unwrap_or(0)).unwrap_or(0);
+            SealedFileReader::new(file, key, &place(name), expected)
+                .await
+                .map_err(AppError::internal)
+        }
         _ if export.status == ExportStatus::Ready => Err(AppError::Conflict(
             "this archive has expired and was removed; ask for a new one".into(),
         )),
@@ -214,11 +239,20 @@ pub async fn build(env: Env<'_>, builder: Builder<'_>, id: Uuid) -> AppResult<()
     tokio::fs::create_dir_all(&dir)
         .await
         .map_err(AppError::internal)?;
-    let name = format!("{}.{}.zip", holder.id, export.id);
+    let name = file_name(holder.id, &export.id);
     // Its own part file per run: a job redelivered while the first still writes cannot
     // interleave with it.
     let part = dir.join(format!("{name}.{}.part", Uuid::new_v4().simple()));
-    let written = archive::write(env.db, env.vault, &holder, builder.data_dir, &export.id, &part).await;
+    let key = env
+        .vault
+        .create_key(&env.db.conn, &KeyOwner::Account(holder.id), env.now())
+        .await?;
+    let target = archive::Target {
+        part: &part,
+        key,
+        place: place(&name),
+    };
+    let written = archive::write(env.db, env.vault, &holder, builder.data_dir, &export.id, target).await;
     let bytes = match written {
         Ok(bytes) => bytes,
         Err(e) => {

@@ -47,8 +47,19 @@ pub async fn sweep(env: Env<'_>, cutoff: DateTime<Utc>) -> AppResult<u64> {
         .add(ticket::Column::Status.is_in([TicketStatus::Rejected, TicketStatus::Closed]))
         .add(ticket::Column::DecidedAt.lt(cutoff));
     let n = scrub(&tx, env.vault, decided_long_ago).await?;
-    quarantined_mail::Entity::delete_many()
+    // Each aged-out message's key goes with it: its sealed bytes are unreadable in every copy.
+    let aged_out: Vec<i64> = quarantined_mail::Entity::find()
+        .select_only()
+        .column(quarantined_mail::Column::Id)
         .filter(quarantined_mail::Column::ReceivedAt.lt(cutoff))
+        .into_tuple()
+        .all(&tx)
+        .await?;
+    for id in &aged_out {
+        env.vault.destroy(&tx, &KeyOwner::Quarantine(*id)).await?;
+    }
+    quarantined_mail::Entity::delete_many()
+        .filter(quarantined_mail::Column::Id.is_in(aged_out))
         .exec(&tx)
         .await?;
     tx.commit().await?;
