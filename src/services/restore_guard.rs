@@ -13,8 +13,8 @@ use crate::{
     domain::AccountStatus,
     env::Env,
     error::{AppError, AppResult},
-    models::{account, deletion_request, ledger_entry},
-    services::accounts::sealed,
+    models::{account, ledger_entry},
+    services::{accounts::sealed, ledger::RecordedDeletion},
     vault::{Tombstones, tombstones::Record},
 };
 
@@ -34,28 +34,15 @@ pub enum Inspection {
     Restored { resurrected: Vec<account::Model> },
 }
 
-/// Journals the deletion of `request_id`, whose ledger entry has been committed.
-pub async fn journal<C: ConnectionTrait>(
-    conn: &C,
-    tombstones: &Tombstones,
-    request_id: &str,
-) -> AppResult<()> {
-    let entry = ledger_entry::Entity::find()
-        .filter(ledger_entry::Column::RequestId.eq(request_id))
-        .filter(ledger_entry::Column::Event.eq("account_deleted"))
-        .one(conn)
-        .await?
-        .ok_or_else(|| AppError::internal(anyhow::anyhow!("no ledger entry for {request_id} to journal")))?;
-    let request = deletion_request::Entity::find_by_id(request_id)
-        .one(conn)
-        .await?
-        .ok_or(AppError::NotFound)?;
+/// Journals a deletion whose ledger entry has been committed (as `ledger::record_deletion`
+/// returned it: nothing is read back).
+pub fn journal(tombstones: &Tombstones, recorded: &RecordedDeletion) -> AppResult<()> {
     tombstones
         .append(&Record::Deleted {
-            seq: entry.seq,
-            hash: entry.hash,
-            vsee_id: request.subject,
-            email: request.subject_email,
+            seq: recorded.entry.seq,
+            hash: recorded.entry.hash.clone(),
+            vsee_id: recorded.vsee_id.clone(),
+            email: recorded.email.clone(),
         })
         .map_err(AppError::internal)
 }

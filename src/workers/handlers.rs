@@ -127,7 +127,7 @@ pub(crate) async fn record_deletion(state: &AppState, request_id: Uuid) -> AppRe
         let (processors, rid) = (processors.clone(), rid.clone());
         Box::pin(async move { processors::offer_in(tx, &processors, &rid, now).await })
     });
-    ledger::record_deletion(
+    let recorded = ledger::record_deletion(
         &state.db,
         &state.keys,
         state.clock.as_ref(),
@@ -136,7 +136,15 @@ pub(crate) async fn record_deletion(state: &AppState, request_id: Uuid) -> AppRe
         &complete,
     )
     .await?;
-    restore_guard::journal(&state.db.conn, state.vault.tombstones(), &request_id.to_string()).await?;
+    // Recorded earlier (a redelivered job): journaled then, or written in from the ledger by
+    // the next start-up's look (`restore_guard::inspect`) if a crash came between.
+    if let Some(recorded) = recorded {
+        // A file append and its fsync: off the async threads.
+        let tombstones = state.vault.tombstones().clone();
+        tokio::task::spawn_blocking(move || restore_guard::journal(&tombstones, &recorded))
+            .await
+            .map_err(AppError::internal)??;
+    }
     // A head after each batch of appends: the receipt can prove its entry at once. A failure
     // here is not the job's: the scheduled head catches up.
     if let Err(e) = ledger::log::sign_head(&state.db, &state.log_signer, state.clock.now()).await {

@@ -59,7 +59,7 @@ async fn append(
     keys: &Keys,
     event: &AuditEvent,
     now: DateTime<Utc>,
-) -> AppResult<bool> {
+) -> AppResult<Option<Appended>> {
     let head = ledger_entry::Entity::find()
         .order_by_desc(ledger_entry::Column::Seq)
         .limit(1)
@@ -78,7 +78,7 @@ async fn append(
         recorded_at: Set(now),
         body: Set(body_json),
         prev_hash: Set(prev_hash),
-        hash: Set(hash),
+        hash: Set(hash.clone()),
         channel: Set(facets.channel),
         actor_kind: Set(facets.actor_kind),
         outcome: Set(facets.outcome),
@@ -89,7 +89,7 @@ async fn append(
     match inserted {
         Ok(_) => {}
         Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {
-            return Ok(false);
+            return Ok(None);
         }
         Err(e) => return Err(e.into()),
     }
@@ -107,7 +107,23 @@ async fn append(
         .await?;
     }
     log::catch_up(tx).await?;
-    Ok(true)
+    Ok(Some(Appended { seq: body.seq, hash }))
+}
+
+/// The entry an append wrote: its number and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub seq: i64,
+    pub hash: String,
+}
+
+/// A deletion's entry as recorded, with the subjects' pseudonyms it names: what the restore
+/// guard journals, handed over so nothing is read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedDeletion {
+    pub entry: Appended,
+    pub vsee_id: String,
+    pub email: Option<String>,
 }
 
 /// What a deletion recorded at `now` keeps, as the data map declares it.
@@ -171,7 +187,7 @@ pub async fn record_in(
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     db.serialize_on(tx, LEDGER_LOCK).await?;
-    if append(tx, keys, event, now).await? {
+    if append(tx, keys, event, now).await?.is_some() {
         Ok(())
     } else {
         Err(AppError::Conflict(format!(
@@ -188,7 +204,7 @@ pub async fn record(db: &Database, keys: &Keys, event: &AuditEvent, now: DateTim
     for _ in 0..APPEND_TRIES {
         let tx = db.begin_write().await?;
         db.serialize_on(&tx, LEDGER_LOCK).await?;
-        if append(&tx, keys, event, now).await? {
+        if append(&tx, keys, event, now).await?.is_some() {
             tx.commit().await?;
             return Ok(());
         }
@@ -223,7 +239,7 @@ pub async fn record_deletion(
     declared: &[Retention],
     request_id: Uuid,
     on_completion: OnCompletion<'_>,
-) -> AppResult<()> {
+) -> AppResult<Option<RecordedDeletion>> {
     let rid = request_id.to_string();
     for _ in 0..APPEND_TRIES {
         let tx = db.begin_write().await?;
@@ -234,7 +250,7 @@ pub async fn record_deletion(
             .ok_or(AppError::NotFound)?;
         if request.status == DeletionStatus::Completed {
             tx.rollback().await?;
-            return Ok(());
+            return Ok(None);
         }
         if !request.status.can_become(DeletionStatus::Completed) {
             return Err(AppError::Conflict(format!(
@@ -243,17 +259,17 @@ pub async fn record_deletion(
             )));
         }
         let now = clock.now();
-        if !append(
+        let Some(entry) = append(
             &tx,
             keys,
             &account_deleted(&request, retained(declared, now))?,
             now,
         )
         .await?
-        {
+        else {
             tx.rollback().await?;
             continue;
-        }
+        };
         deletion_request::Entity::update_many()
             .col_expr(
                 deletion_request::Column::Status,
@@ -266,7 +282,11 @@ pub async fn record_deletion(
         on_completion(&tx, now).await?;
         tx.commit().await?;
         db.checkpoint().await?;
-        return Ok(());
+        return Ok(Some(RecordedDeletion {
+            entry,
+            vsee_id: request.subject,
+            email: request.subject_email,
+        }));
     }
     Err(AppError::internal(anyhow::anyhow!(
         "ledger append kept losing the race"
