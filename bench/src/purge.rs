@@ -27,9 +27,11 @@ use crate::{
 };
 
 /// config/datamap.toml, written out by hand: (table, column, nullify).
-pub const RAW_RULES: [(&str, &str, bool); 10] = [
+pub const RAW_RULES: [(&str, &str, bool); 12] = [
     ("sessions", "account_id", false),
     ("password_resets", "account_id", false),
+    ("notifications", "account_id", false),
+    ("data_exports", "account_id", false),
     ("devices", "account_id", false),
     ("contacts", "owner_id", false),
     ("contacts", "contact_id", false),

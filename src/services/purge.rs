@@ -5,12 +5,12 @@
 //! unreadable from then on.
 
 use sea_orm::sea_query::ExprTrait;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use erasure_jobs::JobKind;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, Value,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set, Value,
     sea_query::{Alias, Expr, OnConflict, Query},
 };
 use uuid::Uuid;
@@ -54,11 +54,16 @@ pub async fn run(env: Env<'_>, plan: &PurgePlan, request_id: Uuid) -> AppResult<
     let rid = request_id.to_string();
     let chunk = plan.chunk_size;
 
-    for rule in &plan.map.stores {
+    // The steps an earlier run finished, read once. A step a racing run finishes after this
+    // read is run again here and finds nothing left: its count grows by 0.
+    let finished = finished_steps(env, &rid).await?;
+    for rule in plan.map.stores.iter().filter(|r| !finished.contains(&r.step())) {
         purge_store(env, &rid, account_id, rule, chunk).await?;
     }
     for store in &plan.map.files {
-        purge_files(env, &plan.data_dir, &rid, account_id, &store.name, &store.dir).await?;
+        if !finished.contains(&files_step(&store.name)) {
+            purge_files(env, &plan.data_dir, &rid, account_id, &store.name, &store.dir).await?;
+        }
     }
     purge_tickets(env, &rid, account_id).await?;
     purge_account_row(env, &request, plan.reuse_cooloff).await?;
@@ -103,6 +108,22 @@ async fn claim(env: Env<'_>, request_id: Uuid) -> AppResult<(bool, deletion_requ
         .await?
         .ok_or(AppError::NotFound)?;
     Ok((claimed == 1, request))
+}
+
+async fn finished_steps(env: Env<'_>, rid: &str) -> AppResult<BTreeSet<String>> {
+    let steps: Vec<String> = purge_progress::Entity::find()
+        .select_only()
+        .column(purge_progress::Column::Step)
+        .filter(purge_progress::Column::RequestId.eq(rid))
+        .filter(purge_progress::Column::CompletedAt.is_not_null())
+        .into_tuple()
+        .all(&env.db.conn)
+        .await?;
+    Ok(steps.into_iter().collect())
+}
+
+fn files_step(name: &str) -> String {
+    format!("files.{name}")
 }
 
 async fn progress(env: Env<'_>, rid: &str, step: &str) -> AppResult<Option<purge_progress::Model>> {
@@ -151,12 +172,6 @@ async fn purge_store(
     chunk: u64,
 ) -> AppResult<()> {
     let step = rule.step();
-    if progress(env, rid, &step)
-        .await?
-        .is_some_and(|p| p.completed_at.is_some())
-    {
-        return Ok(());
-    }
     let table = Alias::new(rule.table.as_str());
     let column = Alias::new(rule.column.as_str());
     // `id IN (SELECT id ... LIMIT n)`: one bounded statement that SQLite and PostgreSQL both run.
@@ -238,13 +253,7 @@ async fn purge_files(
     name: &str,
     dir: &str,
 ) -> AppResult<()> {
-    let step = format!("files.{name}");
-    if progress(env, rid, &step)
-        .await?
-        .is_some_and(|p| p.completed_at.is_some())
-    {
-        return Ok(());
-    }
+    let step = files_step(name);
     let dir = data_dir.join(dir);
     let prefix = format!("{account_id}.");
     let entries = match std::fs::read_dir(&dir) {
