@@ -14,7 +14,8 @@ use base64::{Engine, engine::general_purpose::STANDARD_NO_PAD};
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-const PREFIX: &str = "enc1:";
+/// What every sealed value starts with.
+pub const PREFIX: &str = "enc1:";
 const NONCE_LEN: usize = 12;
 /// What sealing adds to a value's bytes: its nonce and its tag.
 pub const OVERHEAD: usize = NONCE_LEN + 16;

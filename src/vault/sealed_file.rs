@@ -73,11 +73,11 @@ impl SealedFileWriter {
         })
     }
 
-    /// Seals what is buffered, syncs the file and returns it with the clear length.
-    pub fn finish(mut self) -> io::Result<(File, u64)> {
+    /// Seals what is buffered, syncs the file and returns the clear length.
+    pub fn finish(mut self) -> io::Result<u64> {
         self.flush_chunk()?;
         self.file.sync_all()?;
-        Ok((self.file, self.len))
+        Ok(self.len)
     }
 
     fn flush_chunk(&mut self) -> io::Result<()> {
@@ -239,7 +239,7 @@ mod tests {
     fn written(key: &DataKey, path: &std::path::Path, f: impl FnOnce(&mut SealedFileWriter)) -> u64 {
         let mut w = SealedFileWriter::create(path, key.clone(), "exports/a.zip").unwrap();
         f(&mut w);
-        w.finish().unwrap().1
+        w.finish().unwrap()
     }
 
     async fn read_all(

@@ -6,8 +6,8 @@
 //! database keeps nothing readable of a message once it has aged out and the epoch turned.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, sea_query::Expr,
 };
 
 use crate::{
@@ -15,7 +15,10 @@ use crate::{
     env::Env,
     error::{AppError, AppResult},
     models::quarantined_mail,
-    vault::KeyOwner,
+    vault::{
+        KeyOwner,
+        cipher::{OVERHEAD, PREFIX},
+    },
 };
 
 /// What the raw bytes are sealed for.
@@ -24,10 +27,9 @@ pub const RAW: &str = "quarantined_mail.raw";
 /// Keeps `raw` for an admin, sealed: the row (its id names the key), the key and the sealed
 /// bytes commit together. Returns the row's id.
 pub async fn keep(env: Env<'_>, door: IntakeDoor, reason: &str, raw: &[u8]) -> AppResult<i64> {
-    let now = env.now();
     let tx = env.db.begin_write().await?;
     let kept = quarantined_mail::ActiveModel {
-        received_at: Set(now),
+        received_at: Set(env.now()),
         door: Set(door),
         reason: Set(reason.to_owned()),
         raw: Set(Vec::new()),
@@ -35,35 +37,51 @@ pub async fn keep(env: Env<'_>, door: IntakeDoor, reason: &str, raw: &[u8]) -> A
     }
     .insert(&tx)
     .await?;
+    seal_row(&tx, env, kept.id, raw).await?;
+    tx.commit().await?;
+    Ok(kept.id)
+}
+
+/// Stores `raw` as row `id`'s bytes, sealed under the row's own key (made if it has none), in
+/// `tx`.
+async fn seal_row(tx: &DatabaseTransaction, env: Env<'_>, id: i64, raw: &[u8]) -> AppResult<()> {
     let key = env
         .vault
-        .create_key(&tx, &KeyOwner::Quarantine(kept.id), now)
+        .create_key(tx, &KeyOwner::Quarantine(id), env.now())
         .await?;
     quarantined_mail::Entity::update_many()
         .col_expr(
             quarantined_mail::Column::Raw,
             Expr::value(key.seal_bytes(RAW, raw).into_bytes()),
         )
-        .filter(quarantined_mail::Column::Id.eq(kept.id))
-        .exec(&tx)
+        .filter(quarantined_mail::Column::Id.eq(id))
+        .exec(tx)
         .await?;
-    tx.commit().await?;
-    Ok(kept.id)
+    Ok(())
 }
 
-/// The size of the message as it came, in SQL: a sealed value is `enc1:` and unpadded
-/// base64 of nonce (12), bytes and tag (16); a row from before encryption is as it came.
-fn size_sql(backend: DbBackend) -> &'static str {
+/// SQL that is true for a row whose bytes are sealed (they start with the sealed prefix).
+fn sealed_sql(backend: DbBackend) -> String {
+    let prefix = hex::encode(PREFIX);
     match backend {
-        DbBackend::Postgres => {
-            "CAST(CASE WHEN substr(raw, 1, 5) = '\\x656e63313a'::bytea \
-             THEN (length(raw) - 5) * 3 / 4 - 28 ELSE length(raw) END AS BIGINT)"
-        }
-        _ => {
-            "CAST(CASE WHEN hex(substr(raw, 1, 5)) = '656E63313A' \
-             THEN (length(raw) - 5) * 3 / 4 - 28 ELSE length(raw) END AS BIGINT)"
-        }
+        DbBackend::Postgres => format!("substr(raw, 1, {}) = '\\x{prefix}'::bytea", PREFIX.len()),
+        _ => format!(
+            "hex(substr(raw, 1, {})) = '{}'",
+            PREFIX.len(),
+            prefix.to_uppercase()
+        ),
     }
+}
+
+/// The size of the message as it came, in SQL: a sealed value is the prefix and unpadded
+/// base64 of nonce, bytes and tag; a row from before encryption is as it came.
+fn size_sql(backend: DbBackend) -> String {
+    format!(
+        "CAST(CASE WHEN {} THEN (length(raw) - {}) * 3 / 4 - {} ELSE length(raw) END AS BIGINT)",
+        sealed_sql(backend),
+        PREFIX.len(),
+        OVERHEAD
+    )
 }
 
 /// One quarantined message, without its bytes.
@@ -117,7 +135,7 @@ pub async fn find(env: Env<'_>, id: i64) -> AppResult<quarantined_mail::Model> {
         }
         // Kept before encryption: as it came. (Sealed with its key gone is the sweep's
         // work half-seen: the row goes in the same transaction.)
-        None if !row.raw.starts_with(b"enc1:") => Ok(row),
+        None if !row.raw.starts_with(PREFIX.as_bytes()) => Ok(row),
         None => Err(AppError::NotFound),
     }
 }
@@ -125,15 +143,11 @@ pub async fn find(env: Env<'_>, id: i64) -> AppResult<quarantined_mail::Model> {
 /// Seals the messages kept before encryption, each under a key of its own (the migration to
 /// sealed storage, `services::seal_existing`); how many.
 pub async fn seal_existing(env: Env<'_>) -> AppResult<u64> {
-    let backend = env.db.backend();
-    let in_clear = match backend {
-        DbBackend::Postgres => "substr(raw, 1, 5) <> '\\x656e63313a'::bytea",
-        _ => "hex(substr(raw, 1, 5)) <> '656E63313A'",
-    };
+    let in_clear = format!("NOT ({})", sealed_sql(env.db.backend()));
     let ids: Vec<i64> = quarantined_mail::Entity::find()
         .select_only()
         .column(quarantined_mail::Column::Id)
-        .filter(Expr::cust(in_clear))
+        .filter(Expr::cust(in_clear.clone()))
         .into_tuple()
         .all(&env.db.conn)
         .await?;
@@ -143,7 +157,7 @@ pub async fn seal_existing(env: Env<'_>) -> AppResult<u64> {
         // Under the row's lock, and only if still in clear: a sweep or another run meanwhile
         // wins.
         let Some(row) = quarantined_mail::Entity::find_by_id(id)
-            .filter(Expr::cust(in_clear))
+            .filter(Expr::cust(in_clear.clone()))
             .lock_exclusive()
             .one(&tx)
             .await?
@@ -151,18 +165,7 @@ pub async fn seal_existing(env: Env<'_>) -> AppResult<u64> {
             tx.rollback().await?;
             continue;
         };
-        let key = env
-            .vault
-            .create_key(&tx, &KeyOwner::Quarantine(id), env.now())
-            .await?;
-        quarantined_mail::Entity::update_many()
-            .col_expr(
-                quarantined_mail::Column::Raw,
-                Expr::value(key.seal_bytes(RAW, &row.raw).into_bytes()),
-            )
-            .filter(quarantined_mail::Column::Id.eq(id))
-            .exec(&tx)
-            .await?;
+        seal_row(&tx, env, id, &row.raw).await?;
         tx.commit().await?;
         sealed += 1;
     }

@@ -347,8 +347,7 @@ fn write_blocking(
         zip.write_all(b"\n]\n").map_err(internal)?;
     }
     add_avatar(&mut zip, options, data_dir, holder.id, reader.key.as_ref())?;
-    let (_, clear_bytes) = zip.finish().map_err(internal)?.finish().map_err(internal)?;
-    Ok(clear_bytes)
+    zip.finish().map_err(internal)?.finish().map_err(internal)
 }
 
 /// The avatar, `avatars/<account id>.<ext>`, as `avatar.<ext>`.
