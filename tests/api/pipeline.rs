@@ -111,7 +111,8 @@ async fn two_purges_racing_count_every_row_once(stack: Stack) {
 async fn a_purge_that_fails_part_way_completes_on_retry_with_correct_counts(stack: Stack) {
     let app = spawn_app_without_workers(stack).await;
     let id = seeded_and_requested(&app).await;
-    // Let the first chunk of messages go, then fail inside the second (test chunk size: 50).
+    // Let the first chunk of messages go, then fail inside the second (test chunk size: 50;
+    // the first chunk with messages in it also holds the rows of the rules before them).
     let first_message = app.count("SELECT MIN(id) FROM messages").await;
     app.fail_deletes("messages", Some(&format!("OLD.id >= {}", first_message + 75)))
         .await;
@@ -136,14 +137,12 @@ async fn a_purge_that_fails_part_way_completes_on_retry_with_correct_counts(stac
     let partial = format!(
         "SELECT rows_removed FROM purge_progress WHERE request_id = '{rid}' AND step = 'messages.sender_id'"
     );
+    let removed = MESSAGES as i64 - app.count("SELECT COUNT(*) FROM messages").await;
+    assert!((1..=50).contains(&removed), "{removed} messages removed");
     assert_eq!(
         app.count(&partial).await,
-        50,
-        "exactly the committed chunk is counted"
-    );
-    assert_eq!(
-        app.count("SELECT COUNT(*) FROM messages").await,
-        MESSAGES as i64 - 50
+        removed,
+        "exactly the committed chunks are counted"
     );
     assert_eq!(
         app.request().await.status,
