@@ -120,7 +120,7 @@ pub async fn confirmation_email(job: SendConfirmation, state: Data<AppState>) ->
 
 /// Appends the deletion's ledger entry, in one transaction with the processors' notices,
 /// journals its tombstone outside the database, then signs a tree head.
-pub(crate) async fn record_deletion(state: &AppState, request_id: Uuid) -> AppResult<()> {
+pub async fn record_deletion(state: &AppState, request_id: Uuid) -> AppResult<()> {
     let rid = request_id.to_string();
     let processors = state.processors.clone();
     let complete = ledger::on_completion(move |tx, now| {
@@ -264,6 +264,11 @@ async fn conclude(
             JobKind::ProcessorNotice => processors::died(&state.db.conn, id, now).await?,
             JobKind::Export => takeout::died(&state.db, id, now).await?,
             _ => {}
+        }
+        if kind.is_deletion_step() {
+            // What a purge overwrote before it failed leaves the WAL now, not at the next
+            // completion's checkpoint.
+            state.db.checkpoint().await?;
         }
         tracing::error!(id = %id, job = kind.as_str(), attempt, error = %detail, "job is dead");
         return Ok(());

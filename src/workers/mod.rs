@@ -1,7 +1,7 @@
 //! The apalis workers of the deletion pipeline (purge → confirmation email → ledger entry),
 //! the notices to account holders, and the outbox relay that feeds them.
 
-mod handlers;
+pub mod handlers;
 pub mod mailbox;
 pub mod relay;
 pub mod restore_guard;
@@ -126,12 +126,12 @@ fn registered_kinds() -> Vec<JobKind> {
 macro_rules! run_monitor {
     ($state:expr, $shutdown:expr, $storage:ident) => {{
         let poll = $state.settings.queue.poll_interval();
-        let concurrency = $state.settings.queue.concurrency;
         let mut monitor = Monitor::new();
         macro_rules! register {
             ($payload:ident, $handler:path) => {{
                 let backend = $storage!($payload);
                 let state = $state.clone();
+                let concurrency = concurrency_of(<$payload as Job>::KIND, &state);
                 monitor = monitor.register(move |_| {
                     WorkerBuilder::new(worker_name(<$payload as Job>::KIND))
                         .backend(backend.clone().poll_with_strategy(PollEvery::new(poll)))
@@ -188,6 +188,22 @@ macro_rules! run_monitor {
 }
 
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+
+/// Ledger jobs one SQLite worker process runs at once, at least.
+const LEDGER_WAITERS: usize = 32;
+
+/// Jobs of a kind one worker process runs at once: `queue.concurrency`, except ledger jobs on
+/// SQLite. Each of those first waits, holding no connection, for a checkpoint that starts
+/// after it asked (`Database::checkpoint`): the ones that arrive while one runs share the
+/// next, which two at a time could not.
+fn concurrency_of(kind: JobKind, state: &AppState) -> usize {
+    let configured = state.settings.queue.concurrency;
+    if kind == JobKind::LedgerEntry && state.db.backend() == sea_orm::DbBackend::Sqlite {
+        configured.max(LEDGER_WAITERS)
+    } else {
+        configured
+    }
+}
 
 /// Runs a worker for every kind of job until `shutdown` fires, then lets running jobs finish.
 pub async fn run(state: AppState, shutdown: CancellationToken) -> anyhow::Result<()> {

@@ -241,6 +241,10 @@ pub async fn record_deletion(
     on_completion: OnCompletion<'_>,
 ) -> AppResult<Option<RecordedDeletion>> {
     let rid = request_id.to_string();
+    // Before the request can read `completed`: the purge and the email step committed before
+    // this job was queued, so this checkpoint takes whatever they overwrote out of the WAL.
+    // Completions running at once share one.
+    db.checkpoint().await?;
     for _ in 0..APPEND_TRIES {
         let tx = db.begin_write().await?;
         db.serialize_on(&tx, LEDGER_LOCK).await?;
@@ -281,7 +285,6 @@ pub async fn record_deletion(
             .await?;
         on_completion(&tx, now).await?;
         tx.commit().await?;
-        db.checkpoint().await?;
         return Ok(Some(RecordedDeletion {
             entry,
             vsee_id: request.subject,
