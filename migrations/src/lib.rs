@@ -22,6 +22,7 @@ mod m20261129_000010_transparency_log;
 mod m20261129_000011_user_requests;
 mod m20261130_000012_data_keys;
 mod m20261201_000013_outbox_pickup;
+mod m20261202_000014_ticket_deadlines;
 
 /// Applies the erasure schema migrations, in order.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000011_user_requests::Migration),
             Box::new(m20261130_000012_data_keys::Migration),
             Box::new(m20261201_000013_outbox_pickup::Migration),
+            Box::new(m20261202_000014_ticket_deadlines::Migration),
         ]
     }
 }
