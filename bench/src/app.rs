@@ -103,11 +103,6 @@ impl App {
         workers: bool,
         stats: Option<Arc<StatementStats>>,
     ) -> anyhow::Result<Self> {
-        let settings = Settings::load_from(&ctx.vars)?;
-        let mut db = Database::connect(&settings).await?;
-        if let Some(stats) = stats {
-            db.observe_statements(move |elapsed, sql| stats.observe(elapsed, sql));
-        }
         let roles = if workers {
             Roles::ALL
         } else {
@@ -116,13 +111,28 @@ impl App {
                 workers: false,
             }
         };
+        Self::start_with(ctx, roles, stats).await
+    }
+
+    /// The application with these roles; it runs in the background unless it has none.
+    pub async fn start_with(
+        ctx: &StackCtx,
+        roles: Roles,
+        stats: Option<Arc<StatementStats>>,
+    ) -> anyhow::Result<Self> {
+        let settings = Settings::load_from(&ctx.vars)?;
+        let mut db = Database::connect(&settings).await?;
+        if let Some(stats) = stats {
+            db.observe_statements(move |elapsed, sql| stats.observe(elapsed, sql));
+        }
+        let runs = roles.http || roles.workers;
         let probe_settings = settings.clone();
         let app = Application::build_with_database(settings, Arc::new(SystemClock), roles, db).await?;
         let probe = Database::connect(&probe_settings).await?;
         let state = app.state().clone();
         let address = app.port().map(|p| format!("http://127.0.0.1:{p}"));
         let stop = CancellationToken::new();
-        let task = workers.then(|| tokio::spawn(app.run_until_stopped(stop.clone())));
+        let task = runs.then(|| tokio::spawn(app.run_until_stopped(stop.clone())));
         Ok(Self {
             state,
             address,

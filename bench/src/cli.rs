@@ -22,6 +22,8 @@ pub enum Section {
     I,
     J,
     K,
+    L,
+    M,
 }
 
 #[derive(Debug, Parser)]
@@ -70,7 +72,7 @@ pub struct Args {
     /// (g) pipes each message to a process of its own, as an MTA does.
     #[arg(long, hide = true)]
     pub ingest_child: bool,
-    /// Run only these sections (comma-separated: a,b,c,d,e,f,g,h,i,j,k).
+    /// Run only these sections (comma-separated: a,b,c,d,e,f,g,h,i,j,k,l,m).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Section>,
 }
@@ -138,6 +140,8 @@ pub struct Sizes {
     pub bulk_accounts: u64,
     /// (k): live data keys a rotation moves.
     pub rotation_keys: u64,
+    /// (m): seconds each HTTP load runs.
+    pub http_secs: f64,
 }
 
 impl Sizes {
@@ -172,6 +176,7 @@ impl Sizes {
             ledger_requests: if args.quick { 50 } else { 200 },
             bulk_accounts: if args.quick { 20_000 } else { 100_000 },
             rotation_keys: if args.quick { 20_000 } else { 100_000 },
+            http_secs: if args.quick { 2.0 } else { 5.0 },
         }
     }
 }

@@ -25,6 +25,12 @@
 //!   the queue's largest backlog while the workers drain).
 //! - (k) crypto-shredding: profile reads and log-ins against the same reads without the vault,
 //!   seeding and purging the (e)-sized account sealed against in clear, a rotation's keys/s.
+//! - (l) complete deletions/s through the whole pipeline against a hand-written loop doing
+//!   the same work with no queue (same rows, one email, one ledger entry); and one typical
+//!   deletion's steps called directly, timed, beside one deletion at a time through the queue.
+//! - (m) HTTP on loopback with the bench's own load generator: `GET /api/v1/me` and the
+//!   deletion status page against a bare poem handler doing the same indexed SELECT, at a
+//!   fixed offered rate and at saturation; log-in against raw argon2id verifications.
 //!
 //! It reports; it does not assert: a missed target still exits 0 (a measurement that could
 //! not run exits 1). With BENCH_DEBUG set, (b) and (d) also print each request's timeline.
@@ -40,7 +46,9 @@ mod baseline;
 mod big;
 mod cli;
 mod deletions;
+mod http;
 mod latency;
+mod pipeline;
 mod purge;
 mod requests;
 mod results;
@@ -180,7 +188,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     println!(
         "- (c) baseline: per data-map rule, `DELETE FROM t WHERE id IN (SELECT id FROM t WHERE col = ? \
          LIMIT chunk)` (nullify rules: UPDATE ... SET col = NULL), one transaction per chunk, then the \
-         account row; accounts alternate between purge::run and the baseline."
+         account row; accounts alternate between purge::run and the baseline, and the WAL is \
+         checkpointed (untimed, on SQLite) before each, for both."
     );
     println!(
         "- (d) baseline: a chain of three no-op apalis jobs (each handler pushes the next) started at \

@@ -151,6 +151,8 @@ pub struct StackResults {
     pub audit: Option<AuditRun>,
     pub requests: Option<crate::requests::RequestsRun>,
     pub shredding: Option<crate::shredding::ShreddingRun>,
+    pub pipeline: Option<crate::pipeline::PipelineRun>,
+    pub http: Option<crate::http::HttpRun>,
     pub errors: Vec<String>,
 }
 

@@ -227,6 +227,51 @@ pub async fn run_sections(ctx: &StackCtx, queue: &QueueTarget, sections: &[Secti
             r.shredding = Some(x);
         }
     }
+    if sections.contains(&Section::L) {
+        eprintln!(
+            "[{label}] (l) {} + {} deletions of {}: pipeline against the loop by hand",
+            s.deletions,
+            s.deletions,
+            TYPICAL.describe()
+        );
+        if let Some(x) = kept(
+            &mut r.errors,
+            "(l)",
+            crate::pipeline::pipeline(ctx, s.deletions).await,
+        ) {
+            eprintln!(
+                "[{label}] (l) pipeline {:.1}/s, by hand {:.1}/s",
+                x.accounts as f64 / x.ours_secs,
+                x.accounts as f64 / x.loop_secs
+            );
+            r.pipeline = Some(x);
+        }
+    }
+    if sections.contains(&Section::M) {
+        eprintln!(
+            "[{label}] (m) HTTP: /api/v1/me, the status page, log-in, {} s a load",
+            s.http_secs
+        );
+        if let Some(x) = kept(&mut r.errors, "(m)", crate::http::http(ctx, s.http_secs).await) {
+            for p in &x.paths {
+                eprintln!(
+                    "[{label}] (m) {}: {:.0}/s against bare {:.0}/s; p99 at {:.0}/s {:.2} ms against {:.2} ms",
+                    p.name,
+                    p.ours_saturated.per_sec(),
+                    p.bare_saturated.per_sec(),
+                    p.offered,
+                    ms(p.ours_fixed.latency.p99),
+                    ms(p.bare_fixed.latency.p99)
+                );
+            }
+            eprintln!(
+                "[{label}] (m) log-in {:.1}/s against argon2id {:.1}/s",
+                x.log_in.per_sec(),
+                x.argon2.per_sec()
+            );
+            r.http = Some(x);
+        }
+    }
     if sections.contains(&Section::H) {
         eprintln!("[{label}] (h) queue page with {} tickets", s.tickets);
         if let Some(x) = kept(

@@ -112,8 +112,8 @@ pub fn table_rows(
             format!("{:.0} rows/s", c.ours.rows_per_sec()),
             format!("{:.0} rows/s (raw DELETE)", c.raw.rows_per_sec()),
             format!("{x:.3}x"),
-            ">= 0.7x",
-            yes_no(x >= 0.7),
+            ">= 0.8x",
+            yes_no(x >= 0.8),
         );
     }
     if let Some(d) = &r.latency {
@@ -207,8 +207,8 @@ pub fn table_rows(
             format!("{:.0} rows/s", f.ours.rows_per_sec()),
             format!("{:.0} rows/s (raw DELETE)", f.raw.rows_per_sec()),
             format!("{x:.3}x"),
-            ">= 0.7x",
-            yes_no(x >= 0.7),
+            ">= 0.9x",
+            yes_no(x >= 0.9),
         );
         if let Some(c) = &r.purge {
             let x = f.ours.secs_per_account() / c.ours.secs_per_account();
@@ -235,6 +235,8 @@ pub fn table_rows(
     crate::audit::rows(&stack, r, rows);
     crate::requests::rows(&stack, r, rows);
     crate::shredding::rows(&stack, r, rows);
+    crate::pipeline::rows(&stack, r, rows, notes);
+    crate::http::rows(&stack, r, rows);
 }
 
 pub fn render_table(rows: &[Row]) -> String {
