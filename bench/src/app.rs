@@ -159,6 +159,22 @@ pub fn app_err(e: AppError) -> anyhow::Error {
     anyhow::Error::from(e)
 }
 
+/// The account holder asks for the account's deletion (through the API, no grace period).
+pub async fn request_deletion(
+    state: &AppState,
+    account: &account::Model,
+) -> anyhow::Result<erasure::services::deletion::Receipt> {
+    erasure::services::deletion::open_request(
+        state.env(),
+        &state.keys,
+        account,
+        erasure::domain::Actor::AccountHolder,
+        erasure::domain::Channel::Api,
+    )
+    .await
+    .map_err(app_err)
+}
+
 pub static ACCOUNT_SEQ: AtomicU64 = AtomicU64::new(1);
 
 pub async fn seed_one(state: &AppState, shape: Shape) -> anyhow::Result<account::Model> {

@@ -18,11 +18,7 @@ use std::{
 };
 
 use anyhow::{Context, bail};
-use erasure::{
-    domain::{Actor, Channel},
-    services::deletion,
-    startup::Roles,
-};
+use erasure::startup::Roles;
 use futures::future::join_all;
 use poem::{
     EndpointExt, Route, get, handler,
@@ -34,7 +30,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    app::{App, app_err, seed_one},
+    app::{App, request_deletion, seed_one},
     baseline::percentiles,
     cli::SMALL,
     results::{Latency, Row, StackResults},
@@ -264,16 +260,7 @@ pub async fn http(ctx: &StackCtx, secs: f64) -> anyhow::Result<HttpRun> {
             body: Some(serde_json::json!({ "vsee_id": holder.vsee_id, "password": PASSWORD })),
         };
         let cookie = session_cookie(&client, &log_in).await?;
-        let receipt = deletion::open_request(
-            app.state.env(),
-            &app.state.keys,
-            &leaving,
-            Actor::AccountHolder,
-            Channel::Api,
-        )
-        .await
-        .map_err(app_err)?
-        .receipt;
+        let receipt = request_deletion(&app.state, &leaving).await?.receipt;
         let receipt = receipt.expose();
         let mut paths = Vec::new();
         for (name, path, bare_path) in [

@@ -37,7 +37,8 @@
 //!
 //! Modules: `cli` (arguments, sizes), `stack` (one stack's set-up, its PostgreSQL database and
 //! Redis prefix from erasure-testkit), `sections` (running (a)–(f)), `app` (the application
-//! in-process), `baseline` (raw apalis), `deletions`, `purge`, `latency`, `big`, `support` (the sections),
+//! in-process), `baseline` (raw apalis), `deletions`, `purge`, `latency`, `big`, `support`,
+//! `pipeline` ((l)), `http` ((m), with its load generator) (the sections),
 //! `results` and `table` (the report).
 
 mod app;

@@ -18,7 +18,7 @@ use erasure::{
     domain::{Actor, Channel},
     models::{account, deletion_request},
     services::{
-        deletion::{self, confirmation},
+        deletion::confirmation,
         ledger::{
             self,
             events::{AccountDeleted, AuditEvent, Subjects},
@@ -31,7 +31,7 @@ use erasure::{
 use sea_orm::{ConnectionTrait, EntityTrait};
 
 use crate::{
-    app::{App, StatementStats, app_err, count_status, seed_accounts, wait_completed},
+    app::{App, StatementStats, app_err, count_status, request_deletion, seed_accounts, wait_completed},
     cli::TYPICAL,
     purge::{check_raw_rules, raw_delete},
     results::{Row, StackResults},
@@ -111,16 +111,7 @@ async fn compare(app: &App, k: usize) -> anyhow::Result<(usize, f64, f64, Durati
 }
 
 async fn request(state: &AppState, account: &account::Model) -> anyhow::Result<uuid::Uuid> {
-    let opened = deletion::open_request(
-        state.env(),
-        &state.keys,
-        account,
-        Actor::AccountHolder,
-        Channel::Api,
-    )
-    .await
-    .map_err(app_err)?;
-    Ok(opened.request_id)
+    Ok(request_deletion(state, account).await?.request_id)
 }
 
 /// Seconds from the first request opened to the last one completed.

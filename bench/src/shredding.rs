@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use erasure::{
-    domain::{Actor, Channel},
     models::{account, session},
-    services::{accounts, deletion, purge, sessions},
+    services::{accounts, purge, sessions},
     vault::{KeyOwner, rotation},
 };
 use sea_orm::{
@@ -190,15 +189,7 @@ async fn measure(ctx: &StackCtx, app: &App, keys: u64) -> anyhow::Result<Shreddi
 /// `purge::run` of the account, timed; rows removed.
 async fn purge_one(app: &App, account: &account::Model) -> anyhow::Result<(f64, u64)> {
     let state = &app.state;
-    let receipt = deletion::open_request(
-        state.env(),
-        &state.keys,
-        account,
-        Actor::AccountHolder,
-        Channel::Api,
-    )
-    .await
-    .map_err(app_err)?;
+    let receipt = crate::app::request_deletion(state, account).await?;
     let t = Instant::now();
     let outcome = purge::run(state.env(), &state.purge_plan, receipt.request_id)
         .await
