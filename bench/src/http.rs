@@ -35,7 +35,7 @@ use crate::{
     cli::SMALL,
     results::{Latency, Row, StackResults},
     stack::StackCtx,
-    table::{ms, yes_no},
+    table::ms,
 };
 
 const CONNS: usize = 8;
@@ -363,15 +363,7 @@ async fn raw_argon2(hash: &str, secs: f64) -> anyhow::Result<Load> {
 pub fn rows(stack: &str, r: &StackResults, out: &mut Vec<Row>) {
     let Some(x) = &r.http else { return };
     let mut row = |measure: String, value: String, baseline: String, ratio: f64, target: &str, met: bool| {
-        out.push(Row {
-            stack: stack.to_owned(),
-            measure,
-            value,
-            baseline,
-            ratio: format!("{ratio:.3}x"),
-            target: target.to_owned(),
-            met: yes_no(met),
-        });
+        out.push(Row::ratio(stack, measure, value, baseline, ratio, target, met));
     };
     let lat = |l: &Load| format!("p50 {:.2} ms, p99 {:.2} ms", ms(l.latency.p50), ms(l.latency.p99));
     for p in &x.paths {

@@ -165,3 +165,26 @@ pub struct Row {
     pub target: String,
     pub met: String,
 }
+
+impl Row {
+    /// A row whose ratio is printed to three places, with whether its target was met.
+    pub fn ratio(
+        stack: &str,
+        measure: String,
+        value: String,
+        baseline: String,
+        ratio: f64,
+        target: &str,
+        met: bool,
+    ) -> Self {
+        Self {
+            stack: stack.to_owned(),
+            measure,
+            value,
+            baseline,
+            ratio: format!("{ratio:.3}x"),
+            target: target.to_owned(),
+            met: crate::table::yes_no(met),
+        }
+    }
+}

@@ -265,15 +265,15 @@ async fn insert_clear_messages(app: &App, account_id: i64, messages: u64) -> any
 pub fn rows(stack: &str, r: &StackResults, out: &mut Vec<Row>) {
     let Some(x) = &r.shredding else { return };
     let mut row = |measure: String, value: String, baseline: String, ratio: f64, target: f64| {
-        out.push(Row {
-            stack: stack.to_owned(),
+        out.push(Row::ratio(
+            stack,
             measure,
             value,
             baseline,
-            ratio: format!("{ratio:.3}x"),
-            target: format!("≥ {target}x"),
-            met: crate::table::yes_no(ratio >= target),
-        })
+            ratio,
+            &format!("≥ {target}x"),
+            ratio >= target,
+        ))
     };
     let per_sec = |n: f64, secs: f64| n / secs;
     let (ours, raw) = (
