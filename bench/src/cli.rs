@@ -24,6 +24,8 @@ pub enum Section {
     K,
     L,
     M,
+    N,
+    O,
 }
 
 #[derive(Debug, Parser)]
@@ -72,7 +74,13 @@ pub struct Args {
     /// (g) pipes each message to a process of its own, as an MTA does.
     #[arg(long, hide = true)]
     pub ingest_child: bool,
-    /// Run only these sections (comma-separated: a,b,c,d,e,f,g,h,i,j,k,l,m).
+    /// Deletions in the backlog of (n) (default 100,000; 10,000 with --quick).
+    #[arg(long)]
+    pub backlog: Option<u64>,
+    /// Deletions each process layout of (o) completes (default 4,000; 1,000 with --quick).
+    #[arg(long)]
+    pub layout_deletions: Option<u64>,
+    /// Run only these sections (comma-separated: a,b,c,d,e,f,g,h,i,j,k,l,m,n,o).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Section>,
 }
@@ -142,6 +150,11 @@ pub struct Sizes {
     pub rotation_keys: u64,
     /// (m): seconds each HTTP load runs.
     pub http_secs: f64,
+    /// (n): deletions in the backlog, and deletions of its steady-rate measurement.
+    pub backlog: u64,
+    pub steady_deletions: u64,
+    /// (o): deletions each process layout completes.
+    pub layout_deletions: u64,
 }
 
 impl Sizes {
@@ -177,6 +190,11 @@ impl Sizes {
             bulk_accounts: if args.quick { 20_000 } else { 100_000 },
             rotation_keys: if args.quick { 20_000 } else { 100_000 },
             http_secs: if args.quick { 2.0 } else { 5.0 },
+            backlog: args.backlog.unwrap_or(if args.quick { 10_000 } else { 100_000 }),
+            steady_deletions: if args.quick { 1_000 } else { 5_000 },
+            layout_deletions: args
+                .layout_deletions
+                .unwrap_or(if args.quick { 1_000 } else { 4_000 }),
         }
     }
 }

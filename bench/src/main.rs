@@ -31,6 +31,10 @@
 //! - (m) HTTP on loopback with the bench's own load generator: `GET /api/v1/me` and the
 //!   deletion status page against a bare poem handler doing the same indexed SELECT, at a
 //!   fixed offered rate and at saturation; log-in against raw argon2id verifications.
+//! - (n) a backlog of 100,000 deletions opened while no worker runs, drained against the
+//!   steady rate; this process's RSS and the queue's backlog sampled as it drains.
+//! - (o) server stack only: 2 API + 3 worker processes against 1 + 1, deletions asked for
+//!   over HTTP; the CPU time by process kind and the database's waits name the bottleneck.
 //!
 //! It reports; it does not assert: a missed target still exits 0 (a measurement that could
 //! not run exits 1). With BENCH_DEBUG set, (b) and (d) also print each request's timeline.
@@ -38,17 +42,20 @@
 //! Modules: `cli` (arguments, sizes), `stack` (one stack's set-up, its PostgreSQL database and
 //! Redis prefix from erasure-testkit), `sections` (running (a)–(f)), `app` (the application
 //! in-process), `baseline` (raw apalis), `deletions`, `purge`, `latency`, `big`, `support`,
-//! `pipeline` ((l)), `http` ((m), with its load generator) (the sections),
+//! `pipeline` ((l)), `http` ((m), with its load generator), `backlog` ((n)), `layouts` ((o))
+//! (the sections),
 //! `results` and `table` (the report).
 
 mod app;
 mod audit;
+mod backlog;
 mod baseline;
 mod big;
 mod cli;
 mod deletions;
 mod http;
 mod latency;
+mod layouts;
 mod pipeline;
 mod purge;
 mod requests;
@@ -73,8 +80,17 @@ use crate::{
     table::{render_table, table_rows},
 };
 
+/// As the first argument: run the `erasure` command line with the arguments after it (the
+/// same code as the binary). (o) starts its API and worker processes this way.
+pub const AS_ERASURE: &str = "--as-erasure";
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some(AS_ERASURE) {
+        let rest = std::env::args().skip(2);
+        let cli = erasure::cli::Cli::parse_from(std::iter::once("erasure".to_owned()).chain(rest));
+        return erasure::cli::run(cli).await;
+    }
     let args = Args::parse();
     if args.ingest_child {
         return erasure::cli::run(erasure::cli::Cli::parse_from(["erasure", "ingest-email"])).await;
@@ -141,6 +157,10 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             Section::I,
             Section::J,
             Section::K,
+            Section::L,
+            Section::M,
+            Section::N,
+            Section::O,
         ]
     } else {
         args.only.clone()

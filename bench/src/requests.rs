@@ -157,7 +157,7 @@ async fn takeout_run(ctx: &StackCtx, app: &App) -> anyhow::Result<(i64, f64, Opt
 }
 
 /// `n` accounts: created two years ago, last logged in `last_login_days` ago (none: never).
-async fn insert_accounts(
+pub async fn insert_accounts(
     app: &App,
     prefix: &str,
     n: u64,

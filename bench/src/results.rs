@@ -153,6 +153,8 @@ pub struct StackResults {
     pub shredding: Option<crate::shredding::ShreddingRun>,
     pub pipeline: Option<crate::pipeline::PipelineRun>,
     pub http: Option<crate::http::HttpRun>,
+    pub backlog: Option<crate::backlog::BacklogRun>,
+    pub layouts: Option<Vec<crate::layouts::LayoutRun>>,
     pub errors: Vec<String>,
 }
 

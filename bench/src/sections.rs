@@ -272,6 +272,50 @@ pub async fn run_sections(ctx: &StackCtx, queue: &QueueTarget, sections: &[Secti
             r.http = Some(x);
         }
     }
+    if sections.contains(&Section::O) {
+        if ctx.kind == crate::results::StackKind::Server {
+            eprintln!(
+                "[{label}] (o) 1 API + 1 worker against 2 API + 3 workers, {} deletions each",
+                s.layout_deletions
+            );
+            if let Some(x) = kept(
+                &mut r.errors,
+                "(o)",
+                crate::layouts::layouts(ctx, s.layout_deletions).await,
+            ) {
+                for run in &x {
+                    eprintln!(
+                        "[{label}] (o) {} API + {} workers: {:.1} deletions/s",
+                        run.apis,
+                        run.workers,
+                        run.rate()
+                    );
+                }
+                r.layouts = Some(x);
+            }
+        } else {
+            eprintln!("[{label}] (o) is measured on the server stack only");
+        }
+    }
+    if sections.contains(&Section::N) {
+        eprintln!(
+            "[{label}] (n) a backlog of {} deletions against the steady rate over {}",
+            s.backlog, s.steady_deletions
+        );
+        if let Some(x) = kept(
+            &mut r.errors,
+            "(n)",
+            crate::backlog::backlog(ctx, s.steady_deletions, s.backlog).await,
+        ) {
+            eprintln!(
+                "[{label}] (n) drained {:.1}/s against steady {:.1}/s; queue at most {}",
+                x.drain_rate(),
+                x.steady_rate(),
+                x.max_queue
+            );
+            r.backlog = Some(x);
+        }
+    }
     if sections.contains(&Section::H) {
         eprintln!("[{label}] (h) queue page with {} tickets", s.tickets);
         if let Some(x) = kept(

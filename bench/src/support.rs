@@ -4,8 +4,9 @@
 //!   ingest-email` (a process per message, as an MTA's pipe runs it), against mail-parser's
 //!   parse-only rate of the same messages, in the same run. DNS is not measured: sender checks
 //!   run with `support.mail_auth.resolver = none` (every lookup answers at once).
-//! - (h) the staff queue page's p95 with 100,000 tickets, against the bare indexed SELECT of
-//!   the rows it shows (same order, same page size), in the same run.
+//! - (h) the staff queue page's p95 with 100,000 tickets, beside the bare indexed SELECT of
+//!   the rows it shows (same order, same page size), in the same run. Target (issue 13): the
+//!   page's p95 under 50 ms.
 
 use std::time::{Duration, Instant};
 
@@ -270,6 +271,9 @@ fn percentiles_p95(mut samples: Vec<Duration>) -> anyhow::Result<Duration> {
     Ok(samples[rank.clamp(1, samples.len()) - 1])
 }
 
+/// (h)'s target: a staff page's p95 at 100,000 tickets.
+const PAGE_P95: Duration = Duration::from_millis(50);
+
 /// The rows of (g) and (h).
 pub fn rows(stack: &str, r: &StackResults, out: &mut Vec<Row>) {
     let mut push =
@@ -320,8 +324,8 @@ pub fn rows(stack: &str, r: &StackResults, out: &mut Vec<Row>) {
                 format!("{:.2} ms", ms(p95)),
                 format!("{:.2} ms (bare indexed SELECT)", ms(h.select)),
                 format!("{x:.3}x"),
-                ">= 0.5x",
-                yes_no(x >= 0.5),
+                "p95 < 50 ms",
+                yes_no(p95 < PAGE_P95),
             );
         }
     }

@@ -237,6 +237,8 @@ pub fn table_rows(
     crate::shredding::rows(&stack, r, rows);
     crate::pipeline::rows(&stack, r, rows, notes);
     crate::http::rows(&stack, r, rows);
+    crate::layouts::rows(&stack, r, rows, notes);
+    crate::backlog::rows(&stack, r, rows, notes);
 }
 
 pub fn render_table(rows: &[Row]) -> String {
