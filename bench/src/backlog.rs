@@ -142,11 +142,12 @@ async fn steady_rate(app: &App, n: u64) -> anyhow::Result<f64> {
     Ok(t.elapsed().as_secs_f64())
 }
 
+/// Accounts, one at a time.
+type Accounts<'a> =
+    std::pin::Pin<Box<dyn futures::Stream<Item = anyhow::Result<account::Model>> + Send + 'a>>;
+
 /// The accounts whose vsee_id starts with `prefix`, read a page at a time.
-fn pages<'a>(
-    state: &'a AppState,
-    prefix: &'a str,
-) -> std::pin::Pin<Box<dyn futures::Stream<Item = anyhow::Result<account::Model>> + Send + 'a>> {
+fn pages<'a>(state: &'a AppState, prefix: &'a str) -> Accounts<'a> {
     let pages = futures::stream::try_unfold(Some(0i64), move |after| async move {
         let Some(after) = after else {
             return Ok(None);

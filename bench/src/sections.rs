@@ -1,4 +1,4 @@
-//! Runs the chosen sections (a)–(f) on one stack, printing progress, and keeps their results
+//! Runs the chosen sections (a)–(o) on one stack, printing progress, and keeps their results
 //! (or their errors) for the table.
 
 use crate::{
@@ -29,6 +29,25 @@ pub fn kept<T>(errors: &mut Vec<String>, section: &str, result: anyhow::Result<T
 pub async fn run_sections(ctx: &StackCtx, queue: &QueueTarget, sections: &[Section], r: &mut StackResults) {
     let label = ctx.kind.label();
     let s = &ctx.sizes;
+    // (i) seeds its ledger from the genesis entry: it runs first, while the ledger is empty.
+    if sections.contains(&Section::I) {
+        eprintln!("[{label}] (i) audit ledger with {} entries", s.ledger_entries);
+        if let Some(x) = kept(
+            &mut r.errors,
+            "(i)",
+            audit_ledger(ctx, s.ledger_entries, s.ledger_requests).await,
+        ) {
+            eprintln!(
+                "[{label}] (i) verify {:.1} s (raw HMAC {:.1} s), export RSS +{}, p95 proof {:.2} ms, page {:.2} ms",
+                x.verify_secs,
+                x.raw_secs,
+                x.export_rss.map_or("n/a".into(), mib),
+                ms(x.proof),
+                ms(x.page)
+            );
+            r.audit = Some(x);
+        }
+    }
     if sections.contains(&Section::A) {
         eprintln!("[{label}] (a) {} no-op apalis jobs", s.noop_jobs);
         if let Some(x) = kept(
@@ -166,44 +185,6 @@ pub async fn run_sections(ctx: &StackCtx, queue: &QueueTarget, sections: &[Secti
             r.intake = Some(x);
         }
     }
-    if sections.contains(&Section::I) {
-        eprintln!("[{label}] (i) audit ledger with {} entries", s.ledger_entries);
-        if let Some(x) = kept(
-            &mut r.errors,
-            "(i)",
-            audit_ledger(ctx, s.ledger_entries, s.ledger_requests).await,
-        ) {
-            eprintln!(
-                "[{label}] (i) verify {:.1} s (raw HMAC {:.1} s), export RSS +{}, p95 proof {:.2} ms, page {:.2} ms",
-                x.verify_secs,
-                x.raw_secs,
-                x.export_rss.map_or("n/a".into(), mib),
-                ms(x.proof),
-                ms(x.page)
-            );
-            r.audit = Some(x);
-        }
-    }
-    if sections.contains(&Section::J) {
-        eprintln!(
-            "[{label}] (j) takeout of {} messages; bulk deletion of {} dormant accounts",
-            s.big_messages, s.bulk_accounts
-        );
-        if let Some(x) = kept(
-            &mut r.errors,
-            "(j)",
-            crate::requests::users_requests(ctx, s.bulk_accounts).await,
-        ) {
-            eprintln!(
-                "[{label}] (j) takeout {:.1} s RSS +{}; bulk {:.0}/s, backlog at most {}",
-                x.takeout_secs,
-                x.takeout_rss.map_or("n/a".into(), mib),
-                x.bulk_accounts as f64 / x.bulk_secs,
-                x.max_backlog_seen
-            );
-            r.requests = Some(x);
-        }
-    }
     if sections.contains(&Section::K) {
         eprintln!(
             "[{label}] (k) crypto-shredding: reads, log-ins, {} messages sealed and purged, rotation of {} keys",
@@ -330,6 +311,28 @@ pub async fn run_sections(ctx: &StackCtx, queue: &QueueTarget, sections: &[Secti
                 ms(x.select)
             );
             r.queue_page = Some(x);
+        }
+    }
+    // (j) leaves most of its 100,000 requests waiting in the outbox (it samples the drain for
+    // 30 s, it does not wait for it): it runs last, so no other section's workers drain them.
+    if sections.contains(&Section::J) {
+        eprintln!(
+            "[{label}] (j) takeout of {} messages; bulk deletion of {} dormant accounts",
+            s.big_messages, s.bulk_accounts
+        );
+        if let Some(x) = kept(
+            &mut r.errors,
+            "(j)",
+            crate::requests::users_requests(ctx, s.bulk_accounts).await,
+        ) {
+            eprintln!(
+                "[{label}] (j) takeout {:.1} s RSS +{}; bulk {:.0}/s, backlog at most {}",
+                x.takeout_secs,
+                x.takeout_rss.map_or("n/a".into(), mib),
+                x.bulk_accounts as f64 / x.bulk_secs,
+                x.max_backlog_seen
+            );
+            r.requests = Some(x);
         }
     }
 }
