@@ -14,18 +14,13 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use erasure::{
-    domain::{Actor, Channel},
-    models::account,
-    services::deletion,
-    state::AppState,
-};
+use erasure::{models::account, state::AppState};
 use erasure_jobs::JobKind;
 use futures::{StreamExt, TryStreamExt};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::{
-    app::{App, app_err, count_status},
+    app::{App, count_status, request_deletion},
     big::proc_status_kib,
     requests::insert_accounts,
     results::{Row, StackResults},
@@ -95,6 +90,7 @@ pub async fn backlog(ctx: &StackCtx, steady: u64, backlog: u64) -> anyhow::Resul
 
     let t = Instant::now();
     let app = App::start(&ctx, true, None).await?;
+    let max_backlog = app.state.settings.queue.max_backlog;
     let drained = drain(&app, t, before, backlog).await;
     app.shutdown().await?;
     let (drain_secs, rss, max_queue, max_undispatched) = drained?;
@@ -106,13 +102,9 @@ pub async fn backlog(ctx: &StackCtx, steady: u64, backlog: u64) -> anyhow::Resul
         drain_secs,
         rss,
         max_queue,
-        max_backlog: ctx_max_backlog(&ctx)?,
+        max_backlog,
         max_undispatched,
     })
-}
-
-fn ctx_max_backlog(ctx: &StackCtx) -> anyhow::Result<u64> {
-    Ok(erasure::config::Settings::load_from(&ctx.vars)?.queue.max_backlog)
 }
 
 /// `IN_FLIGHT` requests open at once until `n` have completed: seconds.
@@ -131,7 +123,7 @@ async fn steady_rate(app: &App, n: u64) -> anyhow::Result<f64> {
         }
         while opened < n && opened.saturating_sub(done) < IN_FLIGHT {
             let account = accounts.next().await.context("too few steady accounts")??;
-            request(&app.state, &account).await?;
+            request_deletion(&app.state, &account).await?;
             opened += 1;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -172,19 +164,6 @@ fn pages<'a>(state: &'a AppState, prefix: &'a str) -> Accounts<'a> {
     )
 }
 
-async fn request(state: &AppState, account: &account::Model) -> anyhow::Result<()> {
-    deletion::open_request(
-        state.env(),
-        &state.keys,
-        account,
-        Actor::AccountHolder,
-        Channel::Api,
-    )
-    .await
-    .map_err(app_err)?;
-    Ok(())
-}
-
 /// Opens `n` requests with no worker running. Returns the seconds it took and the count of
 /// completed requests before.
 async fn open_backlog(app: &App, n: u64) -> anyhow::Result<(f64, u64)> {
@@ -194,7 +173,9 @@ async fn open_backlog(app: &App, n: u64) -> anyhow::Result<(f64, u64)> {
     let before = count_status(&app.probe, "completed").await?;
     let t = Instant::now();
     pages(&app.state, "backlog")
-        .try_for_each_concurrent(4, |account| async move { request(&app.state, &account).await })
+        .try_for_each_concurrent(4, |account| async move {
+            request_deletion(&app.state, &account).await.map(drop)
+        })
         .await?;
     let secs = t.elapsed().as_secs_f64();
     eprintln!("    opened {n} requests in {secs:.1} s, no worker running");
