@@ -260,19 +260,24 @@ impl TestApp {
     /// identifiers: every account is read and opened).
     pub async fn accounts_named(&self, prefix: &str) -> Vec<erasure::models::account::Model> {
         use sea_orm::EntityTrait;
-        let rows = erasure::models::account::Entity::find()
+        use sea_orm::{QueryOrder, QuerySelect};
+        let ids: Vec<i64> = erasure::models::account::Entity::find()
+            .select_only()
+            .column(erasure::models::account::Column::Id)
+            .order_by_asc(erasure::models::account::Column::Id)
+            .into_tuple()
             .all(&self.state.db.conn)
             .await
             .unwrap();
         let mut named = Vec::new();
-        for row in rows {
+        for id in ids {
+            // Each row with its key in one statement: a purge running meanwhile (a worker of
+            // this app) removes both at once, so a row is read whole or not at all.
             let opened =
-                erasure::services::accounts::sealed::open(&self.state.vault, &self.state.db.conn, row)
+                erasure::services::accounts::sealed::find_opened(&self.state.vault, &self.state.db.conn, id)
                     .await
                     .unwrap();
-            if opened.vsee_id.starts_with(prefix) {
-                named.push(opened);
-            }
+            named.extend(opened.filter(|a| a.vsee_id.starts_with(prefix)));
         }
         named
     }
