@@ -7,7 +7,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 use crate::{
     clock::Clock,
     db::Database,
-    domain::{AccountStatus, SecretToken},
+    domain::SecretToken,
     env::Env,
     error::{AppError, AppResult},
     models::{account, session},
@@ -77,22 +77,9 @@ pub async fn resolve(env: Env<'_>, raw_token: &str) -> AppResult<Option<CurrentS
     let Some(token) = SecretToken::parse(raw_token) else {
         return Ok(None);
     };
-    let Some(session) = session::Entity::find_by_id(token.hash().0)
-        .one(&env.db.conn)
-        .await?
-    else {
-        return Ok(None);
-    };
-    if session.expires_at <= env.now() {
-        return Ok(None);
-    }
-    let Some(account) = accounts::find(env, session.account_id).await? else {
-        return Ok(None);
-    };
-    if account.status != AccountStatus::Active {
-        return Ok(None);
-    }
-    Ok(Some(CurrentSession { session, account }))
+    let found =
+        accounts::sealed::find_opened_by_session(env.vault, &env.db.conn, &token.hash().0, env.now()).await?;
+    Ok(found.map(|(session, account)| CurrentSession { session, account }))
 }
 
 /// Records a fresh password check, restarting the re-authentication window.

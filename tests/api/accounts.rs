@@ -313,6 +313,35 @@ async fn cookies_are_secure_when_the_public_url_is_https() {
     );
 }
 
+/// The profile comes from the session's own account, and only while the session lives.
+async fn a_session_reads_its_own_account_until_it_expires(stack: Stack) {
+    let app = spawn_app_on(stack).await;
+    let ann = app
+        .signed_up_and_logged_in("annsession", "ann.session@vsee.com")
+        .await;
+    let bob = app
+        .signed_up_and_logged_in("bobsession", "bob.session@vsee.com")
+        .await;
+    for (device, vsee_id) in [(&ann, "annsession"), (&bob, "bobsession")] {
+        let r = device.me().await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["vsee_id"], vsee_id);
+    }
+    // A minute before the end it still reads (the clock also runs on); at the end it does not.
+    let ttl = chrono::Duration::hours(app.state.settings.security.session_ttl_hours);
+    app.clock.advance(ttl - chrono::Duration::minutes(1));
+    assert_eq!(ann.me().await.status(), StatusCode::OK);
+    app.clock.advance(chrono::Duration::minutes(1));
+    for device in [&ann, &bob] {
+        let (status, code) = error_code(device.me().await).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (StatusCode::UNAUTHORIZED, "unauthenticated")
+        );
+    }
+}
+
 crate::on_both_stacks!(
     sign_up_refuses_bad_input_with_a_stable_code_and_creates_nothing,
     a_taken_vsee_id_or_email_is_a_conflict,
@@ -320,4 +349,5 @@ crate::on_both_stacks!(
     the_profile_changes_and_credentials_need_the_current_password,
     forgot_password_emails_a_one_time_link,
     the_api_is_described_and_the_probes_answer,
+    a_session_reads_its_own_account_until_it_expires,
 );

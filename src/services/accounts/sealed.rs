@@ -2,14 +2,17 @@
 //! name sealed under the account's data key (`vault`), with blind indexes beside them for
 //! log-in and lookups. Everything outside this module sees the account opened.
 
+use chrono::{DateTime, Utc};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, JoinType, QueryFilter, QueryTrait,
-    sea_query::Expr,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, FromQueryResult, IdenStatic, Iterable, JoinType,
+    QueryFilter, QueryResult, QueryTrait, Select,
+    sea_query::{Expr, ExprTrait},
 };
 
 use crate::{
+    domain::AccountStatus,
     error::{AppError, AppResult},
-    models::{account, data_key},
+    models::{account, data_key, session},
     vault::{DataKey, KeyOwner, Vault, is_sealed},
 };
 
@@ -89,7 +92,52 @@ pub async fn find_opened<C: ConnectionTrait>(
     conn: &C,
     id: i64,
 ) -> AppResult<Option<account::Model>> {
-    let mut select = account::Entity::find_by_id(id);
+    let select = with_key(account::Entity::find_by_id(id));
+    let statement = select.build(conn.get_database_backend());
+    match conn.query_one_raw(statement).await? {
+        Some(found) => open_found(vault, conn, &found).await.map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The live session `session_id` (unexpired at `now`) and its active account opened: session,
+/// account and data key in one statement, the read every signed-in request starts with.
+pub async fn find_opened_by_session<C: ConnectionTrait>(
+    vault: &Vault,
+    conn: &C,
+    session_id: &str,
+    now: DateTime<Utc>,
+) -> AppResult<Option<(session::Model, account::Model)>> {
+    let mut select = with_key(account::Entity::find())
+        .filter(session::Column::Id.eq(session_id))
+        .filter(session::Column::ExpiresAt.gt(now))
+        .filter(account::Column::Status.eq(AccountStatus::Active));
+    let query = QueryTrait::query(&mut select).join(
+        JoinType::InnerJoin,
+        session::Entity,
+        Expr::col((session::Entity, session::Column::AccountId))
+            .equals((account::Entity, account::Column::Id)),
+    );
+    for column in session::Column::iter() {
+        query.expr_as(
+            Expr::col((session::Entity, column)),
+            format!("{SESSION_PREFIX}{}", IdenStatic::as_str(&column)),
+        );
+    }
+    let statement = select.build(conn.get_database_backend());
+    let Some(found) = conn.query_one_raw(statement).await? else {
+        return Ok(None);
+    };
+    let session = session::Model::from_query_result(&found, SESSION_PREFIX)?;
+    let account = open_found(vault, conn, &found).await?;
+    Ok(Some((session, account)))
+}
+
+/// How [`find_opened_by_session`] names the session's columns beside the account's.
+const SESSION_PREFIX: &str = "session_";
+
+/// `select` with the account's data key joined, as `key_epoch` and `key_wrapped`.
+fn with_key(mut select: Select<account::Entity>) -> Select<account::Entity> {
     QueryTrait::query(&mut select)
         .join(
             JoinType::LeftJoin,
@@ -104,20 +152,25 @@ pub async fn find_opened<C: ConnectionTrait>(
             Expr::col((data_key::Entity, data_key::Column::Wrapped)),
             "key_wrapped",
         );
-    let statement = select.build(conn.get_database_backend());
-    let Some(found) = conn.query_one_raw(statement).await? else {
-        return Ok(None);
-    };
-    let row = account::Model::from_query_result(&found, "")?;
+    select
+}
+
+/// The account a [`with_key`] statement found, opened with the key found beside it.
+async fn open_found<C: ConnectionTrait>(
+    vault: &Vault,
+    conn: &C,
+    found: &QueryResult,
+) -> AppResult<account::Model> {
+    let row = account::Model::from_query_result(found, "")?;
     let epoch: Option<i64> = found.try_get("", "key_epoch")?;
     let wrapped: Option<String> = found.try_get("", "key_wrapped")?;
     match (epoch, wrapped) {
         (Some(epoch), Some(wrapped)) => {
-            let key = vault.unwrap(&KeyOwner::Account(id).name(), epoch, &wrapped)?;
-            open_with(&key, row).map(Some)
+            let key = vault.unwrap(&KeyOwner::Account(row.id).name(), epoch, &wrapped)?;
+            open_with(&key, row)
         }
         // No key: a row from before encryption (reads as it is), or one purged meanwhile.
-        _ => open_some(vault, conn, Some(row)).await,
+        _ => open(vault, conn, row).await,
     }
 }
 
