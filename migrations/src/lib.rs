@@ -23,6 +23,7 @@ mod m20261129_000011_user_requests;
 mod m20261130_000012_data_keys;
 mod m20261201_000013_outbox_pickup;
 mod m20261202_000014_ticket_deadlines;
+mod m20261203_000015_ledger_prune_index;
 
 /// Applies the erasure schema migrations, in order.
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000012_data_keys::Migration),
             Box::new(m20261201_000013_outbox_pickup::Migration),
             Box::new(m20261202_000014_ticket_deadlines::Migration),
+            Box::new(m20261203_000015_ledger_prune_index::Migration),
         ]
     }
 }
