@@ -314,7 +314,7 @@ async fn cookies_are_secure_when_the_public_url_is_https() {
 }
 
 /// The profile comes from the session's own account, and only while the session lives.
-async fn a_session_reads_its_own_account_until_it_expires(stack: Stack) {
+async fn a_session_reads_its_own_active_account_until_it_expires(stack: Stack) {
     let app = spawn_app_on(stack).await;
     let ann = app
         .signed_up_and_logged_in("annsession", "ann.session@vsee.com")
@@ -328,6 +328,19 @@ async fn a_session_reads_its_own_account_until_it_expires(stack: Stack) {
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["vsee_id"], vsee_id);
     }
+    // An account being deleted is read by no session it still has (the deletion also ends
+    // them; this is the read's own check).
+    app.execute(&format!(
+        "UPDATE accounts SET status = 'deleting' WHERE {}",
+        app.account_is("bobsession")
+    ))
+    .await;
+    let (status, code) = error_code(bob.me().await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "unauthenticated")
+    );
+    assert_eq!(ann.me().await.status(), StatusCode::OK);
     // A minute before the end it still reads (the clock also runs on); at the end it does not.
     let ttl = chrono::Duration::hours(app.state.settings.security.session_ttl_hours);
     app.clock.advance(ttl - chrono::Duration::minutes(1));
@@ -349,5 +362,5 @@ crate::on_both_stacks!(
     the_profile_changes_and_credentials_need_the_current_password,
     forgot_password_emails_a_one_time_link,
     the_api_is_described_and_the_probes_answer,
-    a_session_reads_its_own_account_until_it_expires,
+    a_session_reads_its_own_active_account_until_it_expires,
 );
