@@ -34,17 +34,19 @@ pub enum Inspection {
     Restored { resurrected: Vec<account::Model> },
 }
 
-/// Journals a deletion whose ledger entry has been committed (as `ledger::record_deletion`
-/// returned it: nothing is read back).
-pub fn journal(tombstones: &Tombstones, recorded: &RecordedDeletion) -> AppResult<()> {
-    tombstones
-        .append(&Record::Deleted {
-            seq: recorded.entry.seq,
-            hash: recorded.entry.hash.clone(),
-            vsee_id: recorded.vsee_id.clone(),
-            email: recorded.email.clone(),
+/// Journals deletions whose ledger entries have been committed (as `ledger::record_deletion`
+/// returned them: nothing is read back), with one sync.
+pub fn journal(tombstones: &Tombstones, recorded: &[RecordedDeletion]) -> AppResult<()> {
+    let records: Vec<Record> = recorded
+        .iter()
+        .map(|r| Record::Deleted {
+            seq: r.entry.seq,
+            hash: r.entry.hash.clone(),
+            vsee_id: r.vsee_id.clone(),
+            email: r.email.clone(),
         })
-        .map_err(AppError::internal)
+        .collect();
+    tombstones.append_all(&records).map_err(AppError::internal)
 }
 
 /// Compares the journal with the ledger; on a restore, finds the accounts it brought back.

@@ -81,24 +81,32 @@ impl Tombstones {
     }
 
     pub fn append(&self, record: &Record) -> io::Result<()> {
+        self.append_all(std::slice::from_ref(record))
+    }
+
+    /// Appends `records` in order, with one sync.
+    pub fn append_all(&self, records: &[Record]) -> io::Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
         let mut options = std::fs::OpenOptions::new();
         options.read(true).append(true).create(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let mut file = options.open(&self.path)?;
-        // A line torn by a crash is ended first, so this record stands on a line of its own.
+        // A line torn by a crash is ended first, so these records stand on lines of their own.
         let len = file.metadata()?.len();
-        let mut line = record.line();
+        let mut lines: String = records.iter().map(Record::line).collect();
         if len > 0 {
             use std::io::{Read, Seek, SeekFrom};
             let mut last = [0u8; 1];
             file.seek(SeekFrom::Start(len - 1))?;
             file.read_exact(&mut last)?;
             if last[0] != b'\n' {
-                line.insert(0, '\n');
+                lines.insert(0, '\n');
             }
         }
-        file.write_all(line.as_bytes())?;
+        file.write_all(lines.as_bytes())?;
         file.sync_data()
     }
 

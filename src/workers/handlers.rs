@@ -118,37 +118,32 @@ pub async fn confirmation_email(job: SendConfirmation, state: Data<AppState>) ->
     .await
 }
 
-/// Appends the deletion's ledger entry, in one transaction with the processors' notices,
-/// journals its tombstone outside the database, then signs a tree head.
+/// Appends the deletion's ledger entry (with those of the other deletions ready for theirs),
+/// in one transaction with the processors' notices and a signed tree head, then journals the
+/// tombstones outside the database.
 pub async fn record_deletion(state: &AppState, request_id: Uuid) -> AppResult<()> {
-    let rid = request_id.to_string();
     let processors = state.processors.clone();
-    let complete = ledger::on_completion(move |tx, now| {
-        let (processors, rid) = (processors.clone(), rid.clone());
-        Box::pin(async move { processors::offer_in(tx, &processors, &rid, now).await })
+    let complete = ledger::on_completion(move |tx, rid, now| {
+        let processors = processors.clone();
+        Box::pin(async move { processors::offer_in(tx, &processors, rid, now).await })
     });
-    let recorded = ledger::record_deletion(
-        &state.db,
-        &state.keys,
-        state.clock.as_ref(),
-        &state.purge_plan.map.retained,
-        request_id,
-        &complete,
-    )
-    .await?;
-    // Recorded earlier (a redelivered job): journaled then, or written in from the ledger by
-    // the next start-up's look (`restore_guard::inspect`) if a crash came between.
-    if let Some(recorded) = recorded {
+    let recorder = ledger::Recorder {
+        keys: &state.keys,
+        signer: &state.log_signer,
+        clock: state.clock.as_ref(),
+        declared: &state.purge_plan.map.retained,
+        on_completion: &complete,
+    };
+    let recorded = ledger::record_deletion(&state.db, recorder, request_id).await?;
+    // Empty when recorded earlier (a redelivered job, or another job's batch): journaled then,
+    // or written in from the ledger by the next start-up's look (`restore_guard::inspect`) if
+    // a crash came between.
+    if !recorded.is_empty() {
         // A file append and its fsync: off the async threads.
         let tombstones = state.vault.tombstones().clone();
         tokio::task::spawn_blocking(move || restore_guard::journal(&tombstones, &recorded))
             .await
             .map_err(AppError::internal)??;
-    }
-    // A head after each batch of appends: the receipt can prove its entry at once. A failure
-    // here is not the job's: the scheduled head catches up.
-    if let Err(e) = ledger::log::sign_head(&state.db, &state.log_signer, state.clock.now()).await {
-        tracing::warn!(error = %e.detail(), "tree head not signed after the ledger entry");
     }
     Ok(())
 }

@@ -164,10 +164,128 @@ async fn concurrent_deletions_append_one_unbroken_chain(stack: Stack) {
     assert_eq!(app.outbox_files().len(), 6, "one email each");
 }
 
+/// A deletion opened for `vsee_id` (signed up first) and taken through its purge and, unless
+/// `email` is false, its confirmation: ready for its ledger entry.
+async fn purged_deletion(app: &TestApp, vsee_id: &str, email: bool) -> uuid::Uuid {
+    use erasure::{
+        domain::{Actor, Channel, VseeId},
+        services::{accounts, deletion, purge},
+    };
+    app.seed_small(vsee_id, &format!("{vsee_id}@example.org")).await;
+    let account = accounts::find_by_vsee_id(app.state.env(), &VseeId::parse(vsee_id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let id = deletion::open_request(
+        app.state.env(),
+        &app.state.keys,
+        &account,
+        Actor::AccountHolder,
+        Channel::Api,
+    )
+    .await
+    .unwrap()
+    .request_id;
+    purge::run(app.state.env(), &app.state.purge_plan, id)
+        .await
+        .unwrap();
+    if email {
+        deletion::confirmation::send(app.state.env(), &app.state.keys, &app.state.mailer, id, 1)
+            .await
+            .unwrap();
+    }
+    id
+}
+
+async fn status_of(app: &TestApp, id: uuid::Uuid) -> String {
+    app.strings(&format!("SELECT status FROM deletion_requests WHERE id = '{id}'"))
+        .await
+        .remove(0)
+}
+
+/// Group commit: the ledger job that holds the lock records every deletion ready for its
+/// entry, each once, and leaves alone the ones that are not ready or cannot be recorded.
+async fn the_ledger_job_records_every_ready_deletion_in_one_transaction(stack: Stack) {
+    use erasure::{services::ledger, vault::tombstones::Record, workers::handlers};
+    let app = spawn_app_without_workers(stack).await;
+    let ready: Vec<uuid::Uuid> = [
+        purged_deletion(&app, "ready0", true).await,
+        purged_deletion(&app, "ready1", true).await,
+        purged_deletion(&app, "ready2", true).await,
+    ]
+    .into();
+    let unsent = purged_deletion(&app, "unsent", false).await;
+    let broken = purged_deletion(&app, "broken", true).await;
+    // An entry that cannot be built (its counts are not JSON) is its own job's failure only.
+    app.execute(&format!(
+        "UPDATE deletion_requests SET store_counts = 'not json' WHERE id = '{broken}'"
+    ))
+    .await;
+
+    handlers::record_deletion(&app.state, ready[1]).await.unwrap();
+
+    for id in &ready {
+        assert_eq!(status_of(&app, *id).await, "completed");
+    }
+    assert_eq!(
+        status_of(&app, unsent).await,
+        "purged",
+        "its confirmation is not settled"
+    );
+    assert_eq!(status_of(&app, broken).await, "purged");
+    assert_eq!(app.verify_ledger().await, Ok(3));
+    let mut recorded = app
+        .strings("SELECT request_id FROM ledger_entries WHERE event = 'account_deleted' ORDER BY seq")
+        .await;
+    assert_eq!(
+        recorded[0],
+        ready[1].to_string(),
+        "the job's own deletion comes first"
+    );
+    recorded.sort();
+    let mut expected: Vec<String> = ready.iter().map(ToString::to_string).collect();
+    expected.sort();
+    assert_eq!(recorded, expected);
+    // Each one's processors' notices were queued with it, and one head covers all three.
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM processor_deliveries").await,
+        3 * app.state.processors.len() as i64
+    );
+    let head = ledger::log::newest_head(&app.state.db.conn)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(head.size, 3);
+    let journaled: Vec<i64> = app
+        .state
+        .vault
+        .tombstones()
+        .read()
+        .unwrap()
+        .into_iter()
+        .filter_map(|r| match r {
+            Record::Deleted { seq, .. } => Some(seq),
+            Record::Settled { .. } => None,
+        })
+        .collect();
+    assert_eq!(journaled, [1, 2, 3]);
+
+    // The others' own jobs add nothing.
+    handlers::record_deletion(&app.state, ready[0]).await.unwrap();
+    handlers::record_deletion(&app.state, ready[2]).await.unwrap();
+    assert_eq!(app.verify_ledger().await, Ok(3));
+    assert_eq!(app.state.vault.tombstones().read().unwrap().len(), 3);
+    // The broken one's job reports its own error.
+    assert!(handlers::record_deletion(&app.state, broken).await.is_err());
+    assert_eq!(status_of(&app, broken).await, "purged");
+    assert_eq!(app.verify_ledger().await, Ok(3));
+}
+
 crate::on_both_stacks!(
     entries_written_before_typed_events_keep_verifying,
     the_ledger_verifies_and_names_subjects_by_pseudonym_only,
     an_altered_or_removed_entry_is_detected,
     an_empty_ledger_verifies,
     concurrent_deletions_append_one_unbroken_chain,
+    the_ledger_job_records_every_ready_deletion_in_one_transaction,
 );

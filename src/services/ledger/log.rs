@@ -230,12 +230,23 @@ pub async fn head_at(conn: &impl ConnectionTrait, size: u64) -> AppResult<Option
 pub async fn sign_head(db: &Database, signer: &LogSigner, now: DateTime<Utc>) -> AppResult<SignedHead> {
     let tx = db.begin_write().await?;
     db.serialize_on(&tx, LEDGER_LOCK).await?;
-    let size = catch_up(&tx).await?;
-    if let Some(head) = head_at(&tx, size).await? {
-        tx.commit().await?;
+    let head = sign_head_in(&tx, signer, now).await?;
+    tx.commit().await?;
+    Ok(head)
+}
+
+/// [`sign_head`] inside `tx`, which holds the ledger lock: a head that commits with the
+/// entries it covers.
+pub(super) async fn sign_head_in(
+    tx: &impl ConnectionTrait,
+    signer: &LogSigner,
+    now: DateTime<Utc>,
+) -> AppResult<SignedHead> {
+    let size = catch_up(tx).await?;
+    if let Some(head) = head_at(tx, size).await? {
         return Ok(head);
     }
-    let root = root_at(&tx, size).await?;
+    let root = root_at(tx, size).await?;
     let at = now.trunc_subsecs(3);
     let head = signer.sign(size, &root, at);
     log_head::Entity::insert(log_head::ActiveModel {
@@ -246,8 +257,7 @@ pub async fn sign_head(db: &Database, signer: &LogSigner, now: DateTime<Utc>) ->
         signature: sea_orm::Set(head.signature.clone()),
     })
     .on_conflict(OnConflict::column(log_head::Column::Size).do_nothing().to_owned())
-    .exec_without_returning(&tx)
+    .exec_without_returning(tx)
     .await?;
-    tx.commit().await?;
     Ok(head)
 }
