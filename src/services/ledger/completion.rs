@@ -92,18 +92,11 @@ pub async fn record_deletion(
     request_id: Uuid,
 ) -> AppResult<Vec<RecordedDeletion>> {
     let own = request_id.to_string();
-    // Completed is final: a job whose deletion another batch took needs no checkpoint or lock.
-    let status = deletion_request::Entity::find_by_id(&own)
-        .select_only()
-        .column(deletion_request::Column::Status)
-        .into_tuple::<DeletionStatus>()
-        .one(&db.conn)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    if status == DeletionStatus::Completed {
+    let Some(others) = ready(db, &own).await? else {
+        // Completed is final: a job whose deletion another batch took needs no checkpoint
+        // and no lock.
         return Ok(Vec::new());
-    }
-    let others = ready(db, &own).await?;
+    };
     // Before any request can read `completed`: each one's purge and email step committed
     // before this point, so this checkpoint takes whatever they overwrote out of the WAL.
     // Completions running at once share one.
@@ -117,23 +110,40 @@ pub async fn record_deletion(
     }
 }
 
-/// Other deletions whose ledger entry is due, oldest first.
-async fn ready(db: &Database, own: &str) -> AppResult<Vec<String>> {
-    Ok(deletion_request::Entity::find()
+/// The other deletions whose ledger entry is due, oldest first, read with the job's own
+/// deletion in one statement; `None` when the own one is completed already.
+async fn ready(db: &Database, own: &str) -> AppResult<Option<Vec<String>>> {
+    let mut found: Vec<(String, DeletionStatus)> = deletion_request::Entity::find()
         .select_only()
         .column(deletion_request::Column::Id)
-        .filter(deletion_request::Column::Status.eq(DeletionStatus::Purged))
+        .column(deletion_request::Column::Status)
         .filter(
-            Condition::any()
-                .add(deletion_request::Column::EmailSentAt.is_not_null())
-                .add(deletion_request::Column::EmailFailedAt.is_not_null()),
+            Condition::any().add(deletion_request::Column::Id.eq(own)).add(
+                Condition::all()
+                    .add(deletion_request::Column::Status.eq(DeletionStatus::Purged))
+                    .add(
+                        Condition::any()
+                            .add(deletion_request::Column::EmailSentAt.is_not_null())
+                            .add(deletion_request::Column::EmailFailedAt.is_not_null()),
+                    ),
+            ),
         )
-        .filter(deletion_request::Column::Id.ne(own))
+        // The own one first, whatever its age.
+        .order_by_desc(deletion_request::Column::Id.eq(own))
         .order_by_asc(deletion_request::Column::RequestedAt)
-        .limit(BATCH - 1)
+        .limit(BATCH)
         .into_tuple()
         .all(&db.conn)
-        .await?)
+        .await?;
+    match found.first() {
+        Some((id, status)) if id == own => {
+            if *status == DeletionStatus::Completed {
+                return Ok(None);
+            }
+        }
+        _ => return Err(AppError::NotFound),
+    }
+    Ok(Some(found.drain(1..).map(|(id, _)| id).collect()))
 }
 
 async fn complete(
@@ -169,7 +179,7 @@ async fn complete(
             }
         }
         let events: Vec<AuditEvent> = batch.iter().map(|(event, _)| event.clone()).collect();
-        let Some(entries) = append_all(&tx, recorder.keys, &events, now).await? else {
+        let Some((entries, tree)) = append_all(&tx, recorder.keys, &events, now).await? else {
             tx.rollback().await?;
             continue;
         };
@@ -198,7 +208,7 @@ async fn complete(
         for id in &ids {
             (recorder.on_completion)(&tx, id, now).await?;
         }
-        log::sign_head_in(&tx, recorder.signer, now).await?;
+        log::sign_caught_up(&tx, recorder.signer, tree, now).await?;
         tx.commit().await?;
         if batch.len() > 1 {
             tracing::debug!(request_id = %own, completed = batch.len(), "deletions completed together");

@@ -91,21 +91,33 @@ async fn frontier(conn: &impl ConnectionTrait, size: u64) -> AppResult<Frontier>
         .ok_or_else(|| AppError::internal(anyhow::anyhow!("the log's frontier has the wrong shape")))
 }
 
+/// The log after a catch-up: its size, and its root when the catch-up took entries in (the
+/// root is then at hand, with no query).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Tree {
+    pub size: u64,
+    pub root: Option<Hash>,
+}
+
 /// Takes every entry past the tree's size into it, with its facets. Runs under the ledger
-/// lock, inside the append's transaction. Returns the new size.
-pub(super) async fn catch_up(tx: &impl ConnectionTrait) -> AppResult<u64> {
-    let mut size = size(tx).await?;
+/// lock, inside the append's transaction, so nothing is appended meanwhile: a page shorter
+/// than a full one is the last.
+pub(super) async fn catch_up(tx: &impl ConnectionTrait) -> AppResult<Tree> {
+    let mut caught = Tree {
+        size: size(tx).await?,
+        root: None,
+    };
     loop {
         let page = ledger_entry::Entity::find()
-            .filter(ledger_entry::Column::Seq.gt(i64::try_from(size).unwrap_or(i64::MAX)))
+            .filter(ledger_entry::Column::Seq.gt(i64::try_from(caught.size).unwrap_or(i64::MAX)))
             .order_by_asc(ledger_entry::Column::Seq)
             .limit(CATCH_UP_PAGE)
             .all(tx)
             .await?;
         if page.is_empty() {
-            return Ok(size);
+            return Ok(caught);
         }
-        let mut tree = frontier(tx, size).await?;
+        let mut tree = frontier(tx, caught.size).await?;
         let mut made = Vec::new();
         for entry in &page {
             if u64::try_from(entry.seq).ok() != Some(tree.size() + 1) {
@@ -119,7 +131,13 @@ pub(super) async fn catch_up(tx: &impl ConnectionTrait) -> AppResult<u64> {
             made.extend(tree.push(tree::leaf_hash(entry.body.as_bytes())));
         }
         insert_nodes(tx, &made).await?;
-        size = tree.size();
+        caught = Tree {
+            size: tree.size(),
+            root: Some(tree.root()),
+        };
+        if (page.len() as u64) < CATCH_UP_PAGE {
+            return Ok(caught);
+        }
     }
 }
 
@@ -237,20 +255,36 @@ pub async fn sign_head(db: &Database, signer: &LogSigner, now: DateTime<Utc>) ->
 
 /// [`sign_head`] inside `tx`, which holds the ledger lock: a head that commits with the
 /// entries it covers.
-pub(super) async fn sign_head_in(
+async fn sign_head_in(
     tx: &impl ConnectionTrait,
     signer: &LogSigner,
     now: DateTime<Utc>,
 ) -> AppResult<SignedHead> {
-    let size = catch_up(tx).await?;
-    if let Some(head) = head_at(tx, size).await? {
-        return Ok(head);
-    }
-    let root = root_at(tx, size).await?;
+    let tree = catch_up(tx).await?;
+    sign_caught_up(tx, signer, tree, now).await
+}
+
+/// Signs a head for `tree`, which a catch-up in `tx` (holding the ledger lock) returned.
+pub(super) async fn sign_caught_up(
+    tx: &impl ConnectionTrait,
+    signer: &LogSigner,
+    tree: Tree,
+    now: DateTime<Utc>,
+) -> AppResult<SignedHead> {
+    let root = match tree.root {
+        // The tree just grew: no head of this size can exist yet.
+        Some(root) => root,
+        None => {
+            if let Some(head) = head_at(tx, tree.size).await? {
+                return Ok(head);
+            }
+            root_at(tx, tree.size).await?
+        }
+    };
     let at = now.trunc_subsecs(3);
-    let head = signer.sign(size, &root, at);
+    let head = signer.sign(tree.size, &root, at);
     log_head::Entity::insert(log_head::ActiveModel {
-        size: sea_orm::Set(i64::try_from(size).map_err(AppError::internal)?),
+        size: sea_orm::Set(i64::try_from(tree.size).map_err(AppError::internal)?),
         root: sea_orm::Set(head.root.clone()),
         signed_at: sea_orm::Set(at),
         key_id: sea_orm::Set(head.key_id.clone()),

@@ -46,14 +46,15 @@ const APPEND_TRIES: usize = 20;
 const INSERT_CHUNK: usize = 500;
 
 /// Appends `events`, in order, in `tx` (which must serialise appends: see
-/// `Database::serialize_on`), indexes their subjects and takes them into the log's tree. Returns
-/// `None`, having written nothing that `tx` keeps, when the head moved under us.
+/// `Database::serialize_on`), indexes their subjects and takes them into the log's tree, which
+/// it returns with the entries. Returns `None`, having written nothing that `tx` keeps, when
+/// the head moved under us.
 async fn append_all(
     tx: &DatabaseTransaction,
     keys: &Keys,
     events: &[AuditEvent],
     now: DateTime<Utc>,
-) -> AppResult<Option<Vec<Appended>>> {
+) -> AppResult<Option<(Vec<Appended>, log::Tree)>> {
     let head = ledger_entry::Entity::find()
         .order_by_desc(ledger_entry::Column::Seq)
         .limit(1)
@@ -121,8 +122,8 @@ async fn append_all(
             .exec_without_returning(tx)
             .await?;
     }
-    log::catch_up(tx).await?;
-    Ok(Some(appended))
+    let tree = log::catch_up(tx).await?;
+    Ok(Some((appended, tree)))
 }
 
 /// Appends one event: [`append_all`] of one.
@@ -134,7 +135,7 @@ async fn append(
 ) -> AppResult<Option<Appended>> {
     Ok(append_all(tx, keys, std::slice::from_ref(event), now)
         .await?
-        .and_then(|mut appended| appended.pop()))
+        .and_then(|(mut appended, _)| appended.pop()))
 }
 
 /// The entry an append wrote: its number and hash.
