@@ -13,7 +13,8 @@ pub mod grace;
 use chrono::{DateTime, Utc};
 use erasure_jobs::JobKind;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter,
+    QuerySelect, Set, sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -226,8 +227,21 @@ pub struct DeletionView {
     pub steps: Vec<StepState>,
 }
 
+/// The columns the view is made of, and no others: the status page and its API read only these.
+#[derive(Debug, FromQueryResult)]
+struct Progress {
+    status: DeletionStatus,
+    requested_at: DateTime<Utc>,
+    purge_after: Option<DateTime<Utc>>,
+    purged_at: Option<DateTime<Utc>>,
+    email_sent_at: Option<DateTime<Utc>>,
+    email_failed_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    cancelled_at: Option<DateTime<Utc>>,
+}
+
 impl DeletionView {
-    fn of(r: &deletion_request::Model) -> AppResult<Self> {
+    fn of(r: &Progress) -> AppResult<Self> {
         let status = r.status;
         let step = |name, at: Option<DateTime<Utc>>, running: bool| StepState {
             name,
@@ -279,8 +293,28 @@ impl DeletionView {
     }
 }
 
+/// Where the request a receipt token names stands; not found for any other string.
 pub async fn by_receipt(db: &Database, raw_receipt: &str) -> AppResult<DeletionView> {
-    DeletionView::of(&request_by_receipt(db, raw_receipt).await?)
+    use deletion_request::Column as C;
+    let token = SecretToken::parse(raw_receipt).ok_or(AppError::NotFound)?;
+    let progress = deletion_request::Entity::find()
+        .select_only()
+        .columns([
+            C::Status,
+            C::RequestedAt,
+            C::PurgeAfter,
+            C::PurgedAt,
+            C::EmailSentAt,
+            C::EmailFailedAt,
+            C::CompletedAt,
+            C::CancelledAt,
+        ])
+        .filter(C::ReceiptHash.eq(token.hash().0))
+        .into_model::<Progress>()
+        .one(&db.conn)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    DeletionView::of(&progress)
 }
 
 /// The request a receipt token names; not found for any other string.
