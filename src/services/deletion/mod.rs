@@ -13,8 +13,8 @@ pub mod grace;
 use chrono::{DateTime, Utc};
 use erasure_jobs::JobKind;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, FromQueryResult, QueryFilter,
-    QuerySelect, Set, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DerivePartialModel, EntityTrait, QueryFilter, Set,
+    sea_query::Expr,
 };
 use uuid::Uuid;
 
@@ -228,7 +228,8 @@ pub struct DeletionView {
 }
 
 /// The columns the view is made of, and no others: the status page and its API read only these.
-#[derive(Debug, FromQueryResult)]
+#[derive(Debug, DerivePartialModel)]
+#[sea_orm(entity = "deletion_request::Entity")]
 struct Progress {
     status: DeletionStatus,
     requested_at: DateTime<Utc>,
@@ -295,22 +296,8 @@ impl DeletionView {
 
 /// Where the request a receipt token names stands; not found for any other string.
 pub async fn by_receipt(db: &Database, raw_receipt: &str) -> AppResult<DeletionView> {
-    use deletion_request::Column as C;
-    let token = SecretToken::parse(raw_receipt).ok_or(AppError::NotFound)?;
-    let progress = deletion_request::Entity::find()
-        .select_only()
-        .columns([
-            C::Status,
-            C::RequestedAt,
-            C::PurgeAfter,
-            C::PurgedAt,
-            C::EmailSentAt,
-            C::EmailFailedAt,
-            C::CompletedAt,
-            C::CancelledAt,
-        ])
-        .filter(C::ReceiptHash.eq(token.hash().0))
-        .into_model::<Progress>()
+    let progress = named_by_receipt(raw_receipt)?
+        .into_partial_model::<Progress>()
         .one(&db.conn)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -319,12 +306,16 @@ pub async fn by_receipt(db: &Database, raw_receipt: &str) -> AppResult<DeletionV
 
 /// The request a receipt token names; not found for any other string.
 pub async fn request_by_receipt(db: &Database, raw_receipt: &str) -> AppResult<deletion_request::Model> {
-    let token = SecretToken::parse(raw_receipt).ok_or(AppError::NotFound)?;
-    deletion_request::Entity::find()
-        .filter(deletion_request::Column::ReceiptHash.eq(token.hash().0))
+    named_by_receipt(raw_receipt)?
         .one(&db.conn)
         .await?
         .ok_or(AppError::NotFound)
+}
+
+/// The request a receipt token names, to be read; a string that is no token is not found.
+fn named_by_receipt(raw_receipt: &str) -> AppResult<sea_orm::Select<deletion_request::Entity>> {
+    let token = SecretToken::parse(raw_receipt).ok_or(AppError::NotFound)?;
+    Ok(deletion_request::Entity::find().filter(deletion_request::Column::ReceiptHash.eq(token.hash().0)))
 }
 
 pub async fn find(db: &Database, request_id: Uuid) -> AppResult<deletion_request::Model> {
