@@ -61,6 +61,10 @@ pub fn app(state: AppState) -> impl Endpoint {
                 .with(csrf)
                 .with(page_headers()),
         )
+        .at(
+            pages::RECEIPT_STATUS,
+            pages::receipt_status().with(page_headers()),
+        )
         .at("/healthz", get(healthz).with(data_headers()))
         .at("/readyz", get(readyz).with(data_headers()))
         .at("/metrics", get(metrics).with(data_headers()))

@@ -14,7 +14,7 @@ pub(crate) mod views;
 
 use askama::Template;
 use poem::{
-    IntoResponse, Response, Route, get,
+    EndpointExt, IntoResponse, Response, Route, get,
     http::{StatusCode, header},
     web::{Html, Redirect},
 };
@@ -25,6 +25,8 @@ use crate::{
 };
 use views::ErrorPage;
 
+/// The pages that hold a form, or read a session: behind the CSRF layer, which gives each
+/// such page a token and its cookie.
 pub fn routes() -> Route {
     console::routes(Route::new())
         .at("/", get(auth::home))
@@ -38,7 +40,6 @@ pub fn routes() -> Route {
         .at("/account/export", get(takeout::show).post(takeout::start))
         .at("/account/export/:id/download", get(takeout::download))
         .at("/account/termination-request", poem::post(termination::request))
-        .at("/deletions/:receipt", get(deletion::status))
         .at(
             "/deletion/cancel/:token",
             get(deletion::cancel_form).post(deletion::cancel),
@@ -52,6 +53,16 @@ pub fn routes() -> Route {
             get(password::forgot_form).post(password::forgot),
         )
         .at("/reset-password", get(password::reset_form).post(password::reset))
+}
+
+/// Where a deletion's status page is mounted. It holds no form and reads no session: anyone
+/// with the receipt may poll it, so it sets no cookie and makes no CSRF token (`app` mounts it
+/// outside the CSRF layer).
+pub const RECEIPT_STATUS: &str = "/deletions/:receipt";
+
+/// The deletion status page, public by its receipt.
+pub fn receipt_status() -> impl poem::Endpoint<Output = Response> {
+    get(deletion::status).catch_all_error(fallback)
 }
 
 fn render<T: Template>(status: StatusCode, page: &T) -> Response {
