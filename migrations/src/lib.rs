@@ -24,6 +24,7 @@ mod m20261130_000012_data_keys;
 mod m20261201_000013_outbox_pickup;
 mod m20261202_000014_ticket_deadlines;
 mod m20261203_000015_ledger_prune_index;
+mod m20261204_000016_deletions_ready_index;
 
 /// Applies the erasure schema migrations, in order.
 pub struct Migrator;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_outbox_pickup::Migration),
             Box::new(m20261202_000014_ticket_deadlines::Migration),
             Box::new(m20261203_000015_ledger_prune_index::Migration),
+            Box::new(m20261204_000016_deletions_ready_index::Migration),
         ]
     }
 }

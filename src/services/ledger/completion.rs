@@ -110,40 +110,38 @@ pub async fn record_deletion(
     }
 }
 
-/// The other deletions whose ledger entry is due, oldest first, read with the job's own
-/// deletion in one statement; `None` when the own one is completed already.
+/// The other deletions whose ledger entry is due, oldest first; `None` when the own one is
+/// completed already, which is what most ledger jobs find once batches take theirs: they stop
+/// at one read by key. The due ones are read in `requested_at` order from the
+/// (status, requested_at) index, so the read stops after the batch however many rows have
+/// passed through `purged` before.
 async fn ready(db: &Database, own: &str) -> AppResult<Option<Vec<String>>> {
-    let mut found: Vec<(String, DeletionStatus)> = deletion_request::Entity::find()
+    let status: DeletionStatus = deletion_request::Entity::find_by_id(own)
+        .select_only()
+        .column(deletion_request::Column::Status)
+        .into_tuple()
+        .one(&db.conn)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if status == DeletionStatus::Completed {
+        return Ok(None);
+    }
+    let others = deletion_request::Entity::find()
         .select_only()
         .column(deletion_request::Column::Id)
-        .column(deletion_request::Column::Status)
+        .filter(deletion_request::Column::Status.eq(DeletionStatus::Purged))
         .filter(
-            Condition::any().add(deletion_request::Column::Id.eq(own)).add(
-                Condition::all()
-                    .add(deletion_request::Column::Status.eq(DeletionStatus::Purged))
-                    .add(
-                        Condition::any()
-                            .add(deletion_request::Column::EmailSentAt.is_not_null())
-                            .add(deletion_request::Column::EmailFailedAt.is_not_null()),
-                    ),
-            ),
+            Condition::any()
+                .add(deletion_request::Column::EmailSentAt.is_not_null())
+                .add(deletion_request::Column::EmailFailedAt.is_not_null()),
         )
-        // The own one first, whatever its age.
-        .order_by_desc(deletion_request::Column::Id.eq(own))
+        .filter(deletion_request::Column::Id.ne(own))
         .order_by_asc(deletion_request::Column::RequestedAt)
-        .limit(BATCH)
+        .limit(BATCH - 1)
         .into_tuple()
         .all(&db.conn)
         .await?;
-    match found.first() {
-        Some((id, status)) if id == own => {
-            if *status == DeletionStatus::Completed {
-                return Ok(None);
-            }
-        }
-        _ => return Err(AppError::NotFound),
-    }
-    Ok(Some(found.drain(1..).map(|(id, _)| id).collect()))
+    Ok(Some(others))
 }
 
 async fn complete(
