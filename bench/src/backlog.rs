@@ -10,6 +10,10 @@
 //!   application starts with its workers, and the time from its start to the last completion
 //!   gives the drain rate. Sampled every second meanwhile: this process's RSS (the workers
 //!   run in it), the queue's largest backlog of one kind, and the undispatched outbox rows.
+//!   Completions are counted once a second too (`DRAIN_POLL`): the count reads every
+//!   completed row, and on PostgreSQL at 77,000 of them it took 79–115 ms, so counting every
+//!   100 ms kept a backend busy about half the time, on the cores the drain runs on. A second
+//!   of resolution is 0.1% of a 100,000-deletion drain.
 
 use std::time::{Duration, Instant};
 
@@ -29,6 +33,8 @@ use crate::{
 };
 
 const TARGET: f64 = 0.8;
+/// How often the drain counts completions (see the module doc).
+const DRAIN_POLL: Duration = Duration::from_secs(1);
 /// Requests open at once in the steady measurement.
 const IN_FLIGHT: u64 = 64;
 /// Accounts read and requests opened per page while the backlog is built.
@@ -220,7 +226,7 @@ async fn drain(
         if started.elapsed() > Duration::from_secs(4 * 3600) {
             anyhow::bail!("{done} of {n} drained after four hours");
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(DRAIN_POLL).await;
     }
     Ok((started.elapsed().as_secs_f64(), rss, max_queue, max_undispatched))
 }
