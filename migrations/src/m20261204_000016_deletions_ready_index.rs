@@ -9,6 +9,8 @@
 
 use sea_orm_migration::prelude::*;
 
+use crate::m20261124_000001_initial::create_index;
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
@@ -25,38 +27,23 @@ const REPLACED: &str = "idx_deletion_requests_status";
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_index(
-                Index::create()
-                    .name(NAME)
-                    .table(DeletionRequests::Table)
-                    .col(DeletionRequests::Status)
-                    .col(DeletionRequests::RequestedAt)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .drop_index(
-                Index::drop()
-                    .name(REPLACED)
-                    .table(DeletionRequests::Table)
-                    .to_owned(),
-            )
-            .await
+        let columns = vec![
+            DeletionRequests::Status.into_iden(),
+            DeletionRequests::RequestedAt.into_iden(),
+        ];
+        create_index(manager, NAME, DeletionRequests::Table, columns, false).await?;
+        drop_index(manager, REPLACED).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_index(
-                Index::create()
-                    .name(REPLACED)
-                    .table(DeletionRequests::Table)
-                    .col(DeletionRequests::Status)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .drop_index(Index::drop().name(NAME).table(DeletionRequests::Table).to_owned())
-            .await
+        let columns = vec![DeletionRequests::Status.into_iden()];
+        create_index(manager, REPLACED, DeletionRequests::Table, columns, false).await?;
+        drop_index(manager, NAME).await
     }
+}
+
+async fn drop_index(manager: &SchemaManager<'_>, name: &str) -> Result<(), DbErr> {
+    manager
+        .drop_index(Index::drop().name(name).table(DeletionRequests::Table).to_owned())
+        .await
 }
