@@ -15,13 +15,14 @@ pub mod pages;
 mod request_log;
 pub mod server;
 mod session;
+mod slashes;
 
 use std::time::Duration;
 
 use poem::{
     Endpoint, EndpointExt, Route, get, handler,
     http::StatusCode,
-    middleware::{CookieJarManager, Csrf, NormalizePath, SetHeader, TrailingSlash},
+    middleware::{CookieJarManager, Csrf, SetHeader},
     web::{Data, cookie::SameSite},
 };
 
@@ -73,7 +74,7 @@ pub fn app(state: AppState) -> impl Endpoint {
         .at("/static/htmx-2.0.11.min.js", get(htmx))
         .at("/favicon.ico", get(favicon))
         .with(limits)
-        .with(NormalizePath::new(TrailingSlash::Trim))
+        .with(slashes::NormalizeSlashes)
         .with(CookieJarManager::new())
         .with(SetHeader::new().overriding("x-content-type-options", "nosniff"))
         .with_if(settings.secure_cookies(), hsts)

@@ -118,6 +118,26 @@ async fn private_responses_are_not_cached_or_sniffed(stack: Stack) {
     }
 }
 
+/// Trailing and repeated slashes reach the route they would without them, the query kept;
+/// a 405 still names the route's methods.
+#[tokio::test]
+async fn paths_with_extra_slashes_reach_their_route() {
+    let app = spawn_app().await;
+    let device = app.signed_up_and_logged_in("mark08", "mark@vsee.com").await;
+    for path in ["/api/v1/me/", "/api//v1///me", "//api/v1/me//"] {
+        let me = device.client.get(device.url(path)).send().await.unwrap();
+        assert_eq!(me.status(), StatusCode::OK, "{path}");
+        assert_eq!(me.json::<Value>().await.unwrap()["vsee_id"], "mark08", "{path}");
+    }
+    let r = device.client.put(device.url("/api/v1/me/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(r.headers()["allow"], "GET, PATCH");
+    let visitor = app.device();
+    let page = visitor.client.get(visitor.url("/login//")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("<form"));
+}
+
 #[tokio::test]
 async fn https_deployments_send_hsts() {
     let app = spawn_app_with(
