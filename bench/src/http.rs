@@ -6,7 +6,8 @@
 //!   the same database pool and answering its row: at saturation (closed loop, `CONNS`
 //!   connections) and at a fixed offered rate (open loop, half the slower side's saturated
 //!   rate, latency from each request's scheduled start, so a stall is not hidden). Targets:
-//!   throughput ≥ 0.6x, p99 within 2x.
+//!   throughput ≥ 0.6x, p99 within 2x. Each load alternates between the baseline and ours in
+//!   `SLICES` slices, so this shared machine's slow spells fall on both.
 //! - Log-in (`POST /api/v1/sessions`, right password) at saturation against raw argon2id
 //!   verifications of the same hash on the blocking pool, one per core. Target ≥ 0.9x.
 //!
@@ -39,6 +40,8 @@ use crate::{
 };
 
 const CONNS: usize = 8;
+/// Alternating slices of each load: ours and the baseline, a fifth of the time each in turn.
+const SLICES: usize = 5;
 /// Requests in flight at most in the open loop.
 const IN_FLIGHT: usize = 64;
 const PASSWORD: &str = "correct horse battery";
@@ -111,6 +114,63 @@ impl Target {
     }
 }
 
+/// What a load phase saw: each request's latency, and how long the phase took.
+#[derive(Default)]
+struct Samples {
+    latencies: Vec<Duration>,
+    secs: f64,
+}
+
+impl Samples {
+    fn add(&mut self, more: Samples) {
+        self.latencies.extend(more.latencies);
+        self.secs += more.secs;
+    }
+
+    fn load(self) -> anyhow::Result<Load> {
+        Ok(Load {
+            requests: self.latencies.len(),
+            secs: self.secs,
+            latency: percentiles(self.latencies)?,
+        })
+    }
+}
+
+/// How a load is sent: closed loop with `conns` senders, or open loop at `rate`.
+#[derive(Clone, Copy)]
+enum Drive {
+    Saturate { conns: usize },
+    Fixed { rate: f64 },
+}
+
+impl Drive {
+    async fn run(self, client: &reqwest::Client, target: &Target, secs: f64) -> anyhow::Result<Samples> {
+        match self {
+            Drive::Saturate { conns } => saturate(client, target, conns, secs).await,
+            Drive::Fixed { rate } => fixed_rate(client, target, rate, secs).await,
+        }
+    }
+}
+
+/// Ours and the baseline under the same drive for `secs` each, in `SLICES` alternating
+/// slices (baseline first), so a slow spell of this shared machine falls on both alike
+/// instead of on whichever ran during it. Returns (ours, baseline).
+async fn interleaved(
+    client: &reqwest::Client,
+    ours: &Target,
+    base: &Target,
+    drive: Drive,
+    secs: f64,
+) -> anyhow::Result<(Load, Load)> {
+    let slice = secs / SLICES as f64;
+    let (mut ours_seen, mut base_seen) = (Samples::default(), Samples::default());
+    for _ in 0..SLICES {
+        base_seen.add(drive.run(client, base, slice).await?);
+        ours_seen.add(drive.run(client, ours, slice).await?);
+    }
+    Ok((ours_seen.load()?, base_seen.load()?))
+}
+
 /// Closed loop: `conns` senders, each sending its next request when the last one is
 /// answered, for `secs`.
 async fn saturate(
@@ -118,7 +178,7 @@ async fn saturate(
     target: &Target,
     conns: usize,
     secs: f64,
-) -> anyhow::Result<Load> {
+) -> anyhow::Result<Samples> {
     let t = Instant::now();
     let end = t + Duration::from_secs_f64(secs);
     let senders = (0..conns).map(|_| async {
@@ -128,22 +188,25 @@ async fn saturate(
         }
         anyhow::Ok(seen)
     });
-    let mut samples = Vec::new();
+    let mut latencies = Vec::new();
     for seen in join_all(senders).await {
-        samples.extend(seen?);
+        latencies.extend(seen?);
     }
-    let secs = t.elapsed().as_secs_f64();
-    Ok(Load {
-        requests: samples.len(),
-        secs,
-        latency: percentiles(samples)?,
+    Ok(Samples {
+        latencies,
+        secs: t.elapsed().as_secs_f64(),
     })
 }
 
 /// Open loop: a request every 1/`rate` s whatever the answers, each timed from its
 /// scheduled start (so a request that waits for a free connection counts its wait). At most
 /// `IN_FLIGHT` at once, so a server that falls behind is measured, not drowned in sockets.
-async fn fixed_rate(client: &reqwest::Client, target: &Target, rate: f64, secs: f64) -> anyhow::Result<Load> {
+async fn fixed_rate(
+    client: &reqwest::Client,
+    target: &Target,
+    rate: f64,
+    secs: f64,
+) -> anyhow::Result<Samples> {
     let n = (rate * secs).round().max(1.0) as u32;
     let every = Duration::from_secs_f64(1.0 / rate);
     let slots = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
@@ -159,14 +222,13 @@ async fn fixed_rate(client: &reqwest::Client, target: &Target, rate: f64, secs: 
             anyhow::Ok(due.elapsed())
         }));
     }
-    let mut samples = Vec::new();
+    let mut latencies = Vec::new();
     for done in join_all(sent).await {
-        samples.push(done??);
+        latencies.push(done??);
     }
-    Ok(Load {
-        requests: samples.len(),
+    Ok(Samples {
+        latencies,
         secs: t.elapsed().as_secs_f64(),
-        latency: percentiles(samples)?,
     })
 }
 
@@ -276,12 +338,13 @@ pub async fn http(ctx: &StackCtx, secs: f64) -> anyhow::Result<HttpRun> {
             // Warm both (connections, caches, prepared statements).
             saturate(&client, &ours, CONNS, 0.5).await?;
             saturate(&client, &base, CONNS, 0.5).await?;
-            let bare_saturated = saturate(&client, &base, CONNS, secs).await?;
-            let ours_saturated = saturate(&client, &ours, CONNS, secs).await?;
+            let saturated = Drive::Saturate { conns: CONNS };
+            let (ours_saturated, bare_saturated) =
+                interleaved(&client, &ours, &base, saturated, secs).await?;
             // Half the slower side's saturated rate: a load both can carry.
             let offered = (ours_saturated.per_sec().min(bare_saturated.per_sec()) / 2.0).max(1.0);
-            let bare_fixed = fixed_rate(&client, &base, offered, secs).await?;
-            let ours_fixed = fixed_rate(&client, &ours, offered, secs).await?;
+            let fixed = Drive::Fixed { rate: offered };
+            let (ours_fixed, bare_fixed) = interleaved(&client, &ours, &base, fixed, secs).await?;
             paths.push(PathLoad {
                 name,
                 offered,
@@ -293,7 +356,7 @@ pub async fn http(ctx: &StackCtx, secs: f64) -> anyhow::Result<HttpRun> {
         }
         server.abort();
         let argon2 = raw_argon2(&holder.password_hash, secs).await?;
-        let log_in = saturate(&client, &log_in, CONNS, secs).await?;
+        let log_in = saturate(&client, &log_in, CONNS, secs).await?.load()?;
         Ok(HttpRun {
             paths,
             log_in,
