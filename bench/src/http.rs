@@ -355,8 +355,13 @@ pub async fn http(ctx: &StackCtx, secs: f64) -> anyhow::Result<HttpRun> {
             });
         }
         server.abort();
-        let argon2 = raw_argon2(&holder.password_hash, secs).await?;
-        let log_in = saturate(&client, &log_in, CONNS, secs).await?.load()?;
+        // Interleaved like the loads above: the hash alone, then the log-in, in turn.
+        let (mut argon2, mut logged_in) = (Samples::default(), Samples::default());
+        for _ in 0..SLICES {
+            argon2.add(raw_argon2(&holder.password_hash, secs / SLICES as f64).await?);
+            logged_in.add(saturate(&client, &log_in, CONNS, secs / SLICES as f64).await?);
+        }
+        let (argon2, log_in) = (argon2.load()?, logged_in.load()?);
         Ok(HttpRun {
             paths,
             log_in,
@@ -388,7 +393,7 @@ async fn session_cookie(client: &reqwest::Client, log_in: &Target) -> anyhow::Re
 
 /// argon2id verifications of the account's hash on the blocking pool (as the log-in runs
 /// them), one per core at a time (more only thrash its memory), for `secs`.
-async fn raw_argon2(hash: &str, secs: f64) -> anyhow::Result<Load> {
+async fn raw_argon2(hash: &str, secs: f64) -> anyhow::Result<Samples> {
     let hash: Arc<str> = hash.into();
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let t = Instant::now();
@@ -412,14 +417,13 @@ async fn raw_argon2(hash: &str, secs: f64) -> anyhow::Result<Load> {
             anyhow::Ok(seen)
         }
     });
-    let mut samples = Vec::new();
+    let mut latencies = Vec::new();
     for seen in join_all(workers).await {
-        samples.extend(seen?);
+        latencies.extend(seen?);
     }
-    Ok(Load {
-        requests: samples.len(),
+    Ok(Samples {
+        latencies,
         secs: t.elapsed().as_secs_f64(),
-        latency: percentiles(samples)?,
     })
 }
 
