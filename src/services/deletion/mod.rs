@@ -295,24 +295,34 @@ impl DeletionView {
 }
 
 /// Where the request a receipt token names stands; not found for any other string.
+///
+/// Read with `all` on the unique receipt index, not `one`: `one` binds `LIMIT ?`, and SQLite
+/// plans a bound LIMIT as a constant, so it prepares such a statement anew on every run: on
+/// the public status page's hot path that was SQLite's parser and planner on every request.
 pub async fn by_receipt(db: &Database, raw_receipt: &str) -> AppResult<DeletionView> {
     let progress = named_by_receipt(raw_receipt)?
         .into_partial_model::<Progress>()
-        .one(&db.conn)
+        .all(&db.conn)
         .await?
+        .into_iter()
+        .next()
         .ok_or(AppError::NotFound)?;
     DeletionView::of(&progress)
 }
 
-/// The request a receipt token names; not found for any other string.
+/// The request a receipt token names; not found for any other string. Read like
+/// [`by_receipt`].
 pub async fn request_by_receipt(db: &Database, raw_receipt: &str) -> AppResult<deletion_request::Model> {
     named_by_receipt(raw_receipt)?
-        .one(&db.conn)
+        .all(&db.conn)
         .await?
+        .into_iter()
+        .next()
         .ok_or(AppError::NotFound)
 }
 
-/// The request a receipt token names, to be read; a string that is no token is not found.
+/// The request a receipt token names (`receipt_hash` is unique), to be read; a string that
+/// is no token is not found.
 fn named_by_receipt(raw_receipt: &str) -> AppResult<sea_orm::Select<deletion_request::Entity>> {
     let token = SecretToken::parse(raw_receipt).ok_or(AppError::NotFound)?;
     Ok(deletion_request::Entity::find().filter(deletion_request::Column::ReceiptHash.eq(token.hash().0)))
