@@ -118,8 +118,8 @@ async fn private_responses_are_not_cached_or_sniffed(stack: Stack) {
     }
 }
 
-/// Trailing and repeated slashes reach the route they would without them, the query kept;
-/// a 405 still names the route's methods.
+/// Trailing and repeated slashes reach the route they would without them (that the query is
+/// kept is a unit test of `http::slashes`); a 405 still names the route's methods.
 #[tokio::test]
 async fn paths_with_extra_slashes_reach_their_route() {
     let app = spawn_app().await;

@@ -295,29 +295,19 @@ impl DeletionView {
 }
 
 /// Where the request a receipt token names stands; not found for any other string.
-///
-/// Read with `all` on the unique receipt index, not `one`: `one` binds `LIMIT ?`, and SQLite
-/// plans a bound LIMIT as a constant, so it prepares such a statement anew on every run: on
-/// the public status page's hot path that was SQLite's parser and planner on every request.
 pub async fn by_receipt(db: &Database, raw_receipt: &str) -> AppResult<DeletionView> {
-    let progress = named_by_receipt(raw_receipt)?
-        .into_partial_model::<Progress>()
-        .all(&db.conn)
+    let select = named_by_receipt(raw_receipt)?.into_partial_model::<Progress>();
+    let progress = crate::db::by_unique_key(select, &db.conn)
         .await?
-        .into_iter()
-        .next()
         .ok_or(AppError::NotFound)?;
     DeletionView::of(&progress)
 }
 
-/// The request a receipt token names; not found for any other string. Read like
-/// [`by_receipt`].
+/// The request a receipt token names; not found for any other string.
 pub async fn request_by_receipt(db: &Database, raw_receipt: &str) -> AppResult<deletion_request::Model> {
-    named_by_receipt(raw_receipt)?
-        .all(&db.conn)
+    let select = named_by_receipt(raw_receipt)?.into_model::<deletion_request::Model>();
+    crate::db::by_unique_key(select, &db.conn)
         .await?
-        .into_iter()
-        .next()
         .ok_or(AppError::NotFound)
 }
 
