@@ -13,7 +13,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ColumnTrait, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 
@@ -162,9 +162,14 @@ impl Throttle {
 
     /// The pair's failures are forgiven; the address keeps its count (it may be failing for
     /// other logins).
-    pub async fn login_succeeded(&self, db: &Database, login: &str, address: &str) -> AppResult<()> {
+    pub async fn login_succeeded<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        login: &str,
+        address: &str,
+    ) -> AppResult<()> {
         let key = self.key_of(Subject::LoginFromAddress(login, address));
-        throttle_counter::Entity::delete_by_id(key).exec(&db.conn).await?;
+        throttle_counter::Entity::delete_by_id(key).exec(conn).await?;
         Ok(())
     }
 

@@ -50,9 +50,20 @@ pub async fn start(
     account_id: i64,
     ttl: Duration,
 ) -> AppResult<SecretToken> {
-    let token = SecretToken::generate();
-    let now = clock.now();
     let tx = db.begin_write().await?;
+    let token = open(&tx, clock.now(), account_id, ttl).await?;
+    tx.commit().await?;
+    Ok(token)
+}
+
+/// Opens a session inside the caller's transaction and records the log-in on the account.
+async fn open<C: ConnectionTrait>(
+    conn: &C,
+    now: chrono::DateTime<chrono::Utc>,
+    account_id: i64,
+    ttl: Duration,
+) -> AppResult<SecretToken> {
+    let token = SecretToken::generate();
     session::ActiveModel {
         id: Set(token.hash().0),
         account_id: Set(account_id),
@@ -61,14 +72,13 @@ pub async fn start(
         last_seen_at: Set(now),
         expires_at: Set(now + ttl),
     }
-    .insert(&tx)
+    .insert(conn)
     .await?;
     account::Entity::update_many()
         .col_expr(account::Column::LastLoginAt, sea_orm::sea_query::Expr::value(now))
         .filter(account::Column::Id.eq(account_id))
-        .exec(&tx)
+        .exec(conn)
         .await?;
-    tx.commit().await?;
     Ok(token)
 }
 
@@ -135,8 +145,11 @@ pub async fn log_in(
     throttle.check_login(env.db, vsee_id, address, now).await?;
     match accounts::authenticate(env, vsee_id, password).await {
         Ok(account) => {
-            throttle.login_succeeded(env.db, vsee_id, address).await?;
-            let token = start(env.db, env.clock, account.id, ttl).await?;
+            // One transaction: the forgiven failures and the new session land together.
+            let tx = env.db.begin_write().await?;
+            throttle.login_succeeded(&tx, vsee_id, address).await?;
+            let token = open(&tx, now, account.id, ttl).await?;
+            tx.commit().await?;
             tracing::info!(account_id = account.id, "logged in");
             Ok((account, token))
         }

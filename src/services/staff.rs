@@ -149,9 +149,11 @@ pub async fn log_in(
             .await?;
         return Err(AppError::InvalidCredentials);
     };
+    // One transaction: the forgiven failures and the new session land together.
+    let tx = env.db.begin_write().await?;
     attempt
         .throttle
-        .login_succeeded(env.db, &login, attempt.address)
+        .login_succeeded(&tx, &login, attempt.address)
         .await?;
     let token = SecretToken::generate();
     staff_session::ActiveModel {
@@ -160,8 +162,9 @@ pub async fn log_in(
         created_at: Set(now),
         expires_at: Set(now + ttl),
     }
-    .insert(&env.db.conn)
+    .insert(&tx)
     .await?;
+    tx.commit().await?;
     tracing::info!(staff_id = member.id, "staff logged in");
     Ok((member, token))
 }

@@ -6,7 +6,11 @@ use sea_orm::{
     sea_query::Expr,
 };
 
+mod passwords;
 pub mod sealed;
+
+use passwords::decoy_hash;
+pub use passwords::{hash_password, password_matches, password_matches_or_decoy};
 
 use crate::{
     domain::{AccountStatus, Email, Password, PersonName, Plan, VseeId},
@@ -45,47 +49,6 @@ impl NewAccount {
             plan: Plan::Free,
         })
     }
-}
-
-/// Hashing is deliberately slow (argon2id); keep it off the async threads.
-pub async fn hash_password(password: &Password) -> AppResult<String> {
-    let pw = password.expose().to_owned();
-    tokio::task::spawn_blocking(move || password_auth::generate_hash(pw))
-        .await
-        .map_err(AppError::internal)
-}
-
-pub async fn password_matches(password: &str, hash: &str) -> AppResult<bool> {
-    let (pw, hash) = (password.to_owned(), hash.to_owned());
-    tokio::task::spawn_blocking(move || password_auth::verify_password(pw, &hash).is_ok())
-        .await
-        .map_err(AppError::internal)
-}
-
-/// A hash of a password nobody has, verified when the ID is unknown, so an unknown ID takes
-/// as long to refuse as a wrong password.
-static DECOY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-
-/// Checks `password` against `hash`, or, when there is no hash (no such account), against a
-/// decoy, so that the refusal takes as long either way.
-pub async fn password_matches_or_decoy(password: &str, hash: Option<&str>) -> AppResult<bool> {
-    match hash {
-        Some(hash) => password_matches(password, hash).await,
-        None => {
-            let decoy = decoy_hash().await?;
-            password_matches(password, &decoy).await.map(|_| false)
-        }
-    }
-}
-
-async fn decoy_hash() -> AppResult<String> {
-    if let Some(h) = DECOY_HASH.get() {
-        return Ok(h.clone());
-    }
-    let h = tokio::task::spawn_blocking(|| password_auth::generate_hash("decoy password"))
-        .await
-        .map_err(AppError::internal)?;
-    Ok(DECOY_HASH.get_or_init(|| h).clone())
 }
 
 /// A sign-up: [`create`], refused while the email or VSee ID cools off after a deletion
