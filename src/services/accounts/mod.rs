@@ -9,7 +9,6 @@ use sea_orm::{
 mod passwords;
 pub mod sealed;
 
-use passwords::decoy_hash;
 pub use passwords::{hash_password, password_matches, password_matches_or_decoy};
 
 use crate::{
@@ -168,22 +167,14 @@ pub async fn authenticate(env: Env<'_>, vsee_id: &str, password: &str) -> AppRes
         Ok(id) => row_by_vsee_id(env, &id).await?,
         Err(_) => None,
     };
-    match account {
-        Some(a) if a.status == AccountStatus::Active => {
-            if password_matches(password, &a.password_hash).await? {
-                sealed::open_some(env.vault, &env.db.conn, Some(a))
-                    .await?
-                    .ok_or(AppError::InvalidCredentials)
-            } else {
-                Err(AppError::InvalidCredentials)
-            }
-        }
-        _ => {
-            let decoy = decoy_hash().await?;
-            let _ = password_matches(password, &decoy).await?;
-            Err(AppError::InvalidCredentials)
-        }
+    let account = account.filter(|a| a.status == AccountStatus::Active);
+    let hash = account.as_ref().map(|a| a.password_hash.as_str());
+    if !password_matches_or_decoy(password, hash).await? {
+        return Err(AppError::InvalidCredentials);
     }
+    sealed::open_some(env.vault, &env.db.conn, account)
+        .await?
+        .ok_or(AppError::InvalidCredentials)
 }
 
 /// Stores a new password hash, inside the caller's transaction.

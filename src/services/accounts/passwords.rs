@@ -62,7 +62,7 @@ pub async fn password_matches_or_decoy(password: &str, hash: Option<&str>) -> Ap
     }
 }
 
-pub(super) async fn decoy_hash() -> AppResult<String> {
+async fn decoy_hash() -> AppResult<String> {
     if let Some(h) = DECOY_HASH.get() {
         return Ok(h.clone());
     }
