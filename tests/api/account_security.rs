@@ -11,7 +11,8 @@ use erasure::{
     clock::ManualClock,
     config::Settings,
     db::Database,
-    services::password_reset,
+    error::AppError,
+    services::{password_reset, sessions},
     startup::{Application, Roles},
 };
 use reqwest::StatusCode;
@@ -152,12 +153,9 @@ async fn a_new_email_needs_a_recent_log_in_and_is_announced_to_the_old_address(s
         .await;
 }
 
-/// The answer to a reset request does the same work whether or not an account matched: the
-/// same statements, in the same order, so its timing cannot tell. (The bench measures the
-/// time itself.)
-async fn a_reset_request_runs_the_same_statements_whether_or_not_the_account_exists(stack: Stack) {
-    let app = spawn_state_only(stack, &[]).await;
-    app.seed_small("mark08", "mark@vsee.com").await;
+/// An application on `app`'s database (no HTTP, no workers) that records every statement it
+/// runs in the list returned beside it.
+async fn observed(app: &TestApp) -> (Application, Arc<Mutex<Vec<String>>>) {
     let settings = Settings::load_from(&app.vars).unwrap();
     let mut db = Database::connect(&settings).await.unwrap();
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -174,6 +172,16 @@ async fn a_reset_request_runs_the_same_statements_whether_or_not_the_account_exi
     )
     .await
     .unwrap();
+    (observed, seen)
+}
+
+/// The answer to a reset request does the same work whether or not an account matched: the
+/// same statements, in the same order, so its timing cannot tell. (The bench measures the
+/// time itself.)
+async fn a_reset_request_runs_the_same_statements_whether_or_not_the_account_exists(stack: Stack) {
+    let app = spawn_state_only(stack, &[]).await;
+    app.seed_small("mark08", "mark@vsee.com").await;
+    let (observed, seen) = observed(&app).await;
     let state = observed.state();
     let mut runs = Vec::new();
     for login in ["mark08", "nobody99", "mark@vsee.com", "nobody@vsee.com"] {
@@ -188,8 +196,49 @@ async fn a_reset_request_runs_the_same_statements_whether_or_not_the_account_exi
     assert_eq!(runs[2], runs[3], "by email");
 }
 
+/// A refused log-in runs the same statements whether the ID is unknown or the password wrong;
+/// a log-in reads the account and its data key in one statement, never the key on its own.
+async fn a_log_in_reads_the_account_with_its_key_and_a_refusal_tells_nothing(stack: Stack) {
+    let app = spawn_state_only(stack, &[]).await;
+    app.seed_small("nora08", "nora@vsee.com").await;
+    let (observed, seen) = observed(&app).await;
+    let state = observed.state();
+    let attempt = sessions::Attempt {
+        throttle: &state.throttle,
+        address: "192.0.2.8",
+    };
+    let log_in = async |vsee_id: &str, password: &str| {
+        seen.lock().unwrap().clear();
+        let outcome = sessions::log_in(state.env(), attempt, state.session_ttl(), vsee_id, password).await;
+        (outcome, seen.lock().unwrap().clone())
+    };
+    let (wrong, wrong_password) = log_in("nora08", "not the password").await;
+    let (unknown, unknown_id) = log_in("nobody08", "not the password").await;
+    assert!(matches!(wrong, Err(AppError::InvalidCredentials)), "{wrong:?}");
+    assert!(
+        matches!(unknown, Err(AppError::InvalidCredentials)),
+        "{unknown:?}"
+    );
+    assert!(!wrong_password.is_empty());
+    assert_eq!(wrong_password, unknown_id);
+
+    let (logged_in, statements) = log_in("nora08", PASSWORD).await;
+    let (account, _token) = logged_in.unwrap();
+    assert_eq!(
+        (account.vsee_id.as_str(), account.email.as_str()),
+        ("nora08", "nora@vsee.com")
+    );
+    let key_reads: Vec<&String> = statements
+        .iter()
+        .filter(|sql| sql.contains("data_keys"))
+        .collect();
+    assert_eq!(key_reads.len(), 1, "{statements:#?}");
+    assert!(key_reads[0].contains("\"accounts\""), "{statements:#?}");
+}
+
 crate::on_both_stacks!(
     only_the_newest_reset_link_works,
+    a_log_in_reads_the_account_with_its_key_and_a_refusal_tells_nothing,
     a_new_password_ends_every_other_session_and_is_announced,
     a_new_email_needs_a_recent_log_in_and_is_announced_to_the_old_address,
     a_reset_request_runs_the_same_statements_whether_or_not_the_account_exists,

@@ -2,8 +2,8 @@
 //! [`sealed`]: what the rest of the service sees is always the account opened.
 
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, Set,
-    sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter,
+    Set, sea_query::Expr,
 };
 
 mod passwords;
@@ -123,25 +123,46 @@ pub async fn find(env: Env<'_>, id: i64) -> AppResult<Option<account::Model>> {
 }
 
 pub async fn find_by_vsee_id(env: Env<'_>, id: &VseeId) -> AppResult<Option<account::Model>> {
-    let row = row_by_vsee_id(env, id).await?;
-    sealed::open_some(env.vault, &env.db.conn, row).await
+    find_opened_where(env, by_vsee_id(env, id)).await
 }
 
 pub async fn find_by_email(env: Env<'_>, email: &Email) -> AppResult<Option<account::Model>> {
-    let row = row_by_email(env, email).await?;
-    sealed::open_some(env.vault, &env.db.conn, row).await
+    find_opened_where(env, by_email(env, email)).await
+}
+
+/// The account `condition` finds, opened: its row and data key in one statement.
+async fn find_opened_where(env: Env<'_>, condition: Condition) -> AppResult<Option<account::Model>> {
+    match sealed::find_stored(&env.db.conn, condition).await? {
+        Some(stored) => sealed::open_stored(env.vault, &env.db.conn, stored)
+            .await
+            .map(Some),
+        None => Ok(None),
+    }
+}
+
+fn by_vsee_id(env: Env<'_>, id: &VseeId) -> Condition {
+    sealed::matches(
+        account::Column::VseeIdIndex,
+        env.vault.blind_vsee_id(id),
+        account::Column::VseeId,
+        id.as_str(),
+    )
+}
+
+fn by_email(env: Env<'_>, email: &Email) -> Condition {
+    sealed::matches(
+        account::Column::EmailIndex,
+        env.vault.blind_email(email),
+        account::Column::Email,
+        email.as_str(),
+    )
 }
 
 /// The account's row as stored (its fields sealed): for what needs only its id and state,
 /// with the same statements whether it exists or not.
 pub async fn row_by_vsee_id(env: Env<'_>, id: &VseeId) -> AppResult<Option<account::Model>> {
     Ok(account::Entity::find()
-        .filter(sealed::matches(
-            account::Column::VseeIdIndex,
-            env.vault.blind_vsee_id(id),
-            account::Column::VseeId,
-            id.as_str(),
-        ))
+        .filter(by_vsee_id(env, id))
         .one(&env.db.conn)
         .await?)
 }
@@ -149,12 +170,7 @@ pub async fn row_by_vsee_id(env: Env<'_>, id: &VseeId) -> AppResult<Option<accou
 /// [`row_by_vsee_id`] by email.
 pub async fn row_by_email(env: Env<'_>, email: &Email) -> AppResult<Option<account::Model>> {
     Ok(account::Entity::find()
-        .filter(sealed::matches(
-            account::Column::EmailIndex,
-            env.vault.blind_email(email),
-            account::Column::Email,
-            email.as_str(),
-        ))
+        .filter(by_email(env, email))
         .one(&env.db.conn)
         .await?)
 }
@@ -163,18 +179,20 @@ pub async fn row_by_email(env: Env<'_>, email: &Email) -> AppResult<Option<accou
 /// answer does not tell whether the ID exists; the account is opened only once the password
 /// matched, so a refusal runs the same statements either way.
 pub async fn authenticate(env: Env<'_>, vsee_id: &str, password: &str) -> AppResult<account::Model> {
-    let account = match VseeId::parse(vsee_id) {
-        Ok(id) => row_by_vsee_id(env, &id).await?,
+    // The row and its data key in one statement; opened with that key once the password matched.
+    let stored = match VseeId::parse(vsee_id) {
+        Ok(id) => sealed::find_stored(&env.db.conn, by_vsee_id(env, &id)).await?,
         Err(_) => None,
     };
-    let account = account.filter(|a| a.status == AccountStatus::Active);
-    let hash = account.as_ref().map(|a| a.password_hash.as_str());
+    let stored = stored.filter(|s| s.row().status == AccountStatus::Active);
+    let hash = stored.as_ref().map(|s| s.row().password_hash.as_str());
     if !password_matches_or_decoy(password, hash).await? {
         return Err(AppError::InvalidCredentials);
     }
-    sealed::open_some(env.vault, &env.db.conn, account)
-        .await?
-        .ok_or(AppError::InvalidCredentials)
+    match stored {
+        Some(stored) => sealed::open_stored(env.vault, &env.db.conn, stored).await,
+        None => Err(AppError::InvalidCredentials),
+    }
 }
 
 /// Stores a new password hash, inside the caller's transaction.

@@ -186,23 +186,66 @@ fn with_key(mut select: Select<account::Entity>) -> Select<account::Entity> {
     select
 }
 
+/// An account row as stored, with its data key as stored beside it (a [`with_key`]
+/// statement's row): what opening it needs, without another read.
+#[derive(Debug)]
+pub struct Stored {
+    row: account::Model,
+    key: Option<(i64, String)>,
+}
+
+impl Stored {
+    /// The row, its personal fields still sealed.
+    pub fn row(&self) -> &account::Model {
+        &self.row
+    }
+
+    fn from_found(found: &QueryResult) -> AppResult<Self> {
+        let row = account::Model::from_query_result(found, "")?;
+        let epoch: Option<i64> = found.try_get("", "key_epoch")?;
+        let wrapped: Option<String> = found.try_get("", "key_wrapped")?;
+        Ok(Self {
+            row,
+            key: epoch.zip(wrapped),
+        })
+    }
+}
+
+/// The account `condition` finds, with its data key, in one statement; opened later with
+/// [`open_stored`] (a log-in opens it only once the password matched).
+pub async fn find_stored<C: ConnectionTrait>(conn: &C, condition: Condition) -> AppResult<Option<Stored>> {
+    let select = with_key(account::Entity::find().filter(condition));
+    let statement = select.build(conn.get_database_backend());
+    match conn.query_one_raw(statement).await? {
+        Some(found) => Stored::from_found(&found).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The stored account opened with the key read beside it.
+pub async fn open_stored<C: ConnectionTrait>(
+    vault: &Vault,
+    conn: &C,
+    stored: Stored,
+) -> AppResult<account::Model> {
+    let Stored { row, key } = stored;
+    match key {
+        Some((epoch, wrapped)) => {
+            let key = vault.unwrap(&KeyOwner::Account(row.id).name(), epoch, &wrapped)?;
+            open_with(&key, row)
+        }
+        // No key: a row from before encryption (reads as it is), or one purged meanwhile.
+        None => open(vault, conn, row).await,
+    }
+}
+
 /// The account a [`with_key`] statement found, opened with the key found beside it.
 async fn open_found<C: ConnectionTrait>(
     vault: &Vault,
     conn: &C,
     found: &QueryResult,
 ) -> AppResult<account::Model> {
-    let row = account::Model::from_query_result(found, "")?;
-    let epoch: Option<i64> = found.try_get("", "key_epoch")?;
-    let wrapped: Option<String> = found.try_get("", "key_wrapped")?;
-    match (epoch, wrapped) {
-        (Some(epoch), Some(wrapped)) => {
-            let key = vault.unwrap(&KeyOwner::Account(row.id).name(), epoch, &wrapped)?;
-            open_with(&key, row)
-        }
-        // No key: a row from before encryption (reads as it is), or one purged meanwhile.
-        _ => open(vault, conn, row).await,
-    }
+    open_stored(vault, conn, Stored::from_found(found)?).await
 }
 
 pub async fn open_some<C: ConnectionTrait>(
