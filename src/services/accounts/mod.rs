@@ -123,21 +123,11 @@ pub async fn find(env: Env<'_>, id: i64) -> AppResult<Option<account::Model>> {
 }
 
 pub async fn find_by_vsee_id(env: Env<'_>, id: &VseeId) -> AppResult<Option<account::Model>> {
-    find_opened_where(env, by_vsee_id(env, id)).await
+    sealed::find_opened_where(env.vault, &env.db.conn, by_vsee_id(env, id)).await
 }
 
 pub async fn find_by_email(env: Env<'_>, email: &Email) -> AppResult<Option<account::Model>> {
-    find_opened_where(env, by_email(env, email)).await
-}
-
-/// The account `condition` finds, opened: its row and data key in one statement.
-async fn find_opened_where(env: Env<'_>, condition: Condition) -> AppResult<Option<account::Model>> {
-    match sealed::find_stored(&env.db.conn, condition).await? {
-        Some(stored) => sealed::open_stored(env.vault, &env.db.conn, stored)
-            .await
-            .map(Some),
-        None => Ok(None),
-    }
+    sealed::find_opened_where(env.vault, &env.db.conn, by_email(env, email)).await
 }
 
 fn by_vsee_id(env: Env<'_>, id: &VseeId) -> Condition {

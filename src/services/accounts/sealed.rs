@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, IdenStatic, Iterable,
     JoinType, QueryFilter, QueryResult, QueryTrait, Select, Statement, Value,
-    sea_query::{Expr, ExprTrait},
+    sea_query::{Expr, ExprTrait, IntoCondition},
 };
 
 use crate::{
@@ -94,10 +94,17 @@ pub async fn find_opened<C: ConnectionTrait>(
     conn: &C,
     id: i64,
 ) -> AppResult<Option<account::Model>> {
-    let select = with_key(account::Entity::find_by_id(id));
-    let statement = select.build(conn.get_database_backend());
-    match conn.query_one_raw(statement).await? {
-        Some(found) => open_found(vault, conn, &found).await.map(Some),
+    find_opened_where(vault, conn, account::Column::Id.eq(id)).await
+}
+
+/// The account `condition` finds, opened: its row and data key in one statement.
+pub async fn find_opened_where<C: ConnectionTrait>(
+    vault: &Vault,
+    conn: &C,
+    condition: impl IntoCondition,
+) -> AppResult<Option<account::Model>> {
+    match find_stored(conn, condition).await? {
+        Some(stored) => open_stored(vault, conn, stored).await.map(Some),
         None => Ok(None),
     }
 }
@@ -115,7 +122,7 @@ pub async fn find_opened_by_session<C: ConnectionTrait>(
         return Ok(None);
     };
     let session = session::Model::from_query_result(&found, SESSION_PREFIX)?;
-    let account = open_found(vault, conn, &found).await?;
+    let account = open_stored(vault, conn, Stored::from_found(&found)?).await?;
     Ok(Some((session, account)))
 }
 
@@ -213,7 +220,10 @@ impl Stored {
 
 /// The account `condition` finds, with its data key, in one statement; opened later with
 /// [`open_stored`] (a log-in opens it only once the password matched).
-pub async fn find_stored<C: ConnectionTrait>(conn: &C, condition: Condition) -> AppResult<Option<Stored>> {
+pub async fn find_stored<C: ConnectionTrait>(
+    conn: &C,
+    condition: impl IntoCondition,
+) -> AppResult<Option<Stored>> {
     let select = with_key(account::Entity::find().filter(condition));
     let statement = select.build(conn.get_database_backend());
     match conn.query_one_raw(statement).await? {
@@ -237,15 +247,6 @@ pub async fn open_stored<C: ConnectionTrait>(
         // No key: a row from before encryption (reads as it is), or one purged meanwhile.
         None => open(vault, conn, row).await,
     }
-}
-
-/// The account a [`with_key`] statement found, opened with the key found beside it.
-async fn open_found<C: ConnectionTrait>(
-    vault: &Vault,
-    conn: &C,
-    found: &QueryResult,
-) -> AppResult<account::Model> {
-    open_stored(vault, conn, Stored::from_found(found)?).await
 }
 
 pub async fn open_some<C: ConnectionTrait>(
